@@ -1,0 +1,167 @@
+/**
+ * The public shapes of the cache engine (`import { createCache } from 'larder'`).
+ * @module
+ */
+import type { Clock, Duration, InvalidationLog, LogEntry, Store } from './types.ts'
+
+/** Caching rules for one class of data (seeds: inventory 5m, product 1h, category tree 2h, settings 24h …). */
+export interface Policy {
+  /** How long a value is fresh. Default 1m. */
+  ttl?: Duration
+  /** How long past ttl a value may still be served stale (SWR, stale-if-error). Default 0. */
+  grace?: Duration
+  /** Random extra ttl as a fraction of ttl (0..1), to spread expiries. Default 0. */
+  jitter?: number
+  /** Ttl computed from the value (seed 000: sellers_count > 100 → 15m, else 1h). Wins over `ttl`. */
+  ttlFrom?: (value: unknown) => Duration | undefined
+  /** Ttl for a cached `null` (not found). Default: min(ttl, 30s). */
+  negativeTtl?: Duration
+  /** After this, a loader with a stale value to fall back to serves stale and keeps loading in the background. Default: none. */
+  softTimeout?: Duration
+  /** After this, the caller gets stale (within grace) or an E_LOADER_TIMEOUT error. Default 10s. */
+  hardTimeout?: Duration
+  /** XFetch refresh-ahead: beta > 0 enables probabilistic early refresh of hot keys (1 is typical). Default 0 (off). */
+  refreshAhead?: number
+  /** Tags added to every entry of this policy. */
+  tags?: string[]
+}
+
+export interface SetOptions {
+  policy?: string
+  ttl?: Duration
+  grace?: Duration
+  tags?: readonly string[]
+}
+
+export interface GetOrSetOptions extends SetOptions {
+  softTimeout?: Duration
+  hardTimeout?: Duration
+}
+
+/** What a loader may do about its own entry. */
+export interface LoaderContext<V = unknown> {
+  readonly tenant: string
+  readonly key: string
+  /** The stale value being refreshed, when there is one. */
+  readonly stale: V | undefined
+  /** Aborted when the hard timeout passes or the cache closes. */
+  readonly signal: AbortSignal
+  setTtl(ttl: Duration): void
+  setGrace(grace: Duration): void
+  setTags(tags: readonly string[]): void
+  addTags(tags: readonly string[]): void
+  /** Do not cache what this load returns. */
+  skip(): void
+}
+
+export type Loader<V> = (ctx: LoaderContext<V>) => Promise<V> | V
+
+export interface SetManyItem<V = unknown> extends SetOptions {
+  key: string
+  value: V
+}
+
+export interface InvalidationResult {
+  /** Log id of the invalidation (the SSE event id). */
+  id: number
+  /** L1 entries dropped on this instance (others drop theirs when the log reaches them). */
+  purged: number
+}
+
+export interface TenantCache {
+  readonly tenant: string
+  get<V = unknown>(key: string): Promise<V | undefined>
+  getOrSet<V>(key: string, loader: Loader<V>, options?: GetOrSetOptions): Promise<V>
+  set<V>(key: string, value: V, options?: SetOptions): Promise<boolean>
+  delete(keys: string | readonly string[]): Promise<InvalidationResult>
+  getMany<V = unknown>(keys: readonly string[]): Promise<(V | undefined)[]>
+  setMany(items: readonly SetManyItem[]): Promise<boolean[]>
+  /** Hard: once resolved, no read returns those entries. */
+  invalidateTags(tags: readonly string[]): Promise<InvalidationResult>
+  /** Soft: entries may be served stale (within grace) while one refresh runs. */
+  expireTags(tags: readonly string[]): Promise<InvalidationResult>
+  /** Drops everything of this tenant in O(1) (generation bump). */
+  clear(): Promise<InvalidationResult>
+  /** Updates the source first, then caches what it returned (write-through). */
+  writeThrough<V>(key: string, update: () => Promise<V> | V, options?: SetOptions): Promise<V>
+  /** A namespace whose entries can all be dropped in O(1) with `bump()` (cache versioning). */
+  namespace(name: string): NamespaceCache
+}
+
+export interface NamespaceCache extends Omit<TenantCache, 'namespace' | 'clear'> {
+  readonly name: string
+  /** Drops every entry of the namespace (O(1)). */
+  bump(): Promise<InvalidationResult>
+}
+
+export interface L1Options {
+  /** Default 100,000. */
+  maxEntries?: number
+  /** Default 256 MiB. */
+  maxBytes?: number
+  /** Largest single value; larger values fail with E_VALUE_TOO_LARGE. Default maxBytes / 16, at most 8 MiB. */
+  maxEntryBytes?: number
+}
+
+export interface CacheOptions {
+  l1?: L1Options | false
+  /** Shared tier (e.g. `redisStore(...)`). */
+  l2?: Store
+  /** Invalidation log (default: embedded `memoryLog()`). */
+  log?: InvalidationLog
+  policies?: Record<string, Policy>
+  /** Policy used when none is named. */
+  defaults?: Policy
+  clock?: Clock
+  /** Name of this instance (log `source`, metrics). Default: random. */
+  instanceId?: string
+  /** How many tenants `stats()` lists one by one; the rest fold into `other`. Default 100. */
+  statsTenantLimit?: number
+  /** How long a shared-store lease may be held and waited for. Default 5s. */
+  leaseTimeout?: Duration
+  /** Called for errors swallowed on purpose (background refresh, L2 write failures). */
+  onError?: (err: unknown, context: string) => void
+}
+
+export interface StatsCounters {
+  hits: number
+  l1Hits: number
+  l2Hits: number
+  misses: number
+  staleServes: number
+  loads: number
+  loadErrors: number
+  sets: number
+  invalidations: number
+  hitRatio: number
+}
+
+export interface StatsSnapshot extends StatsCounters {
+  entries: number
+  bytes: number
+  evictions: number
+  lastLogId: number
+  tenants: Record<string, StatsCounters>
+}
+
+export interface InvalidateInput {
+  tags?: readonly string[]
+  keys?: readonly string[]
+  soft?: boolean
+}
+
+export interface Cache {
+  tenant(id: string): TenantCache
+  /** The explicit cross-tenant scope (seed 001's marketplace:* keys). */
+  readonly public: TenantCache
+  readonly log: InvalidationLog
+  readonly instanceId: string
+  /** Invalidate by tags and/or keys for one tenant in one log entry (purge APIs, rules). */
+  invalidate(tenant: string, input: InvalidateInput): Promise<InvalidationResult>
+  /** Stop trusting L1 for these tenants (or all): used after a change-capture disconnect. */
+  distrust(tenants?: readonly string[]): void
+  stats(): StatsSnapshot
+  close(): Promise<void>
+}
+
+export type { LogEntry }

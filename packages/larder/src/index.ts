@@ -1,0 +1,19 @@
+/**
+ * Larder: a tiered cache (in-process L1, shared L2) with one ordered invalidation log.
+ *
+ * ```ts
+ * import { createCache } from 'larder'
+ * const cache = createCache({ policies: { product: { ttl: '1h', grace: '24h' } } })
+ * const shop = cache.tenant('acme')
+ * const p = await shop.getOrSet('product:42', () => db.product(42), { policy: 'product', tags: ['product:42'] })
+ * await shop.invalidateTags(['product:42'])
+ * ```
+ * @module
+ */
+export * from './core/api.ts'
+export * from './core/types.ts'
+export { LarderError, ErrorCodes, isLarderError, type ErrorCode } from './core/errors.ts'
+export { parseDuration } from './core/duration.ts'
+export { PUBLIC_TENANT, qualify, splitQualified, validateTenant, validateKey, validateTag, isTenantId } from './core/keys.ts'
+export { channels } from './core/diagnostics.ts'
+export { MemoryLog, memoryLog, type MemoryLogOptions } from './log/memory-log.ts'

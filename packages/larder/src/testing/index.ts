@@ -1,0 +1,6 @@
+/**
+ * Test support: conformance suites every Store / InvalidationLog must pass, a fake clock,
+ * and throwaway Redis / Redis Cluster / PostgreSQL servers.
+ * @module
+ */
+export * from './servers.ts'

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// Runs every test file (packages/*/test, apps/*/test) with Node's own test runner and
+// TypeScript through tsx. Usage: npm test [-- <path filter> ...]
+import { spawn } from 'node:child_process'
+import { readdirSync, statSync } from 'node:fs'
+import { join, relative } from 'node:path'
+
+const root = new URL('..', import.meta.url).pathname
+const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'))
+const passthrough = process.argv.slice(2).filter((a) => a.startsWith('-'))
+
+function walk(dir, out) {
+  let names
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return out
+  }
+  for (const name of names) {
+    if (name === 'node_modules' || name.startsWith('.')) continue
+    const p = join(dir, name)
+    if (statSync(p).isDirectory()) walk(p, out)
+    else if (/\.test\.(ts|mjs|js)$/.test(name)) out.push(p)
+  }
+  return out
+}
+
+const files = []
+for (const base of ['packages', 'apps']) {
+  for (const pkg of readdirSync(join(root, base), { withFileTypes: true })) {
+    if (pkg.isDirectory()) walk(join(root, base, pkg.name, 'test'), files)
+  }
+}
+const selected = files
+  .map((f) => relative(root, f))
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+  .sort()
+if (selected.length === 0) {
+  console.error('no test files matched')
+  process.exit(1)
+}
+const args = [
+  '--import', 'tsx',
+  '--conditions=larder-src',
+  '--test',
+  '--test-concurrency=2',
+  '--test-timeout=120000',
+  '--test-reporter=spec',
+  ...passthrough,
+  ...selected,
+]
+const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...process.env, LARDER_TEST: '1' } })
+child.on('exit', (code, signal) => process.exit(signal ? 1 : (code ?? 1)))
