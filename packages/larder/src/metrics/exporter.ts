@@ -1,0 +1,295 @@
+/**
+ * The Prometheus exporter. It only subscribes to the diagnostics channels of
+ * core/diagnostics.ts (invariant 5: the core publishes, exporters listen), so a process
+ * without metrics pays nothing. Every label is bounded: tenants, routes and event types
+ * fold into `other` past their limit; keys are reduced to configured literal-prefix groups.
+ * @module
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { Authorizer } from '../core/auth.ts'
+import { channels } from '../core/diagnostics.ts'
+import { LarderError } from '../core/errors.ts'
+import { type LarderRoute, sendError } from '../core/route.ts'
+import { BoundedLabel, type KeyGroup, keyGrouper } from './labels.ts'
+
+export interface MetricsOptions {
+  /** Registry to register into (default: a new one). */
+  registry?: Registry
+  /** Literal key prefixes that become the `group` label; other keys are `other`. */
+  keyGroups?: readonly KeyGroup[]
+  /** How many tenants get their own `tenant` label; later ones fold into `other`. Default 20. */
+  tenantLabelLimit?: number
+  /** Distinct `route` (HTTP) and `type` (events) label values. Default 50. */
+  otherLabelLimit?: number
+  /** Metric name prefix. Default `larder_`. */
+  prefix?: string
+  /** Source of the entries/bytes gauges, read at scrape time (e.g. `() => cache.stats()`). */
+  stats?: () => { entries: number; bytes: number; lastLogId?: number }
+  /** When given, GET /metrics needs a token with `read:stats` (or `admin`). */
+  auth?: Authorizer
+  /** Path served by `route`. Default `/metrics`. */
+  path?: string
+}
+
+export interface Metrics {
+  readonly registry: Registry
+  readonly route: LarderRoute
+  /** Text exposition of the registry (what GET /metrics answers). */
+  scrape(): Promise<string>
+  /** Unsubscribes from every channel and removes the metrics from the registry. */
+  close(): void
+}
+
+/** Seconds buckets from 0.5 ms to 10 s: cache hits sit at the bottom, origin loads at the top. */
+const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+const BREAKER_STATE: Record<string, number> = { closed: 0, 'half-open': 1, open: 2 }
+const PREFIX = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
+
+type Msg = Record<string, unknown>
+
+function seconds(ms: unknown): number {
+  return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? ms / 1000 : 0
+}
+
+function str(v: unknown, fallback: string): string {
+  return typeof v === 'string' && v.length > 0 ? v : fallback
+}
+
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const prefix = options.prefix ?? 'larder_'
+  if (!PREFIX.test(prefix)) throw new LarderError('E_INVALID_OPTION', `metrics prefix "${prefix}" is not a valid Prometheus name prefix`)
+  const tenantLimit = options.tenantLabelLimit ?? 20
+  const otherLimit = options.otherLabelLimit ?? 50
+  for (const [name, v] of [
+    ['tenantLabelLimit', tenantLimit],
+    ['otherLabelLimit', otherLimit],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 0) throw new LarderError('E_INVALID_OPTION', `${name} must be a non-negative integer`)
+  }
+  const registry = options.registry ?? new Registry()
+  const registers = [registry]
+  const group = keyGrouper(options.keyGroups ?? [])
+  const tenants = new BoundedLabel(tenantLimit)
+  const routes = new BoundedLabel(otherLimit)
+  const eventTypes = new BoundedLabel(otherLimit)
+  const names = new BoundedLabel(otherLimit)
+  const n = (s: string) => prefix + s
+  const owned: string[] = []
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) => {
+    owned.push(n(name))
+    return new Counter<L>({ name: n(name), help, labelNames, registers })
+  }
+  const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[]) => {
+    owned.push(n(name))
+    return new Histogram<L>({ name: n(name), help, labelNames, buckets: BUCKETS, registers })
+  }
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], collect?: (this: Gauge<L>) => void) => {
+    owned.push(n(name))
+    return new Gauge<L>({ name: n(name), help, labelNames, registers, ...(collect ? { collect } : {}) })
+  }
+
+  const hits = counter('cache_hits_total', 'Reads answered from a cache tier (stale serves included).', ['tenant', 'layer', 'group'])
+  const stale = counter('cache_stale_serves_total', 'Reads answered with a stale value (grace, stale-while-revalidate, stale-if-error).', ['tenant', 'layer', 'group'])
+  const misses = counter('cache_misses_total', 'Reads no tier could answer.', ['tenant', 'group'])
+  const loads = histogram('cache_load_duration_seconds', 'Loader (origin) durations.', ['group', 'outcome', 'background'])
+  const sets = counter('cache_sets_total', 'Writes into a tier; accepted="false" for versioned writes a shared store refused.', ['layer', 'accepted'])
+  const evictions = counter('cache_evictions_total', 'Entries dropped by L1 for room or expiry.', ['layer', 'reason'])
+  const invalidations = counter('invalidations_total', 'Invalidation-log entries applied, by kind; origin="local" when this instance appended them.', [
+    'tenant',
+    'kind',
+    'origin',
+  ])
+  const gaps = counter('log_gaps_total', 'Times L1 was flushed or re-validated because the invalidation log had a gap.', ['reason'])
+  const storeOps = histogram('store_op_duration_seconds', 'L2 (shared store) call durations.', ['op', 'outcome'])
+  const logOps = histogram('log_op_duration_seconds', 'Invalidation-log call durations.', ['op', 'outcome'])
+  const logLag = gauge('log_lag_seconds', 'Delay between an invalidation being appended and this instance applying it (last seen).', [])
+  const breaker = gauge('breaker_state', 'Circuit breaker state: 0 closed, 1 half-open, 2 open.', ['name'])
+  const http = counter('http_responses_total', 'HTTP cache responses by cache status (HIT, MISS, STALE, BYPASS, REVALIDATED, EXPIRED).', ['tenant', 'status', 'route'])
+  const httpTime = histogram('http_response_duration_seconds', 'HTTP cache response times by cache status.', ['status'])
+  const sseConns = gauge('sse_connections', 'Open SSE connections.', ['tenant'])
+  const sseOpened = counter('sse_connections_opened_total', 'SSE connections opened.', ['tenant'])
+  const sseDrops = counter('sse_drops_total', 'SSE clients dropped for being too slow (buffer full) or erroring.', ['tenant'])
+  const sseSent = counter('sse_events_sent_total', 'SSE events written to clients.', ['tenant'])
+  const events = counter('events_processed_total', 'Domain events processed by outcome (applied, rejected, duplicate, parked).', ['tenant', 'type', 'outcome'])
+  const eventTime = histogram('event_processing_duration_seconds', 'Domain event processing time.', ['outcome'])
+  const warm = gauge('warm_items', 'Items of the current (or last) run of each warm plan, by state.', ['plan', 'state'])
+  gauge('metrics_label_folded', 'Observations whose label value was folded into "other" (raise the limit if this grows).', ['label'], function () {
+    this.set({ label: 'tenant' }, tenants.folded)
+    this.set({ label: 'route' }, routes.folded)
+    this.set({ label: 'type' }, eventTypes.folded)
+  })
+  const stats = options.stats
+  if (stats) {
+    gauge('cache_entries', 'Entries held by the in-process cache (L1).', [], function () {
+      this.set(stats().entries)
+    })
+    gauge('cache_bytes', 'Approximate bytes held by the in-process cache (L1).', [], function () {
+      this.set(stats().bytes)
+    })
+  }
+
+  // Children cached by label tuple: prom-client hashes the label object on every inc(),
+  // and these listeners run on the read path.
+  const kids = new Map<object, Map<string, unknown>>()
+  const child = <C>(metric: { labels(...values: string[]): C }, ...values: string[]): C => {
+    let m = kids.get(metric)
+    if (m === undefined) kids.set(metric, (m = new Map()))
+    const k = values.join('\u0000')
+    let c = m.get(k) as C | undefined
+    if (c === undefined) m.set(k, (c = metric.labels(...values)))
+    return c
+  }
+
+  const handlers: [keyof typeof channels, (m: Msg) => void][] = [
+    [
+      'hit',
+      (m) => {
+        const t = tenants.get(m.tenant)
+        const layer = m.layer === 'l2' ? 'l2' : 'l1'
+        const g = group(m.key)
+        child(hits, t, layer, g).inc()
+        if (m.stale === true) child(stale, t, layer, g).inc()
+      },
+    ],
+    ['miss', (m) => child(misses, tenants.get(m.tenant), group(m.key)).inc()],
+    [
+      'load',
+      (m) => {
+        const outcome = m.timedOut === true ? 'timeout' : m.error !== undefined ? 'error' : 'ok'
+        child(loads, group(m.key), outcome, m.background === true ? 'true' : 'false').observe(seconds(m.durationMs))
+      },
+    ],
+    ['set', (m) => child(sets, str(m.layer, 'l1') === 'l2' ? 'l2' : 'l1', m.accepted === false ? 'false' : 'true').inc()],
+    ['evict', (m) => child(evictions, m.layer === 'l2' ? 'l2' : 'l1', m.reason === 'expire' || m.reason === 'size' ? m.reason : 'evict').inc()],
+    [
+      'invalidate',
+      (m) => {
+        const e = (m.entry ?? {}) as { tenant?: unknown; kind?: unknown }
+        const kind = e.kind === 'hard' || e.kind === 'soft' || e.kind === 'clear' ? e.kind : 'other'
+        child(invalidations, tenants.get(e.tenant), kind, m.local === true ? 'local' : 'remote').inc()
+      },
+    ],
+    [
+      'gap',
+      (m) => {
+        const r = (m.gap as { reason?: unknown } | undefined)?.reason
+        child(gaps, r === 'trimmed' || r === 'disconnected' || r === 'restarted' || r === 'overflow' ? r : 'other').inc()
+      },
+    ],
+    ['store', (m) => child(storeOps, names.get(m.op), m.error === undefined ? 'ok' : 'error').observe(seconds(m.durationMs))],
+    [
+      'log',
+      (m) => {
+        child(logOps, names.get(m.op), m.error === undefined ? 'ok' : 'error').observe(seconds(m.durationMs))
+        if (typeof m.lagMs === 'number' && Number.isFinite(m.lagMs)) logLag.set(Math.max(0, m.lagMs) / 1000)
+      },
+    ],
+    [
+      'breaker',
+      (m) => {
+        const s = BREAKER_STATE[str(m.state, '')]
+        if (s !== undefined) breaker.set({ name: names.get(m.name) }, s)
+      },
+    ],
+    [
+      'http',
+      (m) => {
+        const status = str(m.status, 'OTHER')
+        const st = /^(HIT|MISS|STALE|BYPASS|REVALIDATED|EXPIRED)$/.test(status) ? status : 'OTHER'
+        child(http, tenants.get(m.tenant), st, routes.get(m.route ?? 'default')).inc()
+        if (typeof m.durationMs === 'number') child(httpTime, st).observe(seconds(m.durationMs))
+      },
+    ],
+    [
+      'sse',
+      (m) => {
+        const t = tenants.get(m.tenant)
+        const count = typeof m.count === 'number' && m.count > 0 ? m.count : 1
+        switch (m.event) {
+          case 'open':
+            sseConns.inc({ tenant: t })
+            child(sseOpened, t).inc()
+            break
+          case 'close':
+            sseConns.dec({ tenant: t })
+            break
+          case 'drop':
+            child(sseDrops, t).inc(count)
+            break
+          case 'send':
+            child(sseSent, t).inc(count)
+            break
+        }
+      },
+    ],
+    [
+      'event',
+      (m) => {
+        const outcome = m.outcome === 'applied' || m.outcome === 'rejected' || m.outcome === 'duplicate' || m.outcome === 'parked' ? m.outcome : 'other'
+        child(events, tenants.get(m.tenant), eventTypes.get(m.type), outcome).inc()
+        if (typeof m.durationMs === 'number') child(eventTime, outcome).observe(seconds(m.durationMs))
+      },
+    ],
+    [
+      'warm',
+      (m) => {
+        const plan = names.get(m.plan)
+        for (const state of ['total', 'done', 'loaded', 'skipped', 'failed'] as const) {
+          const v = m[state]
+          if (typeof v === 'number') warm.set({ plan, state }, v)
+        }
+      },
+    ],
+  ]
+  const subscribed: [keyof typeof channels, (m: unknown) => void][] = []
+  for (const [name, fn] of handlers) {
+    // A malformed message must never break the publisher (the read path): swallow on purpose.
+    const listener = (m: unknown) => {
+      try {
+        if (m !== null && typeof m === 'object') fn(m as Msg)
+      } catch {}
+    }
+    channels[name].subscribe(listener)
+    subscribed.push([name, listener])
+  }
+
+  const path = options.path ?? '/metrics'
+  const auth = options.auth
+  const route: LarderRoute = async (req, res, { url }) => {
+    if (url.pathname !== path) return false
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD')
+      sendError(res, 405, 'E_BAD_REQUEST', `${path} answers GET only`)
+      return true
+    }
+    if (auth) {
+      const p = auth.authenticate(req.headers.authorization)
+      if (!p) {
+        sendError(res, 401, 'E_UNAUTHORIZED', 'a bearer token is required')
+        return true
+      }
+      if (!auth.can(p, 'stats')) {
+        sendError(res, 403, 'E_FORBIDDEN', 'the token needs the read:stats or admin scope')
+        return true
+      }
+    }
+    const body = await registry.metrics()
+    res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' })
+    res.end(req.method === 'HEAD' ? undefined : body)
+    return true
+  }
+
+  let closed = false
+  return {
+    registry,
+    route,
+    scrape: () => registry.metrics(),
+    close() {
+      if (closed) return
+      closed = true
+      for (const [name, listener] of subscribed) channels[name].unsubscribe(listener)
+      for (const m of owned) registry.removeSingleMetric(m)
+      kids.clear()
+    },
+  }
+}
