@@ -33,6 +33,8 @@ export interface StoredEntry<V = unknown> {
   expireAt: number
   /** Optional approximate size in bytes (L1 accounting). */
   size?: number
+  /** How long the load took, in ms (refresh-ahead uses it). */
+  d?: number
 }
 
 /** Result of a conditional write into a store. */
@@ -155,7 +157,9 @@ export interface InvalidationLog {
   close(): Promise<void>
 }
 
-/** A clock the engine reads (fake in tests). */
+/** A clock the engine reads (fake in tests). Timer methods default to the global ones. */
 export interface Clock {
   now(): number
+  setTimeout?(fn: () => void, ms: number): unknown
+  clearTimeout?(handle: unknown): void
 }

@@ -4,3 +4,4 @@
  * @module
  */
 export * from './servers.ts'
+export { FakeClock, flushMicrotasks } from './fake-clock.ts'

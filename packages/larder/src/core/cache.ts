@@ -1,0 +1,673 @@
+import { randomUUID } from 'node:crypto'
+import { MemoryLog } from '../log/memory-log.ts'
+import { MemoryStore } from '../stores/memory-store.ts'
+import type { Cache, CacheOptions, GetOrSetOptions, InvalidateInput, InvalidationResult, Loader, LoaderContext, SetManyItem, SetOptions, StatsSnapshot, TenantCache } from './api.ts'
+import { channels } from './diagnostics.ts'
+import { parseDuration } from './duration.ts'
+import { Epochs, Verdict } from './epochs.ts'
+import { LarderError } from './errors.ts'
+import { raceSoft, type Timers, timersOf, withHardTimeout } from './flight.ts'
+import { PUBLIC_TENANT, SEP, validateKey, validateTags, validateTenant } from './keys.ts'
+import { type ResolvedPolicy, resolvePolicies } from './policy.ts'
+import { type Counters, StatsBook } from './stats.ts'
+import { TenantScope } from './tenant.ts'
+import type { Clock, InvalidationLog, LeaseProvider, LogEntry, LogGap, Store, StoredEntry } from './types.ts'
+
+/** An L1 entry remembers the epoch version it was last validated at (`c`) and whether it was soft-invalidated. */
+interface L1Entry extends StoredEntry {
+  c?: number
+  soft?: boolean
+}
+
+/** Where a call lands: a tenant, optionally a namespace inside it. */
+export interface Scope {
+  tenant: string
+  /** Qualified-key prefix: tenant + SEP (+ namespace marker). */
+  prefix: string
+  /** Implicit tag of the namespace, if any. */
+  nsTag: string | undefined
+  counters: Counters
+}
+
+const FRESH = 0
+const STALE = 1
+const DEAD = 2
+
+interface Flight {
+  promise: Promise<unknown>
+  version: number
+  flushGen: number
+}
+
+function isLeaseProvider(s: unknown): s is LeaseProvider {
+  return typeof (s as LeaseProvider | undefined)?.acquire === 'function' && typeof (s as LeaseProvider).wait === 'function'
+}
+
+/**
+ * The tiered cache engine. Reads go L1 → L2 → loader; every invalidation goes through
+ * the log first and is applied to L1 (and recorded in L2) before it resolves.
+ */
+export class CacheEngine implements Cache {
+  readonly instanceId: string
+  readonly log: InvalidationLog
+  readonly l1: MemoryStore | undefined
+  readonly l2: Store | undefined
+  readonly #lease: LeaseProvider | undefined
+  readonly #clock: Clock
+  readonly #timers: Timers
+  readonly #epochs = new Epochs()
+  readonly #inflight = new Map<string, Flight>()
+  readonly #defaults: ResolvedPolicy
+  readonly #policies: Map<string, ResolvedPolicy>
+  readonly #stats: StatsBook
+  readonly #leaseMs: number
+  readonly #onError: (err: unknown, context: string) => void
+  readonly #scopes = new Map<string, TenantScope>()
+  readonly #unsubscribe: () => void
+  /** Bumped when L1 must not be trusted (log gap, distrust): loads begun before it never write back. */
+  #flushGen = 0
+  #closed = false
+  readonly public: TenantCache
+
+  constructor(options: CacheOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new LarderError('E_INVALID_OPTION', 'createCache options must be an object')
+    this.#clock = options.clock ?? Date
+    this.#timers = timersOf(this.#clock)
+    this.instanceId = options.instanceId ?? randomUUID().slice(0, 8)
+    this.l1 = options.l1 === false ? undefined : new MemoryStore(options.l1 ?? {})
+    this.l2 = options.l2
+    this.#lease = isLeaseProvider(options.l2) ? options.l2 : undefined
+    this.log = options.log ?? new MemoryLog({ clock: this.#clock, source: this.instanceId })
+    const { defaults, byName } = resolvePolicies(options.policies, options.defaults)
+    this.#defaults = defaults
+    this.#policies = byName
+    const limit = options.statsTenantLimit ?? 100
+    if (!Number.isInteger(limit) || limit < 0) throw new LarderError('E_INVALID_OPTION', 'statsTenantLimit must be a non-negative integer')
+    this.#stats = new StatsBook(limit)
+    this.#leaseMs = parseDuration(options.leaseTimeout ?? '5s', 'leaseTimeout')
+    this.#onError = options.onError ?? (() => {})
+    this.#unsubscribe = this.log.subscribe({ entries: (es) => this.#received(es), gap: (g) => this.#gap(g) }, 'now')
+    this.public = this.#scope(PUBLIC_TENANT)
+  }
+
+  // ---------------------------------------------------------------- scopes
+
+  tenant(id: string): TenantCache {
+    const cached = this.#scopes.get(id)
+    if (cached) return cached
+    return this.#scope(validateTenant(id))
+  }
+
+  #scope(tenant: string): TenantScope {
+    if (this.#scopes.size >= 10_000) this.#scopes.clear()
+    const scope = new TenantScope(this, this.#makeScope(tenant, undefined))
+    this.#scopes.set(tenant, scope)
+    return scope
+  }
+
+  /** @internal */
+  makeScope(tenant: string, namespace: string | undefined): Scope {
+    return this.#makeScope(tenant, namespace)
+  }
+
+  #makeScope(tenant: string, namespace: string | undefined): Scope {
+    const marker = namespace === undefined ? '' : `\u0000ns:${namespace}\u0000`
+    return { tenant, prefix: tenant + SEP + marker, nsTag: namespace === undefined ? undefined : `\u0000ns:${namespace}`, counters: this.#stats.forTenant(tenant) }
+  }
+
+  #policy(name: string | undefined): ResolvedPolicy {
+    if (name === undefined) return this.#defaults
+    const p = this.#policies.get(name)
+    if (p === undefined) throw new LarderError('E_UNKNOWN_POLICY', `policy "${name}" is not configured (configured: ${[...this.#policies.keys()].join(', ') || 'none'})`)
+    return p
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** Judges an entry: FRESH, STALE (servable within grace) or DEAD. */
+  #judge(scope: Scope, qkey: string, e: L1Entry, now: number): number {
+    if (e.c !== this.#epochs.version) {
+      const v = this.#epochs.check(scope.tenant, qkey, e.tags, e.began)
+      if (v === Verdict.Dead) return DEAD
+      if (v === Verdict.Soft) e.soft = true
+      e.c = this.#epochs.version
+    }
+    if (now >= e.expireAt) return DEAD
+    return e.soft === true || now >= e.staleAt ? STALE : FRESH
+  }
+
+  #hit(scope: Scope, key: string, layer: 'l1' | 'l2', stale: boolean): void {
+    const c = scope.counters
+    const t = this.#stats.total
+    c.hits++
+    t.hits++
+    if (layer === 'l1') {
+      c.l1Hits++
+      t.l1Hits++
+    } else {
+      c.l2Hits++
+      t.l2Hits++
+    }
+    if (stale) {
+      c.staleServes++
+      t.staleServes++
+    }
+    if (channels.hit.hasSubscribers) channels.hit.publish({ tenant: scope.tenant, key, layer, stale })
+  }
+
+  #miss(scope: Scope, key: string): void {
+    scope.counters.misses++
+    this.#stats.total.misses++
+    if (channels.miss.hasSubscribers) channels.miss.publish({ tenant: scope.tenant, key })
+  }
+
+  /** Reads L2 (never throws: a failing L2 is a miss) and judges the entry. */
+  async #readL2(scope: Scope, qkey: string, now: number): Promise<{ entry: L1Entry; state: number } | undefined> {
+    const l2 = this.l2
+    if (!l2) return undefined
+    let e: L1Entry | undefined
+    try {
+      e = (await l2.get(qkey)) as L1Entry | undefined
+    } catch (err) {
+      this.#onError(err, 'l2.get')
+      return undefined
+    }
+    if (!e) return undefined
+    const state = this.#judge(scope, qkey, e, now)
+    if (state === DEAD) return undefined
+    return { entry: e, state }
+  }
+
+  #putL1(qkey: string, e: L1Entry): void {
+    if (!this.l1) return
+    try {
+      this.l1.set(qkey, e)
+    } catch (err) {
+      this.#onError(err, 'l1.set')
+    }
+  }
+
+  async get<V>(scope: Scope, key: string): Promise<V | undefined> {
+    validateKey(key)
+    this.#open()
+    const qkey = scope.prefix + key
+    const now = this.#clock.now()
+    const e = this.l1?.get(qkey) as L1Entry | undefined
+    if (e !== undefined) {
+      const s = this.#judge(scope, qkey, e, now)
+      if (s === FRESH) {
+        this.#hit(scope, key, 'l1', false)
+        return e.v as V
+      }
+      if (s === DEAD) this.l1?.delete([qkey])
+    }
+    const r = await this.#readL2(scope, qkey, now)
+    if (r && r.state === FRESH) {
+      this.#putL1(qkey, r.entry)
+      this.#hit(scope, key, 'l2', false)
+      return r.entry.v as V
+    }
+    this.#miss(scope, key)
+    return undefined
+  }
+
+  async getMany<V>(scope: Scope, keys: readonly string[]): Promise<(V | undefined)[]> {
+    if (!Array.isArray(keys)) throw new LarderError('E_INVALID_KEY', 'getMany expects an array of keys')
+    for (const k of keys) validateKey(k)
+    this.#open()
+    const now = this.#clock.now()
+    const out: (V | undefined)[] = new Array(keys.length)
+    const missing: number[] = []
+    for (let i = 0; i < keys.length; i++) {
+      const qkey = scope.prefix + keys[i]
+      const e = this.l1?.get(qkey) as L1Entry | undefined
+      if (e !== undefined && this.#judge(scope, qkey, e, now) === FRESH) {
+        this.#hit(scope, keys[i] as string, 'l1', false)
+        out[i] = e.v as V
+      } else missing.push(i)
+    }
+    if (missing.length > 0 && this.l2) {
+      let got: (StoredEntry | undefined)[] = []
+      try {
+        got = await this.l2.getMany(missing.map((i) => scope.prefix + keys[i]))
+      } catch (err) {
+        this.#onError(err, 'l2.getMany')
+      }
+      for (let j = 0; j < missing.length; j++) {
+        const i = missing[j] as number
+        const e = got[j] as L1Entry | undefined
+        const qkey = scope.prefix + keys[i]
+        if (e && this.#judge(scope, qkey, e, now) === FRESH) {
+          this.#putL1(qkey, e)
+          this.#hit(scope, keys[i] as string, 'l2', false)
+          out[i] = e.v as V
+          missing[j] = -1
+        }
+      }
+    }
+    for (const i of missing) if (i >= 0) this.#miss(scope, keys[i] as string)
+    return out
+  }
+
+  async getOrSet<V>(scope: Scope, key: string, loader: Loader<V>, options: GetOrSetOptions | undefined): Promise<V> {
+    const policy = this.#policy(options?.policy)
+    const qkey = scope.prefix + key
+    const now = this.#clock.now()
+    const l1 = this.l1
+    let stale: L1Entry | undefined
+    if (l1 !== undefined) {
+      const e = l1.get(qkey) as L1Entry | undefined
+      if (e !== undefined) {
+        const s = this.#judge(scope, qkey, e, now)
+        if (s === FRESH) {
+          // XFetch (Vattani et al.): refresh early with a probability that grows as expiry nears.
+          if (policy.refreshAhead > 0 && e.d !== undefined && now - e.d * policy.refreshAhead * Math.log(Math.random()) >= e.staleAt) {
+            this.#background(scope, key, qkey, loader, policy, options, e)
+          }
+          this.#hit(scope, key, 'l1', false)
+          return e.v as V
+        }
+        if (s === STALE) stale = e
+        else l1.delete([qkey])
+      }
+    }
+    if (typeof loader !== 'function') throw new LarderError('E_INVALID_OPTION', 'getOrSet needs a loader function')
+    validateKey(key)
+    this.#open()
+    if (stale === undefined) {
+      const r = await this.#readL2(scope, qkey, now)
+      if (r) {
+        if (r.state === FRESH) {
+          this.#putL1(qkey, r.entry)
+          this.#hit(scope, key, 'l2', false)
+          return r.entry.v as V
+        }
+        stale = r.entry
+      }
+    }
+    if (stale !== undefined) {
+      // With a soft timeout, wait that long for a fresh value before falling back to stale
+      // (and serve stale if the loader fails: stale-if-error).
+      const soft = options?.softTimeout === undefined ? policy.softTimeout : parseDuration(options.softTimeout, 'softTimeout')
+      if (soft !== undefined && soft > 0) return this.#load(scope, key, qkey, loader, policy, options, stale)
+      // Stale-while-revalidate: serve the stale value, refresh once in the background.
+      this.#background(scope, key, qkey, loader, policy, options, stale)
+      this.#hit(scope, key, l1 && l1.peek(qkey) === stale ? 'l1' : 'l2', true)
+      return stale.v as V
+    }
+    this.#miss(scope, key)
+    return this.#load(scope, key, qkey, loader, policy, options, undefined)
+  }
+
+  #background<V>(scope: Scope, key: string, qkey: string, loader: Loader<V>, policy: ResolvedPolicy, options: GetOrSetOptions | undefined, stale: L1Entry): void {
+    const f = this.#inflight.get(qkey)
+    if (f && f.version === this.#epochs.version && f.flushGen === this.#flushGen) return
+    this.#load(scope, key, qkey, loader, policy, options, stale, true).catch((err) => this.#onError(err, 'refresh'))
+  }
+
+  // ---------------------------------------------------------------- loads
+
+  /**
+   * One load per key per process at a time. A caller joins a running load only when no
+   * invalidation happened since it began: a load that began before an invalidation may
+   * still answer the callers that were already waiting, but never a later one.
+   */
+  #load<V>(scope: Scope, key: string, qkey: string, loader: Loader<V>, policy: ResolvedPolicy, options: GetOrSetOptions | undefined, stale: L1Entry | undefined, background = false): Promise<V> {
+    const existing = this.#inflight.get(qkey)
+    let promise: Promise<V>
+    if (existing && existing.version === this.#epochs.version && existing.flushGen === this.#flushGen) {
+      promise = existing.promise as Promise<V>
+    } else {
+      const flight: Flight = { promise: undefined as unknown as Promise<V>, version: this.#epochs.version, flushGen: this.#flushGen }
+      promise = this.#run(scope, key, qkey, loader, policy, options, stale, background)
+      flight.promise = promise
+      this.#inflight.set(qkey, flight)
+      const done = () => {
+        if (this.#inflight.get(qkey) === flight) this.#inflight.delete(qkey)
+      }
+      promise.then(done, done)
+    }
+    if (stale === undefined || background) return promise
+    // Stale-if-error / soft timeout for a caller that has a stale value to fall back to.
+    const soft = options?.softTimeout === undefined ? policy.softTimeout : parseDuration(options.softTimeout, 'softTimeout')
+    const guarded: Promise<V> = promise.catch((err) => this.#staleOrThrow<V>(scope, key, qkey, stale, err))
+    return soft === undefined ? guarded : raceSoft<V>(guarded, soft, this.#timers, () => this.#serveStale<V>(scope, key, stale))
+  }
+
+  #serveStale<V>(scope: Scope, key: string, stale: L1Entry): V {
+    this.#hit(scope, key, 'l1', true)
+    return stale.v as V
+  }
+
+  #staleOrThrow<V>(scope: Scope, key: string, qkey: string, stale: L1Entry | undefined, err: unknown): V {
+    if (stale !== undefined && this.#clock.now() < stale.expireAt && this.#judge(scope, qkey, stale, this.#clock.now()) !== DEAD) return this.#serveStale(scope, key, stale)
+    throw err
+  }
+
+  async #run<V>(scope: Scope, key: string, qkey: string, loader: Loader<V>, policy: ResolvedPolicy, options: GetOrSetOptions | undefined, stale: L1Entry | undefined, background: boolean): Promise<V> {
+    const began = this.log.lastId()
+    const flushGen = this.#flushGen
+    let token: string | null | undefined
+    if (this.#lease !== undefined && this.l2 !== undefined) {
+      try {
+        token = await this.#lease.acquire(qkey, this.#leaseMs)
+      } catch (err) {
+        this.#onError(err, 'lease.acquire')
+      }
+      if (token === null) {
+        // Another instance loads this key: wait for it (bounded), then read its result.
+        try {
+          await this.#lease.wait(qkey, this.#leaseMs)
+        } catch (err) {
+          this.#onError(err, 'lease.wait')
+        }
+        const r = await this.#readL2(scope, qkey, this.#clock.now())
+        if (r && r.state === FRESH && this.#flushGen === flushGen) {
+          this.#putL1(qkey, r.entry)
+          return r.entry.v as V
+        }
+      }
+    }
+    try {
+      return await this.#loadAndStore(scope, key, qkey, loader, policy, options, stale, background, began, flushGen)
+    } finally {
+      if (token) this.#lease?.release(qkey, token).catch((err) => this.#onError(err, 'lease.release'))
+    }
+  }
+
+  async #loadAndStore<V>(scope: Scope, key: string, qkey: string, loader: Loader<V>, policy: ResolvedPolicy, options: GetOrSetOptions | undefined, stale: L1Entry | undefined, background: boolean, began: number, flushGen: number): Promise<V> {
+    let ttl: number | undefined
+    let grace: number | undefined
+    let tags: string[] | undefined
+    let skipped = false
+    const start = this.#clock.now()
+    const hard = options?.hardTimeout === undefined ? policy.hardTimeout : parseDuration(options.hardTimeout, 'hardTimeout')
+    let value: V
+    try {
+      value = await withHardTimeout(
+        async (signal) => {
+          const ctx: LoaderContext<V> = {
+            tenant: scope.tenant === PUBLIC_TENANT ? PUBLIC_TENANT : scope.tenant,
+            key,
+            stale: stale?.v as V | undefined,
+            signal,
+            setTtl: (d) => {
+              ttl = parseDuration(d, 'ctx.setTtl')
+            },
+            setGrace: (d) => {
+              grace = parseDuration(d, 'ctx.setGrace')
+            },
+            setTags: (t) => {
+              tags = [...validateTags(t)]
+            },
+            addTags: (t) => {
+              tags = [...(tags ?? this.#tagsFor(scope, policy, options)), ...validateTags(t)]
+            },
+            skip: () => {
+              skipped = true
+            },
+          }
+          return await loader(ctx)
+        },
+        hard,
+        this.#timers,
+        key,
+      )
+    } catch (err) {
+      const durationMs = this.#clock.now() - start
+      scope.counters.loadErrors++
+      this.#stats.total.loadErrors++
+      const timedOut = err instanceof LarderError && err.code === 'E_LOADER_TIMEOUT'
+      if (channels.load.hasSubscribers) channels.load.publish({ tenant: scope.tenant, key, durationMs, error: err, timedOut, background })
+      if (timedOut) throw err
+      throw new LarderError('E_LOADER_FAILED', `loader for "${key.slice(0, 80)}" failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    }
+    const now = this.#clock.now()
+    scope.counters.loads++
+    this.#stats.total.loads++
+    if (channels.load.hasSubscribers) channels.load.publish({ tenant: scope.tenant, key, durationMs: now - start, background })
+    if (value === undefined || skipped || this.#closed) return value
+    let life: number
+    if (ttl !== undefined) life = ttl
+    else if (value === null) life = policy.negativeTtl
+    else {
+      const fromValue = policy.ttlFrom?.(value)
+      life = fromValue ?? (options?.ttl === undefined ? policy.ttl : parseDuration(options.ttl, 'ttl'))
+    }
+    if (policy.jitter > 0) life += Math.floor(life * policy.jitter * Math.random())
+    const g = grace ?? (options?.grace === undefined ? policy.grace : parseDuration(options.grace, 'grace'))
+    const entry: L1Entry = { v: value, tags: tags ?? this.#tagsFor(scope, policy, options), began, at: now, staleAt: now + life, expireAt: now + life + g, d: now - start }
+    await this.#store(scope, key, qkey, entry, flushGen, false)
+    return value
+  }
+
+  #tagsFor(scope: Scope, policy: ResolvedPolicy, options: SetOptions | undefined): string[] {
+    const own = options?.tags === undefined ? [] : validateTags(options.tags)
+    const tags = policy.tags.length === 0 ? [...own] : [...policy.tags, ...own]
+    if (scope.nsTag !== undefined) tags.push(scope.nsTag)
+    return tags
+  }
+
+  /**
+   * Writes an entry to L2 (versioned: the store refuses a write older than an invalidation it
+   * knows) and then L1 — unless an invalidation or a flush happened since the load began.
+   * Returns whether it was stored.
+   */
+  async #store(scope: Scope, key: string, qkey: string, entry: L1Entry, flushGen: number, strict: boolean): Promise<boolean> {
+    if (this.#fenced(scope, qkey, entry, flushGen)) return this.#setEvent(scope, key, 'l1', false)
+    if (this.l1 && entry.size === undefined) {
+      try {
+        entry.size = this.l1.measure(qkey, entry)
+      } catch (err) {
+        if (strict) throw err
+        this.#onError(err, 'l1.measure')
+        return false
+      }
+    }
+    if (this.l2) {
+      let ok = true
+      try {
+        ok = await this.l2.set(qkey, entry)
+      } catch (err) {
+        if (strict && err instanceof LarderError && err.code === 'E_VALUE_NOT_SERIALIZABLE') throw err
+        this.#onError(err, 'l2.set')
+      }
+      this.#setEvent(scope, key, 'l2', ok)
+      if (!ok) {
+        // L2 knows of an invalidation this instance has not seen yet: our copy is stale too.
+        this.l1?.delete([qkey])
+        return false
+      }
+      // An invalidation may have been applied while we waited for L2.
+      if (this.#fenced(scope, qkey, entry, flushGen)) return false
+    }
+    if (this.l1) this.l1.set(qkey, entry)
+    scope.counters.sets++
+    this.#stats.total.sets++
+    return this.#setEvent(scope, key, 'l1', true)
+  }
+
+  #fenced(scope: Scope, qkey: string, entry: StoredEntry, flushGen: number): boolean {
+    return this.#closed || flushGen !== this.#flushGen || this.#epochs.check(scope.tenant, qkey, entry.tags, entry.began) === Verdict.Dead
+  }
+
+  #setEvent(scope: Scope, key: string, layer: 'l1' | 'l2', accepted: boolean): boolean {
+    if (channels.set.hasSubscribers) channels.set.publish({ tenant: scope.tenant, key, layer, accepted })
+    return accepted
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  #entryFor(scope: Scope, value: unknown, options: SetOptions | undefined, began: number): L1Entry {
+    if (value === undefined) throw new LarderError('E_VALUE_UNDEFINED', 'undefined cannot be cached; use null for "not found"')
+    const policy = this.#policy(options?.policy)
+    const now = this.#clock.now()
+    let life = options?.ttl === undefined ? (value === null ? policy.negativeTtl : (policy.ttlFrom?.(value) ?? policy.ttl)) : parseDuration(options.ttl, 'ttl')
+    if (policy.jitter > 0) life += Math.floor(life * policy.jitter * Math.random())
+    const grace = options?.grace === undefined ? policy.grace : parseDuration(options.grace, 'grace')
+    return { v: value, tags: this.#tagsFor(scope, policy, options), began, at: now, staleAt: now + life, expireAt: now + life + grace }
+  }
+
+  async set(scope: Scope, key: string, value: unknown, options: SetOptions | undefined, began = this.log.lastId(), flushGen = this.#flushGen): Promise<boolean> {
+    validateKey(key)
+    this.#open()
+    const entry = this.#entryFor(scope, value, options, began)
+    return this.#store(scope, key, scope.prefix + key, entry, flushGen, true)
+  }
+
+  async setMany(scope: Scope, items: readonly SetManyItem[]): Promise<boolean[]> {
+    if (!Array.isArray(items)) throw new LarderError('E_INVALID_OPTION', 'setMany expects an array of { key, value, ttl?, tags? }')
+    this.#open()
+    const began = this.log.lastId()
+    const flushGen = this.#flushGen
+    const prepared = items.map((it) => {
+      validateKey(it?.key)
+      const entry = this.#entryFor(scope, it.value, it, began)
+      const qkey = scope.prefix + it.key
+      if (this.l1) entry.size = this.l1.measure(qkey, entry)
+      return { key: qkey, entry, name: it.key }
+    })
+    let l2ok: boolean[] = prepared.map(() => true)
+    if (this.l2 && prepared.length > 0) {
+      try {
+        l2ok = await this.l2.setMany(prepared.map(({ key, entry }) => ({ key, entry })))
+      } catch (err) {
+        this.#onError(err, 'l2.setMany')
+      }
+    }
+    return prepared.map((p, i) => {
+      if (!l2ok[i] || this.#fenced(scope, p.key, p.entry, flushGen)) {
+        this.l1?.delete([p.key])
+        return this.#setEvent(scope, p.name, 'l1', false)
+      }
+      this.l1?.set(p.key, p.entry)
+      scope.counters.sets++
+      this.#stats.total.sets++
+      return this.#setEvent(scope, p.name, 'l1', true)
+    })
+  }
+
+  async writeThrough<V>(scope: Scope, key: string, update: () => Promise<V> | V, options: SetOptions | undefined): Promise<V> {
+    validateKey(key)
+    if (typeof update !== 'function') throw new LarderError('E_INVALID_OPTION', 'writeThrough needs an update function')
+    const began = this.log.lastId()
+    const flushGen = this.#flushGen
+    const value = await update()
+    if (value !== undefined) await this.set(scope, key, value, options, began, flushGen)
+    return value
+  }
+
+  // ---------------------------------------------------------------- invalidation
+
+  async invalidate(tenant: string, input: InvalidateInput): Promise<InvalidationResult> {
+    if (tenant !== PUBLIC_TENANT) validateTenant(tenant)
+    return this.invalidateIn(this.#makeScope(tenant, undefined), input, undefined)
+  }
+
+  /** @internal */
+  async invalidateIn(scope: Scope, input: InvalidateInput, kind: 'clear' | undefined): Promise<InvalidationResult> {
+    if (input === null || typeof input !== 'object') throw new LarderError('E_INVALID_OPTION', 'invalidate expects { tags?, keys?, soft? }')
+    const tags = validateTags(input.tags ?? [])
+    const keys = input.keys === undefined ? [] : (input.keys as unknown[]).map((k) => validateKey(k))
+    if (!Array.isArray(input.keys ?? [])) throw new LarderError('E_INVALID_KEY', 'keys must be an array of strings')
+    this.#open()
+    const marker = scope.prefix.slice(scope.tenant.length + 1)
+    const append = {
+      tenant: scope.tenant,
+      kind: kind ?? (input.soft === true ? ('soft' as const) : ('hard' as const)),
+      ...(tags.length > 0 ? { tags: [...tags] } : {}),
+      ...(keys.length > 0 ? { keys: marker === '' ? keys : keys.map((k) => marker + k) } : {}),
+      source: this.instanceId,
+    }
+    if (append.kind !== 'clear' && tags.length === 0 && keys.length === 0) return { id: this.log.lastId(), purged: 0 }
+    let entry: LogEntry
+    try {
+      entry = await this.log.append(append)
+    } catch (err) {
+      // The log refused (e.g. its outage queue is full): still make the invalidation true
+      // here, and kill in-flight loads, then report the failure.
+      const local: LogEntry = { ...append, id: Math.max(this.log.lastId() + 1, Math.floor(this.#clock.now() * 1000)), at: this.#clock.now() }
+      this.#apply(local)
+      this.#flushGen++
+      throw err
+    }
+    const purged = this.#apply(entry)
+    if (this.l2?.applyInvalidation) {
+      try {
+        await this.l2.applyInvalidation(entry)
+      } catch (err) {
+        this.#onError(err, 'l2.applyInvalidation')
+      }
+    }
+    scope.counters.invalidations++
+    this.#stats.total.invalidations++
+    if (channels.invalidate.hasSubscribers) channels.invalidate.publish({ entry, local: true, purged })
+    return { id: entry.id, purged }
+  }
+
+  /** Applies a log entry to the epochs and L1; returns how many L1 entries it dropped. */
+  #apply(entry: LogEntry): number {
+    this.#epochs.apply(entry)
+    const l1 = this.l1
+    if (!l1) return 0
+    let purged = 0
+    if (entry.kind === 'hard' && entry.tags) purged += l1.deleteTagged(entry.tenant, entry.tags)
+    if ((entry.kind === 'hard' || entry.kind === 'soft') && entry.keys) purged += l1.delete(entry.keys.map((k) => entry.tenant + SEP + k))
+    return purged
+  }
+
+  #received(entries: readonly LogEntry[]): void {
+    for (const entry of entries) {
+      // Our own entries were applied (and recorded in L2) by invalidateIn before it resolved.
+      if (entry.kind === 'live' || entry.kind === 'event' || entry.source === this.instanceId) continue
+      const purged = this.#apply(entry)
+      {
+        const l2 = this.l2
+        if (l2?.applyInvalidation) {
+          try {
+            Promise.resolve(l2.applyInvalidation(entry)).catch((err) => this.#onError(err, 'l2.applyInvalidation'))
+          } catch (err) {
+            this.#onError(err, 'l2.applyInvalidation')
+          }
+        }
+        if (channels.invalidate.hasSubscribers) channels.invalidate.publish({ entry, local: false, purged })
+      }
+    }
+  }
+
+  #gap(gap: LogGap): void {
+    this.distrust(gap.tenants)
+    if (channels.gap.hasSubscribers) channels.gap.publish({ gap })
+  }
+
+  distrust(tenants?: readonly string[]): void {
+    this.#flushGen++
+    if (!this.l1) return
+    if (tenants === undefined) this.l1.clear()
+    else for (const t of tenants) this.l1.clear(t)
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  stats(): StatsSnapshot {
+    const size = this.l1?.size() ?? { entries: 0, bytes: 0 }
+    return this.#stats.snapshot({ entries: size.entries, bytes: size.bytes, evictions: this.l1?.evictions ?? 0, lastLogId: this.log.lastId() })
+  }
+
+  #open(): void {
+    if (this.#closed) throw new LarderError('E_CLOSED', 'the cache is closed')
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#unsubscribe()
+    this.l1?.close()
+    await Promise.allSettled([this.l2?.close(), this.log.close()])
+  }
+}
+
+/** Creates a tiered cache. See docs/core.md for every option and its default. */
+export function createCache(options?: CacheOptions): Cache {
+  return new CacheEngine(options)
+}

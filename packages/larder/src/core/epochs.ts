@@ -1,0 +1,103 @@
+import { SEP } from './keys.ts'
+import type { LogEntry } from './types.ts'
+
+/** What a stored entry is worth right now. */
+export const enum Verdict {
+  Valid = 0,
+  /** Soft-invalidated: may be served stale within its grace while one refresh runs. */
+  Soft = 1,
+  /** Hard-invalidated (or older than a flush): never serve, never write back. */
+  Dead = 2,
+}
+
+/**
+ * Invalidation epochs: for each qualified tag, key and tenant, the id of the last log entry
+ * that invalidated it. An entry whose load began (`began`) before such an id is dead.
+ * Checking an entry costs one Map lookup per tag, with no store round trip; invalidating a
+ * tag costs O(1) whatever the number of entries.
+ *
+ * Memory is bounded: when a map outgrows `maxTracked`, its oldest epochs are forgotten and
+ * the matching floor rises to the forgotten id, which treats every older entry as invalidated
+ * — safe (a few extra misses), never stale.
+ */
+export class Epochs {
+  readonly #hardTags = new Map<string, number>()
+  readonly #softTags = new Map<string, number>()
+  readonly #keys = new Map<string, number>()
+  readonly #tenants = new Map<string, number>()
+  readonly #max: number
+  /** Entries that began before this are dead. */
+  #hardFloor = 0
+  /** Entries that began before this are at least soft-invalidated. */
+  #softFloor = 0
+  /** Bumped on every change: entries validated at the current version need no re-check. */
+  version = 0
+
+  constructor(maxTracked = 200_000) {
+    this.#max = maxTracked
+  }
+
+  #put(map: Map<string, number>, key: string, id: number, hard: boolean): void {
+    const prev = map.get(key)
+    if (prev !== undefined) {
+      if (prev >= id) return
+      map.delete(key) // re-insert to keep insertion order = age order
+    }
+    map.set(key, id)
+    if (map.size > this.#max) {
+      const [oldKey, oldId] = map.entries().next().value as [string, number]
+      map.delete(oldKey)
+      if (hard) this.#hardFloor = Math.max(this.#hardFloor, oldId)
+      else this.#softFloor = Math.max(this.#softFloor, oldId)
+    }
+  }
+
+  /** Records what a log entry invalidates. */
+  apply(entry: LogEntry): void {
+    const { tenant, id } = entry
+    switch (entry.kind) {
+      case 'hard':
+        if (entry.tags) for (const t of entry.tags) this.#put(this.#hardTags, tenant + SEP + t, id, true)
+        if (entry.keys) for (const k of entry.keys) this.#put(this.#keys, tenant + SEP + k, id, true)
+        break
+      case 'soft':
+        if (entry.tags) for (const t of entry.tags) this.#put(this.#softTags, tenant + SEP + t, id, false)
+        if (entry.keys) for (const k of entry.keys) this.#put(this.#keys, tenant + SEP + k, id, true)
+        break
+      case 'clear':
+        this.#put(this.#tenants, tenant, id, true)
+        break
+      default:
+        return
+    }
+    this.version++
+  }
+
+  /** Forget everything older than `id` (a log gap: we may have missed invalidations). */
+  raiseFloor(id: number): void {
+    this.#hardFloor = Math.max(this.#hardFloor, id)
+    this.version++
+  }
+
+  /** Judges an entry of `tenant` stored under qualified key `qkey`. */
+  check(tenant: string, qkey: string, tags: readonly string[], began: number): Verdict {
+    if (began < this.#hardFloor) return Verdict.Dead
+    const te = this.#tenants.get(tenant)
+    if (te !== undefined && te > began) return Verdict.Dead
+    const ke = this.#keys.get(qkey)
+    if (ke !== undefined && ke > began) return Verdict.Dead
+    let verdict = began < this.#softFloor ? Verdict.Soft : Verdict.Valid
+    for (let i = 0; i < tags.length; i++) {
+      const qt = tenant + SEP + tags[i]
+      const h = this.#hardTags.get(qt)
+      if (h !== undefined && h > began) return Verdict.Dead
+      const s = this.#softTags.get(qt)
+      if (s !== undefined && s > began) verdict = Verdict.Soft
+    }
+    return verdict
+  }
+
+  get tracked(): number {
+    return this.#hardTags.size + this.#softTags.size + this.#keys.size + this.#tenants.size
+  }
+}

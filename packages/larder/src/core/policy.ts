@@ -1,0 +1,56 @@
+import type { Policy } from './api.ts'
+import { parseDuration } from './duration.ts'
+import { LarderError } from './errors.ts'
+import { validateTags } from './keys.ts'
+
+/** A policy with every duration parsed to ms. */
+export interface ResolvedPolicy {
+  name: string
+  ttl: number
+  grace: number
+  jitter: number
+  ttlFrom: ((value: unknown) => number | undefined) | undefined
+  negativeTtl: number
+  softTimeout: number | undefined
+  hardTimeout: number
+  refreshAhead: number
+  tags: readonly string[]
+}
+
+export const DEFAULT_POLICY: Policy = { ttl: '1m', grace: 0, hardTimeout: '10s' }
+
+export function resolvePolicy(name: string, p: Policy, base: Policy = DEFAULT_POLICY): ResolvedPolicy {
+  if (p === null || typeof p !== 'object') throw new LarderError('E_INVALID_OPTION', `policy "${name}" must be an object`)
+  const merged: Policy = { ...base, ...p }
+  const ttl = parseDuration(merged.ttl ?? '1m', `policy "${name}" ttl`)
+  const jitter = merged.jitter ?? 0
+  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) throw new LarderError('E_INVALID_OPTION', `policy "${name}" jitter must be a fraction between 0 and 1, got ${String(jitter)}`)
+  const beta = merged.refreshAhead ?? 0
+  if (typeof beta !== 'number' || !(beta >= 0 && beta <= 10)) throw new LarderError('E_INVALID_OPTION', `policy "${name}" refreshAhead must be a number between 0 and 10, got ${String(beta)}`)
+  if (merged.ttlFrom !== undefined && typeof merged.ttlFrom !== 'function') throw new LarderError('E_INVALID_OPTION', `policy "${name}" ttlFrom must be a function`)
+  const ttlFrom = merged.ttlFrom
+  return {
+    name,
+    ttl,
+    grace: parseDuration(merged.grace ?? 0, `policy "${name}" grace`),
+    jitter,
+    ttlFrom: ttlFrom
+      ? (value: unknown) => {
+          const d = ttlFrom(value)
+          return d === undefined ? undefined : parseDuration(d, `policy "${name}" ttlFrom(value)`)
+        }
+      : undefined,
+    negativeTtl: merged.negativeTtl === undefined ? Math.min(ttl, 30_000) : parseDuration(merged.negativeTtl, `policy "${name}" negativeTtl`),
+    softTimeout: merged.softTimeout === undefined ? undefined : parseDuration(merged.softTimeout, `policy "${name}" softTimeout`),
+    hardTimeout: parseDuration(merged.hardTimeout ?? '10s', `policy "${name}" hardTimeout`),
+    refreshAhead: beta,
+    tags: validateTags(merged.tags ?? []),
+  }
+}
+
+export function resolvePolicies(policies: Record<string, Policy> | undefined, defaults: Policy | undefined): { defaults: ResolvedPolicy; byName: Map<string, ResolvedPolicy> } {
+  const d = resolvePolicy('default', defaults ?? {}, DEFAULT_POLICY)
+  const byName = new Map<string, ResolvedPolicy>()
+  for (const [name, p] of Object.entries(policies ?? {})) byName.set(name, resolvePolicy(name, p, { ...DEFAULT_POLICY, ...(defaults ?? {}) }))
+  return { defaults: d, byName }
+}
