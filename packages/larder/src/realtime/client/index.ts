@@ -1,0 +1,443 @@
+/**
+ * `larder/realtime/client`: keeps a page fresh from the hub's SSE stream.
+ *
+ * Browser-first (no Node built-ins; nothing touches `window` at import, so it is SSR-safe)
+ * and it also runs in Node. It reads the stream with `fetch` instead of `EventSource`,
+ * because `EventSource` gives up for good on a non-200 answer (a 502 while a deploy
+ * rolls); this client retries with exponential backoff and full jitter, and resumes
+ * from the last event id so the hub replays what it missed.
+ *
+ * ```ts
+ * import { createRealtimeClient } from 'larder/realtime/client'
+ * const rt = createRealtimeClient({ url: '/_larder/stream', topics: ['stock:*'] })
+ * async function render() {
+ *   const p = await rt.getCached('product:42', () => fetch('/api/products/42').then((r) => r.json()), { tags: ['product:42'] })
+ *   document.querySelector('#name')!.textContent = p.name
+ * }
+ * rt.subscribe('product:42', render)                                    // refetch after an invalidation
+ * rt.subscribe('stock:*', (e) => e.type === 'update' && showStock(e.topic, e.value)) // live values
+ * render()
+ * ```
+ * @module
+ */
+import { type SseMessage, SseParser } from './sse-parser.ts'
+
+export type RealtimeEvent =
+  | { type: 'invalidate'; id: string; tags: string[]; keys: string[]; soft: boolean }
+  | { type: 'update'; id: string; topic: string; value: unknown }
+  | { type: 'reset'; id: string; reason: string }
+
+export type ConnectionState = 'idle' | 'connecting' | 'open' | 'closed'
+
+export interface BackoffOptions {
+  /** First reconnect delay cap. Default: the server's `retry:` hint, else 1,000 ms. */
+  initialMs?: number
+  /** Largest delay cap. Default 30,000 ms. */
+  maxMs?: number
+  /** Growth per failed attempt. Default 2. */
+  factor?: number
+}
+
+export interface RealtimeClientOptions {
+  /** Stream URL (`/_larder/stream` on the same origin, or absolute). A `?token=` may be part of it. */
+  url: string
+  /** Topics to follow from the start (`product:42`, `stock:*`). `subscribe` and `getCached` tags add more. */
+  topics?: readonly string[]
+  /** Defaults to `globalThis.fetch`. */
+  fetch?: typeof fetch
+  /** Extra request headers (e.g. the tenant header or `Authorization`), or a function giving them per connect. */
+  headers?: Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>)
+  /** Called when the local cache was dropped as a whole (`reset` from the hub, or a connect that could not resume). */
+  onReset?: (reason: string) => void
+  /** Called for connection errors and non-200 answers (the client keeps retrying), and for throwing callbacks. */
+  onError?: (err: unknown) => void
+  onState?: (state: ConnectionState) => void
+  backoff?: BackoffOptions
+  /** No bytes (events or heartbeats) for this long → reconnect. Default 45,000 ms (three 15 s heartbeats). */
+  idleTimeoutMs?: number
+  /** How long `getCached` waits for the first connection before fetching without caching. Default 5,000 ms. */
+  readyTimeoutMs?: number
+  /** Entries the local cache holds (least recently used go first). Default 500. */
+  maxEntries?: number
+  /** Most topics one stream asks for (the hub's `maxTopics`). Default 64. */
+  maxTopics?: number
+  /** Random source for jitter (tests). Default `Math.random`. */
+  random?: () => number
+  /** Start without a stream (SSR). Default: on, unless `url` is relative and there is no `location`. */
+  enabled?: boolean
+}
+
+export interface GetCachedOptions {
+  /** Tags of the value: an `invalidate` of any of them drops it (they are followed as topics). */
+  tags?: readonly string[]
+}
+
+export interface RealtimeClient {
+  /** Calls `cb` for events on `topic` (exact, or `prefix*`), and for every `reset`. Returns the unsubscribe function. */
+  subscribe(topic: string, cb: (event: RealtimeEvent) => void): () => void
+  /** Local cache: the value of `key`, from memory or `fetcher`; dropped when one of its tags is invalidated. */
+  getCached<T>(key: string, fetcher: () => Promise<T> | T, options?: GetCachedOptions): Promise<T>
+  /** Drops one key from the local cache. */
+  drop(key: string): void
+  /** Resolves true once the stream is open (false after `timeoutMs` or when disabled). */
+  ready(timeoutMs?: number): Promise<boolean>
+  readonly state: ConnectionState
+  /** Id of the last event seen (the resume point). */
+  readonly lastEventId: string
+  /** Topics the stream follows. */
+  readonly topics: readonly string[]
+  close(): void
+}
+
+interface Entry {
+  value: unknown
+  tags: readonly string[]
+}
+
+interface Inflight {
+  promise: Promise<unknown>
+  tags: readonly string[]
+  /** An invalidation of one of its tags (or a reset) arrived while it loaded: do not cache. */
+  poisoned: boolean
+}
+
+class HttpStatusError extends Error {
+  readonly status: number
+  constructor(status: number, message: string) {
+    super(message)
+    this.name = 'HttpStatusError'
+    this.status = status
+  }
+}
+
+function covers(topic: string, name: string): boolean {
+  return topic.endsWith('*') ? name.startsWith(topic.slice(0, -1)) : topic === name
+}
+
+export function createRealtimeClient(options: RealtimeClientOptions): RealtimeClient {
+  const fetchFn = options.fetch ?? (typeof globalThis.fetch === 'function' ? globalThis.fetch.bind(globalThis) : undefined)
+  const base = (globalThis as { location?: { href: string } }).location?.href
+  let streamUrl: URL | undefined
+  try {
+    streamUrl = new URL(options.url, base)
+  } catch {
+    if (options.enabled === true) throw new Error(`larder realtime client: cannot resolve url "${options.url}" (give an absolute URL outside a browser)`)
+  }
+  const enabled = (options.enabled ?? true) && streamUrl !== undefined && fetchFn !== undefined
+  const maxEntries = options.maxEntries ?? 500
+  const maxTopics = options.maxTopics ?? 64
+  const idleTimeoutMs = options.idleTimeoutMs ?? 45_000
+  const readyTimeoutMs = options.readyTimeoutMs ?? 5_000
+  const random = options.random ?? Math.random
+  const onError = options.onError ?? (() => {})
+
+  const topics = new Set<string>(options.topics ?? [])
+  const subs = new Map<string, Set<(e: RealtimeEvent) => void>>()
+  const cache = new Map<string, Entry>()
+  const inflight = new Map<string, Inflight>()
+  const readyWaiters = new Set<(open: boolean) => void>()
+
+  let state: ConnectionState = 'idle'
+  let lastEventId = ''
+  let serverRetry: number | undefined
+  let everOpen = false
+  let closed = false
+  let attempt = 0
+  let current: AbortController | undefined
+  let topicsChanged = false
+  let reconnectScheduled = false
+  let sleepTimer: ReturnType<typeof setTimeout> | undefined
+  let wake: (() => void) | undefined
+
+  function setState(s: ConnectionState): void {
+    if (state === s) return
+    state = s
+    try {
+      options.onState?.(s)
+    } catch (err) {
+      onError(err)
+    }
+  }
+
+  // ---- local cache ------------------------------------------------------------------------
+
+  function store(key: string, value: unknown, tags: readonly string[]): void {
+    cache.delete(key)
+    cache.set(key, { value, tags })
+    // Map keeps insertion order: the first key is the least recently used.
+    while (cache.size > maxEntries) cache.delete(cache.keys().next().value as string)
+  }
+
+  function dropTags(tags: readonly string[]): void {
+    for (const [key, e] of cache) if (e.tags.some((t) => tags.includes(t))) cache.delete(key)
+    for (const f of inflight.values()) if (f.tags.some((t) => tags.includes(t))) f.poisoned = true
+  }
+
+  function dropAll(reason: string, id: string): void {
+    cache.clear()
+    for (const f of inflight.values()) f.poisoned = true
+    try {
+      options.onReset?.(reason)
+    } catch (err) {
+      onError(err)
+    }
+    notify({ type: 'reset', id, reason }, undefined)
+  }
+
+  // ---- subscribers ------------------------------------------------------------------------
+
+  function notify(event: RealtimeEvent, names: readonly string[] | undefined): void {
+    for (const [topic, set] of subs) {
+      // A reset speaks to every subscriber; other events to those whose topic covers a name.
+      if (names !== undefined && !names.some((n) => covers(topic, n))) continue
+      for (const cb of [...set]) {
+        try {
+          cb(event)
+        } catch (err) {
+          onError(err)
+        }
+      }
+    }
+  }
+
+  /** Makes the stream follow these names; false when that would pass `maxTopics`. */
+  function ensureTopics(names: readonly string[]): boolean {
+    const missing = names.filter((n) => ![...topics].some((t) => covers(t, n)))
+    if (missing.length === 0) return true
+    if (topics.size + missing.length > maxTopics) return false
+    for (const n of missing) topics.add(n)
+    if (enabled && !closed) {
+      topicsChanged = true
+      // Batch the topics added in one tick into one reconnect (which resumes from lastEventId).
+      if (!reconnectScheduled) {
+        reconnectScheduled = true
+        queueMicrotask(() => {
+          reconnectScheduled = false
+          if (current) current.abort()
+          else wake?.()
+        })
+      }
+    }
+    return true
+  }
+
+  // ---- events -----------------------------------------------------------------------------
+
+  function onMessage(msg: SseMessage): void {
+    let data: Record<string, unknown>
+    try {
+      data = JSON.parse(msg.data) as Record<string, unknown>
+    } catch {
+      return
+    }
+    switch (msg.type) {
+      case 'ready':
+        attempt = 0
+        // A connect that could not resume (the hub never gave us an id) may have missed events.
+        if (data.resumed !== true && everOpen) dropAll('not-resumed', msg.lastEventId)
+        everOpen = true
+        setState('open')
+        for (const w of [...readyWaiters]) w(true)
+        break
+      case 'invalidate': {
+        const tags = Array.isArray(data.tags) ? (data.tags as string[]) : []
+        dropTags(tags)
+        notify({ type: 'invalidate', id: msg.lastEventId, tags, keys: Array.isArray(data.keys) ? (data.keys as string[]) : [], soft: data.soft === true }, tags)
+        break
+      }
+      case 'update': {
+        const topic = typeof data.topic === 'string' ? data.topic : ''
+        notify({ type: 'update', id: msg.lastEventId, topic, value: data.value }, [topic])
+        break
+      }
+      case 'reset':
+        dropAll(typeof data.reason === 'string' ? data.reason : 'reset', msg.lastEventId)
+        break
+      default:
+      // Unknown event types are ignored (forward compatible).
+    }
+  }
+
+  // ---- connection loop ----------------------------------------------------------------------
+
+  async function headersFor(): Promise<Record<string, string>> {
+    const h = typeof options.headers === 'function' ? await options.headers() : (options.headers ?? {})
+    return { ...h, accept: 'text/event-stream' }
+  }
+
+  function urlFor(): string {
+    const u = new URL((streamUrl as URL).href)
+    u.searchParams.delete('topics')
+    u.searchParams.delete('topic')
+    // One `topic=` per topic, verbatim: a topic may hold a comma.
+    for (const t of topics) u.searchParams.append('topic', t)
+    // The resume id goes in the query, not a Last-Event-ID header, so a cross-origin
+    // stream needs no CORS preflight.
+    if (lastEventId !== '') u.searchParams.set('lastEventId', lastEventId)
+    return u.href
+  }
+
+  async function connectOnce(): Promise<void> {
+    const ctrl = new AbortController()
+    current = ctrl
+    topicsChanged = false
+    setState('connecting')
+    let lastByte = Date.now()
+    let idle: ReturnType<typeof setTimeout> | undefined
+    const watch = () => {
+      const quiet = Date.now() - lastByte
+      if (quiet >= idleTimeoutMs) ctrl.abort()
+      else idle = setTimeout(watch, idleTimeoutMs - quiet)
+    }
+    idle = setTimeout(watch, idleTimeoutMs)
+    try {
+      const res = await (fetchFn as typeof fetch)(urlFor(), { headers: await headersFor(), signal: ctrl.signal })
+      if (res.status !== 200 || !res.body) {
+        let detail = ''
+        try {
+          detail = (await res.text()).slice(0, 300)
+        } catch {}
+        throw new HttpStatusError(res.status, `stream answered ${res.status}${detail ? `: ${detail}` : ''}`)
+      }
+      const parser = new SseParser(
+        {
+          onEvent: onMessage,
+          onRetry: (ms) => {
+            serverRetry = ms
+          },
+        },
+        lastEventId,
+      )
+      const reader = res.body.getReader()
+      const decoder = new TextDecoder()
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) break
+        lastByte = Date.now()
+        parser.push(decoder.decode(value, { stream: true }))
+        lastEventId = parser.lastEventId
+        if (closed) break
+      }
+    } finally {
+      clearTimeout(idle)
+      if (current === ctrl) current = undefined
+      ctrl.abort()
+    }
+  }
+
+  function delayFor(n: number): number {
+    const b = options.backoff ?? {}
+    const initial = b.initialMs ?? serverRetry ?? 1_000
+    const cap = Math.min(b.maxMs ?? 30_000, initial * (b.factor ?? 2) ** Math.max(0, n - 1))
+    // Full jitter: a fleet of pages reconnecting after a deploy spreads out evenly.
+    return Math.floor(random() * cap)
+  }
+
+  function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      wake = () => {
+        clearTimeout(sleepTimer)
+        wake = undefined
+        resolve()
+      }
+      sleepTimer = setTimeout(() => wake?.(), ms)
+    })
+  }
+
+  async function run(): Promise<void> {
+    while (!closed) {
+      try {
+        await connectOnce()
+      } catch (err) {
+        if (closed) break
+        if (!topicsChanged) onError(err)
+      }
+      if (closed) break
+      if (state === 'open') setState('connecting')
+      if (topicsChanged) continue
+      attempt++
+      await sleep(delayFor(attempt))
+    }
+    setState('closed')
+  }
+
+  function ready(timeoutMs = readyTimeoutMs): Promise<boolean> {
+    if (state === 'open') return Promise.resolve(true)
+    if (!enabled || closed) return Promise.resolve(false)
+    return new Promise((resolve) => {
+      const done = (v: boolean) => {
+        clearTimeout(t)
+        readyWaiters.delete(done)
+        resolve(v)
+      }
+      const t = setTimeout(() => done(false), timeoutMs)
+      readyWaiters.add(done)
+    })
+  }
+
+  if (enabled) queueMicrotask(() => void run())
+
+  return {
+    subscribe(topic, cb) {
+      if (typeof topic !== 'string' || topic.length === 0) throw new TypeError('subscribe: topic must be a non-empty string')
+      let set = subs.get(topic)
+      if (!set) subs.set(topic, (set = new Set()))
+      set.add(cb)
+      if (!ensureTopics([topic])) onError(new Error(`subscribe: more than ${maxTopics} topics; follow a prefix such as "product:*" instead`))
+      return () => {
+        const s = subs.get(topic)
+        s?.delete(cb)
+        if (s && s.size === 0) subs.delete(topic)
+      }
+    },
+    async getCached<T>(key: string, fetcher: () => Promise<T> | T, opts: GetCachedOptions = {}): Promise<T> {
+      const hit = cache.get(key)
+      if (hit) {
+        cache.delete(key)
+        cache.set(key, hit)
+        return hit.value as T
+      }
+      const running = inflight.get(key)
+      if (running) return running.promise as Promise<T>
+      const tags = [...(opts.tags ?? [])]
+      // Cache only what the stream can invalidate: its tags are followed, and the stream
+      // has been open once (from then on, a resume or a reset covers every gap).
+      const followable = enabled && !closed && ensureTopics(tags)
+      const rec: Inflight = { promise: Promise.resolve(), tags, poisoned: false }
+      rec.promise = (async () => {
+        const cacheable = followable && (everOpen || (await ready()))
+        const value = await fetcher()
+        if (cacheable && !rec.poisoned && !closed) store(key, value, tags)
+        return value
+      })().finally(() => {
+        if (inflight.get(key) === rec) inflight.delete(key)
+      })
+      inflight.set(key, rec)
+      return rec.promise as Promise<T>
+    },
+    drop(key) {
+      cache.delete(key)
+    },
+    ready,
+    get state() {
+      return state
+    },
+    get lastEventId() {
+      return lastEventId
+    },
+    get topics() {
+      return [...topics]
+    },
+    close() {
+      if (closed) return
+      closed = true
+      current?.abort()
+      wake?.()
+      cache.clear()
+      for (const w of [...readyWaiters]) w(false)
+      if (!enabled) setState('closed')
+    },
+  }
+}
+
+export { type SseMessage, SseParser } from './sse-parser.ts'

@@ -1,0 +1,555 @@
+/**
+ * The SSE hub: one subscription to the invalidation log per hub (so per process),
+ * fanned out in memory to every open stream of the entry's tenant whose topics match.
+ *
+ * Per stream the hub keeps a small record in two indexes (exact topic → streams, and
+ * the streams with prefix topics); an entry's frame is encoded once and written to
+ * each matching response. A stream that cannot keep up (Node's write buffer past
+ * `bufferBytes`) gets a best-effort `reset` and is disconnected, so memory stays
+ * bounded (DESIGN.md invariant 4).
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { channels } from '../core/diagnostics.ts'
+import { isLarderError, LarderError } from '../core/errors.ts'
+import { isTenantId } from '../core/keys.ts'
+import { type LarderRoute, sendError } from '../core/route.ts'
+import type { Clock, InvalidationLog, LogEntry, LogGap } from '../core/types.ts'
+import { parseStreamRequest, type RequestRules, statusFor } from './request.ts'
+import { sseFrame, sseHeartbeat, sseRetry } from './sse-format.ts'
+import { DEFAULT_TOPIC_LIMITS, type TopicSet, validateTopic } from './topics.ts'
+
+/** Interval timers the hub uses for heartbeats (fake in tests). */
+export interface HubTimers {
+  setInterval(fn: () => void, ms: number): unknown
+  clearInterval(handle: unknown): void
+}
+
+export interface SseHubOptions {
+  /** The invalidation log to follow (embedded or Redis). */
+  log: InvalidationLog
+  /** Path served by `route`. Default `/_larder/stream`. */
+  path?: string
+  /** Heartbeat comment interval. Default 15,000 ms. */
+  heartbeatMs?: number
+  /** `retry:` reconnection hint sent to clients. Default 2,000 ms. */
+  retryMs?: number
+  /** Open streams per process; more get 503. Default 20,000. */
+  maxClients?: number
+  /** Open streams per tenant; more get 429. Default 10,000. */
+  maxClientsPerTenant?: number
+  /** Topics per stream. Default 64. */
+  maxTopics?: number
+  /** Longest topic. Default 512 (the tag limit). */
+  maxTopicLength?: number
+  /** Bytes a stream may have waiting in its write buffer before it is reset and dropped. Default 256 KiB. */
+  bufferBytes?: number
+  /** Most log entries a resume may scan; past it the client gets `reset`. Default 10,000. */
+  replayLimit?: number
+  /** Largest JSON of a `publishLive` value. Default 64 KiB. */
+  maxLiveValueBytes?: number
+  /** Tenant of a request without a token. Default: the host's `ctx.tenant`. */
+  tenantFrom?: (req: IncomingMessage, ctx: { tenant: string; url: URL }) => string | undefined
+  /** HMAC secret for `?token=` (see `signStreamToken`). Without it, tokens are refused. */
+  tokenSecret?: string | Buffer
+  /** Refuse streams without a valid token. Default false. */
+  requireToken?: boolean
+  /** Vets topics (e.g. only `product:`, `stock:` …); a refused topic answers 400 "unknown topic". */
+  allowTopic?: (topic: string, tenant: string) => boolean
+  timers?: HubTimers
+  clock?: Clock
+  /** Called for errors swallowed on purpose (a replay read that failed and became a reset). */
+  onError?: (err: unknown, context: string) => void
+}
+
+export interface SseHubStats {
+  clients: number
+  tenants: number
+  /** Streams still replaying after a resume. */
+  replaying: number
+  /** Frames written (events, not heartbeats). */
+  sent: number
+  /** Streams dropped for not keeping up. */
+  dropped: number
+  /** `reset` events sent (gap, unknown id, clear, overflow). */
+  resets: number
+  /** Resumes served by replay. */
+  replays: number
+  /** Requests refused (4xx/5xx). */
+  rejected: number
+  /** Last log id the hub has seen. */
+  lastId: number
+}
+
+export interface SseHub {
+  /** Serves `GET <path>` (the SSE stream); returns false for any other path. */
+  route: LarderRoute
+  /** Publishes a live value (seed 001: stock, order status): an `update` event, not an invalidation. */
+  publishLive(tenant: string, topic: string, value: unknown): Promise<LogEntry>
+  stats(): SseHubStats
+  /** Ends every stream and stops following the log. */
+  close(): Promise<void>
+}
+
+type ResetReason = 'clear' | 'gap' | 'trimmed' | 'unknown-id' | 'too-old' | 'overflow' | 'log-unavailable'
+
+interface Stream {
+  readonly tenant: string
+  readonly topics: TopicSet
+  readonly res: ServerResponse
+  live: boolean
+  closed: boolean
+  /** Id of the last entry dispatched to this stream (dedupes tags of one entry). */
+  mark: number
+  /** While replaying: live frames that arrived meanwhile, in order. */
+  pending: { id: number; frame: Buffer | string }[] | undefined
+  pendingBytes: number
+  /** A log gap happened while this stream was replaying. */
+  gapped: boolean
+}
+
+interface TenantIndex {
+  readonly streams: Set<Stream>
+  readonly exact: Map<string, Set<Stream>>
+  /** Streams that have at least one prefix topic (checked one by one). */
+  readonly prefixed: Set<Stream>
+}
+
+const REPLAY_PAGE = 500
+const noop = () => {}
+
+const defaultTimers: HubTimers = {
+  setInterval(fn, ms) {
+    const t = setInterval(fn, ms)
+    t.unref()
+    return t
+  },
+  clearInterval(h) {
+    clearInterval(h as NodeJS.Timeout)
+  },
+}
+
+function positive(name: string, v: number | undefined, dflt: number): number {
+  if (v === undefined) return dflt
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new LarderError('E_INVALID_OPTION', `createSseHub: ${name} must be a positive number`)
+  return v
+}
+
+export function createSseHub(options: SseHubOptions): SseHub {
+  const log = options.log
+  if (!log || typeof log.subscribe !== 'function') throw new LarderError('E_INVALID_OPTION', 'createSseHub: `log` must be an InvalidationLog')
+  const path = options.path ?? '/_larder/stream'
+  const heartbeatMs = positive('heartbeatMs', options.heartbeatMs, 15_000)
+  const retryMs = positive('retryMs', options.retryMs, 2_000)
+  const maxClients = positive('maxClients', options.maxClients, 20_000)
+  const maxPerTenant = positive('maxClientsPerTenant', options.maxClientsPerTenant, 10_000)
+  const bufferBytes = positive('bufferBytes', options.bufferBytes, 256 * 1024)
+  const replayLimit = positive('replayLimit', options.replayLimit, 10_000)
+  const maxLiveValueBytes = positive('maxLiveValueBytes', options.maxLiveValueBytes, 64 * 1024)
+  const timers = options.timers ?? defaultTimers
+  const clock = options.clock ?? Date
+  const onError = options.onError ?? noop
+  const rules: RequestRules = {
+    maxTopics: positive('maxTopics', options.maxTopics, DEFAULT_TOPIC_LIMITS.maxTopics),
+    maxTopicLength: positive('maxTopicLength', options.maxTopicLength, DEFAULT_TOPIC_LIMITS.maxTopicLength),
+    tokenSecret: options.tokenSecret,
+    requireToken: options.requireToken ?? false,
+    tenantFrom: options.tenantFrom,
+    allowTopic: options.allowTopic,
+    now: () => clock.now(),
+  }
+
+  const tenants = new Map<string, TenantIndex>()
+  let clientCount = 0
+  let replayingCount = 0
+  let closed = false
+  let lastId = log.lastId()
+  const counters = { sent: 0, dropped: 0, resets: 0, replays: 0, rejected: 0 }
+
+  function publishSse(tenant: string, event: 'open' | 'close' | 'drop' | 'send', count?: number, reason?: string): void {
+    if (channels.sse.hasSubscribers) channels.sse.publish({ tenant, event, count, reason })
+  }
+
+  // ---- index -------------------------------------------------------------------
+
+  function add(s: Stream): void {
+    let t = tenants.get(s.tenant)
+    if (!t) tenants.set(s.tenant, (t = { streams: new Set(), exact: new Map(), prefixed: new Set() }))
+    t.streams.add(s)
+    for (const topic of s.topics.exact) {
+      let set = t.exact.get(topic)
+      if (!set) t.exact.set(topic, (set = new Set()))
+      set.add(s)
+    }
+    if (s.topics.prefixes.length > 0) t.prefixed.add(s)
+    clientCount++
+  }
+
+  function remove(s: Stream): void {
+    if (s.closed) return
+    s.closed = true
+    if (!s.live) replayingCount--
+    s.pending = undefined
+    const t = tenants.get(s.tenant)
+    if (!t) return
+    t.streams.delete(s)
+    for (const topic of s.topics.exact) {
+      const set = t.exact.get(topic)
+      if (set) {
+        set.delete(s)
+        if (set.size === 0) t.exact.delete(topic)
+      }
+    }
+    t.prefixed.delete(s)
+    if (t.streams.size === 0) tenants.delete(s.tenant)
+    clientCount--
+    publishSse(s.tenant, 'close', t.streams.size)
+  }
+
+  // ---- writing -------------------------------------------------------------------
+
+  function write(s: Stream, chunk: Buffer | string): void {
+    if (s.closed) return
+    const ok = s.res.write(chunk)
+    // `write` returning false only means Node's buffer passed its high-water mark; the
+    // stream is dropped once what waits there passes our own bound.
+    if (!ok && s.res.writableLength > bufferBytes) drop(s, 'overflow')
+  }
+
+  function resetFrame(reason: ResetReason, id: number): string {
+    return sseFrame('reset', JSON.stringify({ reason }), id)
+  }
+
+  /** Best-effort `reset`, then disconnect; the socket is destroyed if it does not drain soon. */
+  function drop(s: Stream, reason: ResetReason): void {
+    if (s.closed) return
+    const res = s.res
+    remove(s)
+    counters.dropped++
+    counters.resets++
+    publishSse(s.tenant, 'drop', undefined, reason)
+    res.end(resetFrame(reason, lastId))
+    const t = setTimeout(() => res.destroy(), 1000)
+    t.unref()
+    res.once('close', () => clearTimeout(t))
+  }
+
+  function deliver(s: Stream, id: number, frame: Buffer | string): void {
+    if (s.live) {
+      write(s, frame)
+      return
+    }
+    // Replaying: keep the live frame until the replay is written, bounded like the socket buffer.
+    const pending = s.pending
+    if (!pending) return
+    pending.push({ id, frame })
+    s.pendingBytes += frame.length
+    if (s.pendingBytes > bufferBytes) drop(s, 'overflow')
+  }
+
+  /** Sends `reset` (the client drops its local cache) and makes the stream live. */
+  function resetAndGoLive(s: Stream, reason: ResetReason): void {
+    if (s.closed) return
+    counters.resets++
+    // The reset's id is the hub's position: everything pending is older and covered by it.
+    s.pending = undefined
+    s.pendingBytes = 0
+    if (!s.live) {
+      s.live = true
+      replayingCount--
+    }
+    write(s, resetFrame(reason, lastId))
+  }
+
+  // ---- entries -> frames -----------------------------------------------------------
+
+  /** The frame a log entry becomes, or undefined for entries streams never see. */
+  function frameOf(e: LogEntry): string | undefined {
+    switch (e.kind) {
+      case 'hard':
+      case 'soft':
+        if (!e.tags || e.tags.length === 0) return undefined
+        return sseFrame('invalidate', JSON.stringify({ tags: e.tags, keys: e.keys ?? [], soft: e.kind === 'soft' }), e.id)
+      case 'live': {
+        const topic = liveTopic(e)
+        if (topic === undefined) return undefined
+        return sseFrame('update', JSON.stringify({ topic, value: (e.data as { value?: unknown }).value ?? null }), e.id)
+      }
+      case 'clear':
+        return resetFrame('clear', e.id)
+      default:
+        return undefined
+    }
+  }
+
+  function liveTopic(e: LogEntry): string | undefined {
+    const d = e.data as { topic?: unknown } | undefined
+    if (d && typeof d.topic === 'string') return d.topic
+    return e.tags?.[0]
+  }
+
+  /** Topics an entry speaks to (tags for invalidations, the topic for live values). */
+  function topicsOf(e: LogEntry): readonly string[] {
+    if (e.kind === 'live') {
+      const t = liveTopic(e)
+      return t === undefined ? [] : [t]
+    }
+    return e.tags ?? []
+  }
+
+  function matches(s: Stream, topic: string): boolean {
+    if (s.topics.exact.includes(topic)) return true
+    for (const p of s.topics.prefixes) if (topic.startsWith(p)) return true
+    return false
+  }
+
+  /** True when a replayed entry is for this stream. */
+  function wants(s: Stream, e: LogEntry): boolean {
+    if (e.tenant !== s.tenant) return false
+    if (e.kind === 'clear') return true
+    for (const t of topicsOf(e)) if (matches(s, t)) return true
+    return false
+  }
+
+  function dispatch(e: LogEntry): void {
+    if (e.id > lastId) lastId = e.id
+    const t = tenants.get(e.tenant)
+    if (!t) return
+    const text = frameOf(e)
+    if (text === undefined) return
+    // Encode once; every matching stream gets the same bytes.
+    const frame = Buffer.from(text)
+    let n = 0
+    if (e.kind === 'clear') {
+      for (const s of t.streams) {
+        deliver(s, e.id, frame)
+        n++
+      }
+      counters.resets += n
+    } else {
+      const id = e.id
+      for (const topic of topicsOf(e)) {
+        const set = t.exact.get(topic)
+        if (set) {
+          for (const s of set) {
+            if (s.mark === id) continue
+            s.mark = id
+            deliver(s, id, frame)
+            n++
+          }
+        }
+        for (const s of t.prefixed) {
+          if (s.mark === id) continue
+          for (const p of s.topics.prefixes) {
+            if (topic.startsWith(p)) {
+              s.mark = id
+              deliver(s, id, frame)
+              n++
+              break
+            }
+          }
+        }
+      }
+    }
+    counters.sent += n
+    if (n > 0) publishSse(e.tenant, 'send', n)
+  }
+
+  function onGap(gap: LogGap): void {
+    const affected = gap.tenants ? gap.tenants.map((id) => tenants.get(id)).filter((t) => t !== undefined) : [...tenants.values()]
+    for (const t of affected) {
+      for (const s of [...t.streams]) {
+        if (s.live) resetAndGoLive(s, 'gap')
+        else s.gapped = true
+      }
+    }
+  }
+
+  const unsubscribe = log.subscribe(
+    {
+      entries(list) {
+        for (const e of list) dispatch(e)
+      },
+      gap: onGap,
+    },
+    'now',
+  )
+
+  // ---- heartbeats -------------------------------------------------------------------
+
+  const beat = timers.setInterval(() => {
+    const frame = Buffer.from(sseHeartbeat(lastId))
+    for (const t of tenants.values()) for (const s of t.streams) if (s.live) write(s, frame)
+  }, heartbeatMs)
+
+  // ---- resume -------------------------------------------------------------------------
+
+  /**
+   * Replays what the client missed after `afterId`, filtered to its tenant and topics.
+   * The id must name an entry the log still holds: an id it never issued (another log,
+   * a restarted embedded log) or one already trimmed means the client may have missed
+   * entries we cannot show it, so it gets `reset` instead.
+   */
+  async function replay(s: Stream, afterId: number): Promise<void> {
+    let cursor = afterId - 1
+    let scanned = 0
+    let first = true
+    for (;;) {
+      const page = await log.read(cursor, REPLAY_PAGE)
+      if (s.closed) return
+      let entries = page.entries
+      if (first) {
+        first = false
+        if (page.gap) return resetAndGoLive(s, 'trimmed')
+        if (entries[0]?.id !== afterId) return resetAndGoLive(s, 'unknown-id')
+        entries = entries.slice(1)
+      } else if (page.gap) return resetAndGoLive(s, 'trimmed')
+      for (const e of entries) {
+        if (!wants(s, e)) continue
+        const text = frameOf(e)
+        if (text !== undefined) {
+          write(s, text)
+          counters.sent++
+        }
+        if (s.closed) return
+      }
+      scanned += page.entries.length
+      const last = page.entries[page.entries.length - 1]
+      if (last) cursor = Math.max(cursor, last.id)
+      if (page.entries.length < REPLAY_PAGE) break
+      if (scanned >= replayLimit) return resetAndGoLive(s, 'too-old')
+    }
+    if (s.gapped) return resetAndGoLive(s, 'gap')
+    const upTo = Math.max(cursor, afterId)
+    write(s, sseFrame('ready', JSON.stringify({ resumed: true }), upTo))
+    const pending = s.pending ?? []
+    s.pending = undefined
+    s.pendingBytes = 0
+    s.live = true
+    replayingCount--
+    counters.replays++
+    for (const p of pending) if (p.id > upTo) write(s, p.frame)
+  }
+
+  // ---- the route ----------------------------------------------------------------------
+
+  function refuse(res: ServerResponse, status: number, code: string, message: string, retryAfter?: number): true {
+    counters.rejected++
+    if (retryAfter !== undefined) res.setHeader('retry-after', String(retryAfter))
+    sendError(res, status, code, message)
+    return true
+  }
+
+  const route: LarderRoute = (req, res, ctx) => {
+    if (ctx.url.pathname !== path) return false
+    if (closed) return refuse(res, 503, 'E_CLOSED', 'the SSE hub is shutting down; reconnect shortly', 1)
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD')
+      return refuse(res, 405, 'E_BAD_REQUEST', `${req.method} is not allowed on ${path}; open the stream with GET`)
+    }
+    let parsed: ReturnType<typeof parseStreamRequest>
+    try {
+      parsed = parseStreamRequest(req, ctx, rules)
+    } catch (err) {
+      if (isLarderError(err)) return refuse(res, statusFor(err), err.code, err.message)
+      throw err
+    }
+    if (clientCount >= maxClients) return refuse(res, 503, 'E_TOO_MANY_CONNECTIONS', `this instance holds its limit of ${maxClients} streams; retry later`, 5)
+    if ((tenants.get(parsed.tenant)?.streams.size ?? 0) >= maxPerTenant) {
+      return refuse(res, 429, 'E_TOO_MANY_CONNECTIONS', `this tenant holds its limit of ${maxPerTenant} streams on this instance; retry later`, 5)
+    }
+
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      // nginx and similar proxies must not buffer the stream.
+      'x-accel-buffering': 'no',
+      ...(req.httpVersionMajor < 2 ? { connection: 'keep-alive' } : {}),
+    })
+    if (req.method === 'HEAD') {
+      res.end()
+      return true
+    }
+    req.socket.setNoDelay(true)
+    req.socket.setKeepAlive(true, heartbeatMs)
+
+    const resuming = parsed.resumeAfter !== undefined
+    const s: Stream = {
+      tenant: parsed.tenant,
+      topics: parsed.topics,
+      res,
+      live: !resuming,
+      closed: false,
+      mark: 0,
+      pending: resuming ? [] : undefined,
+      pendingBytes: 0,
+      gapped: false,
+    }
+    res.on('close', () => remove(s))
+    res.on('error', noop)
+    add(s)
+    if (resuming) replayingCount++
+    publishSse(s.tenant, 'open', tenants.get(s.tenant)?.streams.size)
+
+    write(s, sseRetry(retryMs))
+    if (!resuming) {
+      // The ready event gives the client a resume point even before the first entry.
+      write(s, sseFrame('ready', JSON.stringify({ resumed: false }), lastId))
+    } else {
+      replay(s, parsed.resumeAfter as number).catch((err) => {
+        onError(err, 'sse replay')
+        resetAndGoLive(s, 'log-unavailable')
+      })
+    }
+    return true
+  }
+
+  // ---- live values ------------------------------------------------------------------------
+
+  async function publishLive(tenant: string, topic: string, value: unknown): Promise<LogEntry> {
+    if (closed) throw new LarderError('E_CLOSED', 'the SSE hub is closed')
+    if (!isTenantId(tenant)) throw new LarderError('E_INVALID_TENANT', 'publishLive: tenant must be a valid tenant id')
+    validateTopic(topic, rules)
+    if (topic.endsWith('*')) throw new LarderError('E_INVALID_TOPIC', 'publishLive: a live topic is one exact topic; a trailing "*" is only for subscribing')
+    if (value === undefined) throw new LarderError('E_VALUE_UNDEFINED', 'publishLive: value must not be undefined (use null)')
+    let json: string
+    try {
+      json = JSON.stringify(value)
+    } catch (err) {
+      throw new LarderError('E_VALUE_NOT_SERIALIZABLE', 'publishLive: value is not JSON-serializable', { cause: err })
+    }
+    if (Buffer.byteLength(json) > maxLiveValueBytes) {
+      throw new LarderError('E_VALUE_TOO_LARGE', `publishLive: value is ${Buffer.byteLength(json)} bytes as JSON; the limit is ${maxLiveValueBytes}`)
+    }
+    return log.append({ kind: 'live', tenant, tags: [topic], data: { topic, value } })
+  }
+
+  return {
+    route,
+    publishLive,
+    stats() {
+      return { clients: clientCount, tenants: tenants.size, replaying: replayingCount, lastId, ...counters }
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      unsubscribe()
+      timers.clearInterval(beat)
+      const ended: Promise<void>[] = []
+      for (const t of [...tenants.values()]) {
+        for (const s of [...t.streams]) {
+          const res = s.res
+          remove(s)
+          ended.push(new Promise((resolve) => (res.writableFinished || res.destroyed ? resolve() : res.once('close', () => resolve()))))
+          // A clean end: the client reconnects (to this or another instance) and resumes.
+          res.end()
+          // An end that cannot flush (a stuck client) must not hold shutdown.
+          const t = setTimeout(() => res.destroy(), 1000)
+          t.unref()
+          res.once('close', () => clearTimeout(t))
+        }
+      }
+      await Promise.all(ended)
+    },
+  }
+}
