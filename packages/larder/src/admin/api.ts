@@ -1,0 +1,293 @@
+/**
+ * The admin API, mountable on the gateway or any node:http server (a {@link LarderRoute}):
+ *
+ * - `GET  /_larder/stats[?tenant=]`   cache stats + rates, top keys/tags, alerts (admin/read:stats; tenant:<id> for its own)
+ * - `POST /_larder/purge`             `{ tenant?, tags?, keys?, urls?, soft? }` → `{ purged, id }`
+ * - `POST /_larder/clear`             `{ tenant, namespace? }` → `{ purged, id }` (generation bump, O(1))
+ * - `GET  /_larder/keys?tenant=&prefix=&cursor=&limit=`  bounded, paginated listing
+ * - `POST /_larder/warm` `{ plan, wait? }`, `GET /_larder/warm`  warm plans and their progress
+ * - `GET  /_larder/dashboard`, `GET /_larder/dashboard/feed` (SSE of snapshots)
+ *
+ * Every action is authorized with core/auth.ts scopes and logged (pino): who, what, tenant, how many.
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { pino, type Logger } from 'pino'
+import type { Cache, InvalidationResult } from '../core/api.ts'
+import type { Action, Authorizer, Principal } from '../core/auth.ts'
+import { isLarderError } from '../core/errors.ts'
+import { type LarderRoute, readBody, sendError, sendJson } from '../core/route.ts'
+import type { Clock, Store } from '../core/types.ts'
+import type { Warmer } from '../warm/warmer.ts'
+import { AlertEvaluator } from './alerts.ts'
+import { DASHBOARD_HTML } from './dashboard-page.ts'
+import { Monitor } from './monitor.ts'
+import { BadRequest, parseClear, parseJsonObject, parseKeysQuery, parsePurge, tenantField } from './requests.ts'
+
+/** The parts of the SSE hub the admin API reads (stats for the dashboard). */
+export interface HubLike {
+  stats(): unknown
+}
+
+export interface AdminApiOptions {
+  cache: Cache
+  auth: Authorizer
+  hub?: HubLike
+  logger?: Logger
+  warmer?: Warmer
+  /** Store whose `keys()` lists keys (default: the cache's L2, else its L1, when they can list). */
+  keyStore?: Store
+  /** Largest page of GET /_larder/keys. Default 1000. */
+  maxKeysPage?: number
+  /** Maps purge `urls` to cache keys/tags (the HTTP layer's key scheme). Without it, `urls` is refused. */
+  resolveUrls?: (tenant: string, urls: string[]) => { keys?: string[]; tags?: string[] }
+  /** Path prefix. Default `/_larder`. */
+  basePath?: string
+  clock?: Clock
+  /** Sample/feed interval. Default 1000 ms. */
+  tickMs?: number
+  /** Most concurrent dashboard feeds. Default 16. */
+  maxFeeds?: number
+  /** Per-rule threshold/for overrides of the in-process alerts (e.g. for a demo). */
+  alerts?: Record<string, { threshold?: number; forMs?: number }>
+  /** Request body limit. Default 1 MiB. */
+  maxBodyBytes?: number
+}
+
+export interface AdminApi {
+  route: LarderRoute
+  /** The in-process view behind /_larder/stats and the dashboard. */
+  monitor: Monitor
+  close(): Promise<void>
+}
+
+/** Most bytes a dashboard feed may have unsent before it is dropped (a stuck client). */
+const FEED_BUFFER = 1 << 20
+
+export function createAdminApi(options: AdminApiOptions): AdminApi {
+  const { cache, auth, hub, warmer } = options
+  const base = options.basePath ?? '/_larder'
+  const log = options.logger ?? pino({ name: 'larder-admin' })
+  const maxKeysPage = options.maxKeysPage ?? 1000
+  const maxBody = options.maxBodyBytes ?? 1 << 20
+  const maxFeeds = options.maxFeeds ?? 16
+  const monitor = new Monitor({ clock: options.clock, evaluator: new AlertEvaluator(undefined, options.alerts) })
+  const feeds = new Set<ServerResponse>()
+  const withL = cache as unknown as { l1?: Store; l2?: Store }
+  const keyStore = [options.keyStore, withL.l2, withL.l1].find((s): s is Store => typeof s?.keys === 'function')
+
+  const tick = () => {
+    monitor.tick()
+    if (feeds.size === 0) return
+    const frame = `event: stats\ndata: ${JSON.stringify(globalStats())}\n\n`
+    for (const res of feeds) {
+      // A client that does not read is dropped rather than buffered without bound.
+      if (res.writableLength > FEED_BUFFER) {
+        res.destroy()
+        feeds.delete(res)
+        continue
+      }
+      res.write(frame)
+    }
+  }
+  const timer = setInterval(tick, options.tickMs ?? 1000)
+  timer.unref()
+  monitor.tick()
+
+  function globalStats() {
+    return {
+      instanceId: cache.instanceId,
+      cache: cache.stats(),
+      monitor: monitor.snapshot(),
+      ...(hub ? { hub: hub.stats() } : {}),
+      ...(warmer ? { warm: warmer.progress() } : {}),
+    }
+  }
+
+  /** Sends 401/403 and returns null unless the request's token may do `action` (on `tenant`). */
+  function allow(req: IncomingMessage, res: ServerResponse, action: Action, tenant?: string): Principal | null {
+    const p = auth.authenticate(req.headers.authorization)
+    if (!p) {
+      sendError(res, 401, 'E_UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" header is required')
+      return null
+    }
+    if (!auth.can(p, action, tenant)) {
+      const what = tenant === undefined ? `${action} (all tenants)` : `${action} on tenant "${tenant}"`
+      sendError(res, 403, 'E_FORBIDDEN', `token "${p.name}" may not ${what}`)
+      return null
+    }
+    return p
+  }
+
+  async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
+    try {
+      return parseJsonObject(await readBody(req, maxBody))
+    } catch (err) {
+      if (err instanceof BadRequest) throw err
+      throw new BadRequest((err as Error).message, (err as { status?: number }).status ?? 400)
+    }
+  }
+
+  function audit(p: Principal, action: string, fields: Record<string, unknown>): void {
+    log.info({ who: p.name, action, ...fields }, `admin ${action}`)
+  }
+
+  async function stats(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const raw = url.searchParams.get('tenant')
+    if (raw !== null) {
+      const tenant = tenantField(raw)
+      const p = allow(req, res, 'stats', tenant)
+      if (!p) return
+      const s = cache.stats()
+      const snap = monitor.snapshot({ tenant })
+      sendJson(res, 200, { tenant, counters: s.tenants[tenant] ?? null, monitor: { tenants: snap.tenants, topKeys: snap.topKeys, topTags: snap.topTags } })
+      return
+    }
+    if (!allow(req, res, 'stats')) return
+    sendJson(res, 200, globalStats())
+  }
+
+  async function purge(req: IncomingMessage, res: ServerResponse, defaultTenant: string): Promise<void> {
+    const p = auth.authenticate(req.headers.authorization)
+    if (!p) return sendError(res, 401, 'E_UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" header is required')
+    const input = parsePurge(await body(req), defaultTenant)
+    if (!allow(req, res, 'purge', input.tenant)) return
+    const keys = [...(input.keys ?? [])]
+    const tags = [...(input.tags ?? [])]
+    if (input.urls?.length) {
+      if (!options.resolveUrls) throw new BadRequest('"urls" purges need the HTTP cache (mount the admin API through the gateway), or purge by tags/keys')
+      const r = options.resolveUrls(input.tenant, input.urls)
+      keys.push(...(r.keys ?? []))
+      tags.push(...(r.tags ?? []))
+    }
+    const result = await cache.invalidate(input.tenant, { tags, keys, soft: input.soft })
+    audit(p, 'purge', { tenant: input.tenant, tags: tags.length, keys: keys.length, urls: input.urls?.length ?? 0, soft: input.soft, purged: result.purged, id: result.id })
+    sendJson(res, 200, { purged: result.purged, id: result.id })
+  }
+
+  async function clear(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const p = auth.authenticate(req.headers.authorization)
+    if (!p) return sendError(res, 401, 'E_UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" header is required')
+    const input = parseClear(await body(req))
+    if (!allow(req, res, 'clear', input.tenant)) return
+    const t = cache.tenant(input.tenant)
+    const result: InvalidationResult = input.namespace === undefined ? await t.clear() : await t.namespace(input.namespace).bump()
+    audit(p, 'clear', { tenant: input.tenant, namespace: input.namespace, purged: result.purged, id: result.id })
+    sendJson(res, 200, { purged: result.purged, id: result.id })
+  }
+
+  async function keys(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const q = parseKeysQuery(url.searchParams, maxKeysPage)
+    const p = allow(req, res, 'keys', q.tenant)
+    if (!p) return
+    if (!keyStore?.keys) return sendError(res, 501, 'E_BAD_REQUEST', 'no store that can list keys is configured (pass keyStore to createAdminApi)')
+    const page = await keyStore.keys(q.tenant, q.prefix, { cursor: q.cursor, limit: q.limit })
+    const keysOut = page.keys.slice(0, q.limit)
+    audit(p, 'keys', { tenant: q.tenant, prefix: q.prefix, count: keysOut.length })
+    sendJson(res, 200, { tenant: q.tenant, keys: keysOut, ...(page.cursor ? { cursor: page.cursor } : {}) })
+  }
+
+  async function warm(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === 'GET') {
+      if (!allow(req, res, 'stats')) return
+      return sendJson(res, 200, { plans: warmer?.plans ?? [], progress: warmer?.progress() ?? [] })
+    }
+    const p = auth.authenticate(req.headers.authorization)
+    if (!p) return sendError(res, 401, 'E_UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" header is required')
+    const b = await body(req)
+    if (!allow(req, res, 'warm')) return
+    if (!warmer) return sendError(res, 501, 'E_BAD_REQUEST', 'no warmer is configured on this server')
+    if (typeof b.plan !== 'string' || !warmer.plans.includes(b.plan)) throw new BadRequest(`"plan" must name a warm plan (plans: ${warmer.plans.join(', ') || 'none'})`)
+    const job = warmer.run(b.plan, 'manual')
+    audit(p, 'warm', { plan: b.plan })
+    if (b.wait === true) return sendJson(res, 200, await job)
+    job.catch((err) => log.warn({ err, plan: b.plan }, 'warm plan failed'))
+    sendJson(res, 202, { plan: b.plan, started: true })
+  }
+
+  function feed(req: IncomingMessage, res: ServerResponse): void {
+    if (!allow(req, res, 'stats')) return
+    if (feeds.size >= maxFeeds) {
+      sendError(res, 503, 'E_TOO_MANY_CONNECTIONS', `at most ${maxFeeds} dashboard feeds at a time`)
+      return
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' })
+    res.write(`retry: 2000\nevent: stats\ndata: ${JSON.stringify(globalStats())}\n\n`)
+    feeds.add(res)
+    const done = () => feeds.delete(res)
+    res.on('close', done)
+    req.on('close', done)
+  }
+
+  const route: LarderRoute = async (req, res, { tenant, url }) => {
+    const path = url.pathname
+    if (path !== base && !path.startsWith(base + '/')) return false
+    const sub = path.slice(base.length)
+    const method = req.method ?? 'GET'
+    const want = (m: string): boolean => {
+      if (method === m || (m === 'GET' && method === 'HEAD')) return true
+      res.setHeader('allow', m)
+      sendError(res, 405, 'E_BAD_REQUEST', `${path} answers ${m} only`)
+      return false
+    }
+    try {
+      switch (sub) {
+        case '/stats':
+          if (want('GET')) await stats(req, res, url)
+          return true
+        case '/purge':
+          if (want('POST')) await purge(req, res, tenant)
+          return true
+        case '/clear':
+          if (want('POST')) await clear(req, res)
+          return true
+        case '/keys':
+          if (want('GET')) await keys(req, res, url)
+          return true
+        case '/warm':
+          if (method === 'GET' || want('POST')) await warm(req, res)
+          return true
+        case '/dashboard':
+        case '/dashboard/':
+          if (want('GET')) {
+            res.writeHead(200, {
+              'content-type': 'text/html; charset=utf-8',
+              'cache-control': 'no-store',
+              'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
+            })
+            res.end(DASHBOARD_HTML)
+          }
+          return true
+        case '/dashboard/feed':
+          if (want('GET')) feed(req, res)
+          return true
+        default:
+          return false
+      }
+    } catch (err) {
+      if (res.headersSent) {
+        res.destroy()
+        return true
+      }
+      if (err instanceof BadRequest) sendError(res, err.status, 'E_BAD_REQUEST', err.message)
+      else if (isLarderError(err) && /^E_INVALID_/.test(err.code)) sendError(res, 400, err.code, err.message)
+      else if (isLarderError(err, 'E_LOG_UNAVAILABLE') || isLarderError(err, 'E_STORE_UNAVAILABLE') || isLarderError(err, 'E_CLOSED')) sendError(res, 503, err.code, err.message)
+      else {
+        log.error({ err, path }, 'admin request failed')
+        sendError(res, 500, 'E_INTERNAL', 'the admin request failed; see the server log')
+      }
+      return true
+    }
+  }
+
+  return {
+    route,
+    monitor,
+    async close() {
+      clearInterval(timer)
+      for (const res of feeds) res.end()
+      feeds.clear()
+      monitor.close()
+    },
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * The dashboard page served at GET /_larder/dashboard: one static HTML file with inline JS,
+ * no build step, charts in plain SVG. It reads `/_larder/dashboard/feed` (SSE) with fetch so
+ * it can send the bearer token (EventSource cannot set headers). The token comes from the
+ * URL fragment (`#token=…`, never sent to the server in the URL) or the form, and is kept
+ * in sessionStorage. All data is written with textContent: tenant ids, keys and tags are
+ * untrusted and must never become markup.
+ * @module
+ */
+export const DASHBOARD_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Larder dashboard</title>
+<style>
+  :root { --bg:#0f1419; --panel:#182029; --text:#e6e9ee; --muted:#8b96a3; --ok:#3fb950; --warn:#d29922; --crit:#f85149; --accent:#58a6ff; }
+  * { box-sizing: border-box; }
+  body { margin:0; font:14px/1.4 system-ui, -apple-system, Segoe UI, sans-serif; background:var(--bg); color:var(--text); }
+  header { display:flex; align-items:center; gap:16px; padding:12px 20px; border-bottom:1px solid #2a3441; }
+  header h1 { font-size:18px; margin:0; }
+  #status { color:var(--muted); font-size:12px; }
+  #status.live { color:var(--ok); }
+  #status.down { color:var(--crit); }
+  form { margin-left:auto; display:flex; gap:6px; }
+  input { background:var(--panel); color:var(--text); border:1px solid #2a3441; padding:4px 8px; border-radius:4px; }
+  button { background:var(--accent); border:0; color:#fff; padding:4px 10px; border-radius:4px; cursor:pointer; }
+  main { padding:16px 20px; display:grid; gap:16px; }
+  .tiles { display:grid; grid-template-columns:repeat(auto-fill, minmax(150px, 1fr)); gap:12px; }
+  .tile { background:var(--panel); border-radius:6px; padding:10px 12px; }
+  .tile .label { color:var(--muted); font-size:12px; }
+  .tile .value { font-size:24px; font-variant-numeric:tabular-nums; margin-top:2px; }
+  .grid2 { display:grid; grid-template-columns:1fr 1fr; gap:16px; }
+  section { background:var(--panel); border-radius:6px; padding:12px; min-width:0; }
+  section h2 { font-size:13px; margin:0 0 8px; color:var(--muted); text-transform:uppercase; letter-spacing:.05em; }
+  table { width:100%; border-collapse:collapse; font-variant-numeric:tabular-nums; }
+  th, td { text-align:left; padding:3px 6px; border-bottom:1px solid #2a3441; white-space:nowrap; overflow:hidden; text-overflow:ellipsis; max-width:280px; }
+  th { color:var(--muted); font-weight:500; }
+  td.n, th.n { text-align:right; }
+  svg { width:100%; height:140px; display:block; }
+  .alert { padding:6px 8px; border-radius:4px; margin-bottom:6px; }
+  .alert.firing.critical { background:#5a1d1d; }
+  .alert.firing.warning { background:#4d3b0f; }
+  .alert.pending { background:#23303d; }
+  .none { color:var(--muted); }
+  .bar { height:8px; background:#2a3441; border-radius:4px; overflow:hidden; }
+  .bar > div { height:100%; background:var(--accent); }
+</style>
+</head>
+<body>
+<header>
+  <h1>Larder</h1>
+  <span id="instance" class="none"></span>
+  <span id="status">connecting…</span>
+  <form id="auth"><input id="token" type="password" placeholder="admin or read:stats token" autocomplete="off"><button>Connect</button></form>
+</header>
+<main>
+  <div class="tiles">
+    <div class="tile"><div class="label">Hit ratio (1m)</div><div class="value" id="hit-ratio">–</div></div>
+    <div class="tile"><div class="label">Requests/s</div><div class="value" id="rps">–</div></div>
+    <div class="tile"><div class="label">Stale serves/s</div><div class="value" id="stale">–</div></div>
+    <div class="tile"><div class="label">Invalidations/min</div><div class="value" id="inv">–</div></div>
+    <div class="tile"><div class="label">Log lag</div><div class="value" id="lag">–</div></div>
+    <div class="tile"><div class="label">L2 p99</div><div class="value" id="p99">–</div></div>
+    <div class="tile"><div class="label">SSE connections</div><div class="value" id="sse">–</div></div>
+    <div class="tile"><div class="label">Entries / bytes</div><div class="value" id="entries">–</div></div>
+    <div class="tile"><div class="label">Total reads</div><div class="value" id="reads">–</div></div>
+  </div>
+  <div class="grid2">
+    <section><h2>Requests/s (last minute)</h2><svg id="chart-rps" viewBox="0 0 300 100" preserveAspectRatio="none"></svg></section>
+    <section><h2>Hit ratio (last minute)</h2><svg id="chart-hit" viewBox="0 0 300 100" preserveAspectRatio="none"></svg></section>
+  </div>
+  <section><h2>Alerts</h2><div id="alerts"><span class="none">none</span></div></section>
+  <div class="grid2">
+    <section><h2>Top keys</h2><table><thead><tr><th>tenant</th><th>key</th><th class="n">reads</th></tr></thead><tbody id="top-keys"></tbody></table></section>
+    <section><h2>Top invalidated tags</h2><table><thead><tr><th>tenant</th><th>tag</th><th class="n">count</th></tr></thead><tbody id="top-tags"></tbody></table></section>
+  </div>
+  <div class="grid2">
+    <section><h2>Tenants</h2><table><thead><tr><th>tenant</th><th class="n">hits</th><th class="n">misses</th><th class="n">stale</th><th class="n">invalidations</th><th class="n">hit ratio</th></tr></thead><tbody id="tenants"></tbody></table></section>
+    <section><h2>Warming</h2><div id="warm"><span class="none">no warm runs</span></div></section>
+  </div>
+</main>
+<script>
+(function () {
+  'use strict'
+  var $ = function (id) { return document.getElementById(id) }
+  var pct = function (x) { return x == null ? '–' : (x * 100).toFixed(1) + ' %' }
+  var num = function (x, d) { return x == null ? '–' : Number(x).toFixed(d == null ? 1 : d) }
+  var bytes = function (b) { if (b == null) return '–'; var u = ['B', 'KB', 'MB', 'GB'], i = 0; while (b >= 1024 && i < 3) { b /= 1024; i++ } return b.toFixed(i ? 1 : 0) + ' ' + u[i] }
+  var ms = function (x) { return x == null ? '–' : x < 1000 ? x.toFixed(0) + ' ms' : (x / 1000).toFixed(1) + ' s' }
+
+  function rows(tbody, list, cells) {
+    var frag = document.createDocumentFragment()
+    list.forEach(function (item) {
+      var tr = document.createElement('tr')
+      cells(item).forEach(function (c) {
+        var td = document.createElement('td')
+        if (typeof c === 'number') td.className = 'n'
+        td.textContent = String(c)
+        tr.appendChild(td)
+      })
+      frag.appendChild(tr)
+    })
+    tbody.replaceChildren(frag)
+  }
+
+  function line(svg, points, max, color) {
+    var NS = 'http://www.w3.org/2000/svg'
+    svg.replaceChildren()
+    if (points.length < 2) return
+    var t0 = points[0].t, t1 = points[points.length - 1].t, span = Math.max(1, t1 - t0)
+    var d = points.map(function (p) { return ((p.t - t0) / span * 300).toFixed(1) + ',' + (100 - Math.min(1, p.v / max) * 96 - 2).toFixed(1) }).join(' ')
+    var pl = document.createElementNS(NS, 'polyline')
+    pl.setAttribute('points', d)
+    pl.setAttribute('fill', 'none')
+    pl.setAttribute('stroke', color)
+    pl.setAttribute('stroke-width', '2')
+    pl.setAttribute('vector-effect', 'non-scaling-stroke')
+    svg.appendChild(pl)
+  }
+
+  function render(s) {
+    var m = s.monitor, c = s.cache || {}
+    $('instance').textContent = s.instanceId ? 'instance ' + s.instanceId : ''
+    $('hit-ratio').textContent = pct(m.hitRatio)
+    $('rps').textContent = num(m.requestsPerSec)
+    $('stale').textContent = num(m.staleServesPerSec)
+    $('inv').textContent = num(m.invalidationsPerMin, 0)
+    $('lag').textContent = ms(m.logLagMs)
+    $('p99').textContent = ms(m.storeP99Ms)
+    $('sse').textContent = String(m.sseConnections)
+    $('entries').textContent = (c.entries == null ? '–' : c.entries) + ' / ' + bytes(c.bytes)
+    $('reads').textContent = String(m.totals.hits + m.totals.misses)
+    var series = m.series || []
+    var maxRps = Math.max(1, Math.max.apply(null, series.map(function (p) { return p.rps })))
+    line($('chart-rps'), series.map(function (p) { return { t: p.t, v: p.rps } }), maxRps * 1.1, '#58a6ff')
+    line($('chart-hit'), series.filter(function (p) { return p.hitRatio != null }).map(function (p) { return { t: p.t, v: p.hitRatio } }), 1, '#3fb950')
+    rows($('top-keys'), m.topKeys, function (k) { return [k.tenant, k.key, k.count] })
+    rows($('top-tags'), m.topTags, function (k) { return [k.tenant, k.tag, k.count] })
+    rows($('tenants'), m.tenants, function (t) { return [t.tenant, t.hits, t.misses, t.stale, t.invalidations, pct(t.hitRatio)] })
+    var alerts = $('alerts')
+    if (!m.alerts.length) { var none = document.createElement('span'); none.className = 'none'; none.textContent = 'none'; alerts.replaceChildren(none) }
+    else alerts.replaceChildren.apply(alerts, m.alerts.map(function (a) {
+      var div = document.createElement('div')
+      div.className = 'alert ' + (a.state === 'firing' ? 'firing' : 'pending') + ' ' + (a.severity === 'critical' ? 'critical' : 'warning')
+      div.textContent = (a.state === 'firing' ? 'FIRING ' : 'pending ') + a.alert + ': ' + a.summary + ' (value ' + num(a.value, 2) + ')'
+      return div
+    }))
+    var warm = $('warm'), runs = s.warm || m.warm || []
+    if (runs.length) warm.replaceChildren.apply(warm, runs.map(function (r) {
+      var wrap = document.createElement('div'), label = document.createElement('div'), bar = document.createElement('div'), fill = document.createElement('div')
+      label.textContent = r.plan + ': ' + r.done + '/' + r.total + ' (loaded ' + r.loaded + ', cached ' + r.skipped + ', failed ' + r.failed + ')'
+      bar.className = 'bar'; fill.style.width = (r.total ? (r.done / r.total * 100) : 100) + '%'
+      bar.appendChild(fill); wrap.appendChild(label); wrap.appendChild(bar)
+      return wrap
+    }))
+    document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1)
+  }
+
+  var controller = null, retry = 1000
+  function status(text, cls) { var el = $('status'); el.textContent = text; el.className = cls || '' }
+
+  async function connect() {
+    var token = sessionStorage.getItem('larder-token') || ''
+    if (controller) controller.abort()
+    controller = new AbortController()
+    try {
+      var path = location.pathname
+      if (path.charAt(path.length - 1) === '/') path = path.slice(0, -1)
+      var res = await fetch(path + '/feed', { headers: token ? { authorization: 'Bearer ' + token } : {}, signal: controller.signal, cache: 'no-store' })
+      if (res.status === 401 || res.status === 403) { status('token refused (' + res.status + '): enter an admin or read:stats token', 'down'); return }
+      if (!res.ok || !res.body) throw new Error('HTTP ' + res.status)
+      status('live', 'live'); retry = 1000
+      var reader = res.body.pipeThrough(new TextDecoderStream()).getReader(), buf = ''
+      for (;;) {
+        var chunk = await reader.read()
+        if (chunk.done) break
+        buf += chunk.value
+        var i
+        while ((i = buf.indexOf('\\n\\n')) >= 0) {
+          var frame = buf.slice(0, i); buf = buf.slice(i + 2)
+          var data = frame.split('\\n').filter(function (l) { return l.indexOf('data:') === 0 }).map(function (l) { return l.slice(5).trim() }).join('\\n')
+          if (data) render(JSON.parse(data))
+        }
+      }
+      throw new Error('feed ended')
+    } catch (err) {
+      if (err && err.name === 'AbortError') return
+      status('reconnecting… (' + (err && err.message) + ')', 'down')
+      setTimeout(connect, retry + Math.random() * retry)
+      retry = Math.min(retry * 2, 15000)
+    }
+  }
+
+  var m = /(?:^|&)token=([^&]+)/.exec(location.hash.slice(1))
+  if (m) { sessionStorage.setItem('larder-token', decodeURIComponent(m[1])); history.replaceState(null, '', location.pathname + location.search) }
+  $('auth').addEventListener('submit', function (e) { e.preventDefault(); sessionStorage.setItem('larder-token', $('token').value); connect() })
+  connect()
+})()
+</script>
+</body>
+</html>
+`

@@ -1,0 +1,19 @@
+/**
+ * The admin API (stats, purge, clear, keys, warm), the live dashboard page and the cache
+ * warmer, mountable on the gateway or any node:http server.
+ *
+ * ```ts
+ * import { createAdminApi, createWarmer } from 'larder/admin'
+ * import { createAuthorizer, tokensFromEnv } from 'larder/admin'
+ * const admin = createAdminApi({ cache, auth: createAuthorizer(tokensFromEnv()) })
+ * // mount admin.route: /_larder/stats, /_larder/purge, /_larder/clear, /_larder/keys, /_larder/warm, /_larder/dashboard
+ * ```
+ * @module
+ */
+export { createAdminApi, type AdminApi, type AdminApiOptions, type HubLike } from './api.ts'
+export { ALERT_RULES, AlertEvaluator, type AlertRule, type AlertState, type AlertInputs } from './alerts.ts'
+export { Monitor, type MonitorSnapshot, type TenantRow, type WarmProgress } from './monitor.ts'
+export { TopK, type TopItem } from './top-k.ts'
+export { createAuthorizer, tokensFromEnv, type Authorizer, type Principal, type TokenConfig } from '../core/auth.ts'
+// Warming ships here too (package.json has no ./warm export yet).
+export * from '../warm/index.ts'
