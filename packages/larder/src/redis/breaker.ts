@@ -1,0 +1,112 @@
+import { channels } from '../core/diagnostics.ts'
+import { LarderError } from '../core/errors.ts'
+
+export type BreakerState = 'closed' | 'open' | 'half-open'
+
+export interface BreakerOptions {
+  /** Name published on `larder:breaker` (e.g. 'redis-store'). */
+  name: string
+  /** Per-call timeout in ms. */
+  timeoutMs: number
+  /** Consecutive failures that open the circuit. */
+  failureThreshold: number
+  /** How long the circuit stays open before one half-open probe is let through. */
+  cooldownMs: number
+}
+
+/**
+ * A circuit breaker with a per-call timeout. Closed: calls run; after `failureThreshold`
+ * consecutive failures it opens and every call fails fast with E_STORE_UNAVAILABLE
+ * (no socket touched, no waiting). After `cooldownMs` one call is let through as a
+ * half-open probe: success closes the circuit, failure re-opens it for another cooldown.
+ * A call that outlives `timeoutMs` rejects with E_STORE_TIMEOUT; the command itself may
+ * still complete later on the server, so every command we send is safe to apply late
+ * (conditional writes, max-epochs, idempotent deletes).
+ */
+export class Breaker {
+  readonly name: string
+  readonly #opts: BreakerOptions
+  #state: BreakerState = 'closed'
+  #failures = 0
+  #openedAt = 0
+  #probing = false
+  readonly #listeners = new Set<(state: BreakerState) => void>()
+
+  constructor(opts: BreakerOptions) {
+    this.name = opts.name
+    this.#opts = opts
+  }
+
+  get state(): BreakerState {
+    return this.#state
+  }
+
+  /** Called with every state change (the log uses it to replay its queue on recovery). */
+  onChange(fn: (state: BreakerState) => void): () => void {
+    this.#listeners.add(fn)
+    return () => this.#listeners.delete(fn)
+  }
+
+  #set(state: BreakerState): void {
+    if (this.#state === state) return
+    this.#state = state
+    if (channels.breaker.hasSubscribers) channels.breaker.publish({ name: this.name, state })
+    for (const fn of this.#listeners) fn(state)
+  }
+
+  /** True when a call would be let through right now (closed, or a probe is due). */
+  available(): boolean {
+    if (this.#state === 'closed') return true
+    return !this.#probing && Date.now() - this.#openedAt >= this.#opts.cooldownMs
+  }
+
+  /** Runs `fn` under the breaker and the timeout; publishes `larder:store:op`. */
+  async run<T>(op: string, fn: () => Promise<T>, timeoutMs = this.#opts.timeoutMs): Promise<T> {
+    let probe = false
+    if (this.#state !== 'closed') {
+      if (!this.available()) {
+        const err = new LarderError('E_STORE_UNAVAILABLE', `${this.name}: circuit open after repeated failures; ${op} not attempted`)
+        if (channels.store.hasSubscribers) channels.store.publish({ op, durationMs: 0, error: err })
+        throw err
+      }
+      probe = true
+      this.#probing = true
+      this.#set('half-open')
+    }
+    const started = performance.now()
+    let timer: NodeJS.Timeout | undefined
+    try {
+      const result = await Promise.race([
+        fn(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new LarderError('E_STORE_TIMEOUT', `${this.name}: ${op} took longer than ${timeoutMs} ms`)), timeoutMs)
+        }),
+      ])
+      this.#failures = 0
+      if (probe) this.#probing = false
+      this.#set('closed')
+      if (channels.store.hasSubscribers) channels.store.publish({ op, durationMs: performance.now() - started })
+      return result
+    } catch (cause) {
+      const err = toStoreError(this.name, op, cause)
+      // Script/argument errors answered by a healthy server (-OOM, -READONLY, bad input)
+      // do count: a server that refuses every write is as useless as a dead one.
+      this.#failures++
+      if (probe) this.#probing = false
+      if (probe || this.#failures >= this.#opts.failureThreshold) {
+        this.#openedAt = Date.now()
+        this.#set('open')
+      }
+      if (channels.store.hasSubscribers) channels.store.publish({ op, durationMs: performance.now() - started, error: err })
+      throw err
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+}
+
+function toStoreError(name: string, op: string, cause: unknown): LarderError {
+  if (cause instanceof LarderError) return cause
+  const msg = cause instanceof Error ? cause.message : String(cause)
+  return new LarderError('E_STORE_UNAVAILABLE', `${name}: ${op} failed: ${msg}`, { cause })
+}

@@ -1,0 +1,156 @@
+/**
+ * Server-side scripts. Each runs atomically on the node that owns its keys; every key a
+ * script touches shares the tenant's hash tag (see keyspace.ts), so none can CROSSSLOT.
+ * Epoch values are invalidation-log ids (Redis-server-time based, see log.ts), compared
+ * with the `began` id stored in each entry — instance clocks never decide freshness.
+ * Numbers are formatted with %.0f: Lua's default number formatting would print 1.7e+15.
+ * @module
+ */
+
+// Shared prelude: parse an entry key into its tenant prefix and key, and an entry's
+// header into began + tag list.
+const PRELUDE = `
+local function split_key(k) return string.match(k, '^(lr:{[^}]*}:)k:(.*)$') end
+local function header(raw) local b, tg = string.match(raw, '^1|([^|]*)|[^|]*|[^|]*|[^|]*|[^|]*|([^|]*)|') return tonumber(b), tg end
+local function newer(k, b) local e = redis.call('GET', k) return e and tonumber(e) > b end
+`
+
+/**
+ * READ (KEYS = entry keys of one slot; no ARGV): per key, the stored string, nil when
+ * missing or hard-invalidated after its load began (tenant generation or a tag epoch),
+ * or the string with its first byte replaced by 'S' when a soft invalidation is newer
+ * (the entry is stale but may be served within grace). One round trip per call, however
+ * many epochs are checked.
+ */
+export const READ = `#!lua flags=no-writes
+${PRELUDE}
+local out = {}
+for i, k in ipairs(KEYS) do
+  local res = false
+  local raw = redis.call('GET', k)
+  if raw then
+    local p, key = split_key(k)
+    local b, tg = header(raw)
+    if p and b and not newer(p .. 'g', b) then
+      local ok, stale = true, newer(p .. 'sg', b) or newer(p .. 'sd:' .. key, b)
+      for t in string.gmatch(tg, '[^,]+') do
+        if newer(p .. 't:' .. t, b) then ok = false break end
+        if not stale and newer(p .. 's:' .. t, b) then stale = true end
+      end
+      if ok then res = stale and ('S' .. string.sub(raw, 2)) or raw end
+    end
+  end
+  out[i] = res
+end
+return out
+`
+
+/**
+ * WRITE (KEYS = entry keys of one slot; ARGV = payload1, px1, payload2, px2, ...):
+ * the versioned write. Refuses (0) an entry whose load began before the tenant's
+ * generation, the key's delete epoch or one of its tags' hard epochs; else SET PX (1).
+ */
+export const WRITE = `
+${PRELUDE}
+local out = {}
+for i, k in ipairs(KEYS) do
+  local payload, px = ARGV[2 * i - 1], ARGV[2 * i]
+  local p, key = split_key(k)
+  local b, tg = header(payload)
+  local ok = p ~= nil and b ~= nil and not newer(p .. 'g', b) and not newer(p .. 'd:' .. key, b)
+  if ok then
+    for t in string.gmatch(tg, '[^,]+') do
+      if newer(p .. 't:' .. t, b) then ok = false break end
+    end
+  end
+  if ok then redis.call('SET', k, payload, 'PX', px) out[i] = 1 else out[i] = 0 end
+end
+return out
+`
+
+/**
+ * INVALIDATE (KEYS[1] = the tenant's generation key, for routing; ARGV = kind, id,
+ * epochTtlMs, keyFenceTtlMs, ntags, b64 tags..., keys...): records epochs (never lowers
+ * one: replays and late duplicates are harmless) and deletes hard-invalidated keys.
+ */
+export const INVALIDATE = `
+local p = string.match(KEYS[1], '^(lr:{[^}]*}:)g$')
+local kind, id, ttl, kttl, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local nid = tonumber(id)
+local function setmax(k, ms)
+  local cur = redis.call('GET', k)
+  if cur and tonumber(cur) >= nid then return end
+  if ms then redis.call('SET', k, id, 'PX', ms) else redis.call('SET', k, id) end
+end
+if kind == 'clear' then setmax(p .. 'g', nil) return 1 end
+local soft = kind == 'soft'
+if soft and n == 0 and #ARGV == 5 then setmax(p .. 'sg', ttl) return 1 end
+for i = 6, 5 + n do setmax(p .. (soft and 's:' or 't:') .. ARGV[i], ttl) end
+for i = 6 + n, #ARGV do
+  if soft then setmax(p .. 'sd:' .. ARGV[i], ttl) else
+    redis.call('UNLINK', p .. 'k:' .. ARGV[i])
+    setmax(p .. 'd:' .. ARGV[i], kttl)
+  end
+end
+return 1
+`
+
+/** RELEASE (KEYS[1] = lease key, ARGV[1] = token): compare-and-delete. */
+export const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`
+
+/**
+ * APPEND (KEYS = stream, seq, since, dedup; ARGV = maxlen, dedupTtlMs, token, min1,
+ * json1, min2, json2, ...): appends entries with ids max(last + 1, server TIME in µs, min) as
+ * explicit stream ids `<id>-0`, trims with MAXLEN ~, remembers the first id of this
+ * server's run in `since` (restart detection) and the answer under a dedup token so a
+ * retried append (after a client-side timeout) returns the same ids instead of
+ * appending twice. The token is stored with each entry so the appending instance can
+ * recognise its own entries when its reader sees them (it delivered them already).
+ * Returns "id,id,...|atMs".
+ */
+export const APPEND = `
+local done = redis.call('GET', KEYS[4])
+if done then return done end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local at = string.format('%.0f', math.floor(now / 1000))
+local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+local ids = {}
+for i = 4, #ARGV, 2 do
+  local id = math.max(last + 1, now, tonumber(ARGV[i]))
+  local sid = string.format('%.0f', id)
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], sid .. '-0', 'a', at, 'u', ARGV[3], 'e', ARGV[i + 1])
+  last = id
+  ids[#ids + 1] = sid
+end
+redis.call('SET', KEYS[2], string.format('%.0f', last))
+redis.call('SET', KEYS[3], ids[1], 'NX')
+local r = table.concat(ids, ',') .. '|' .. at
+redis.call('SET', KEYS[4], r, 'PX', ARGV[2])
+return r
+`
+
+/**
+ * RATE (KEYS[1] = sorted set; ARGV = windowMs, limit, member): sliding-window limiter
+ * on server time. Drops members older than the window, admits when under the limit.
+ * Returns {allowed (0/1), count, retryAfterMs}.
+ */
+export const RATE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))
+local n = redis.call('ZCARD', KEYS[1])
+if n < limit then
+  redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return {1, n + 1, 0}
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local retry = window
+if oldest[2] then retry = tonumber(oldest[2]) + window - now end
+return {0, n, retry}
+`

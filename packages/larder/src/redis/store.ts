@@ -1,0 +1,381 @@
+import type { Cluster, Redis } from 'ioredis'
+import { randomBytes } from 'node:crypto'
+import { parseDuration } from '../core/duration.ts'
+import { LarderError } from '../core/errors.ts'
+import { splitQualified } from '../core/keys.ts'
+import type { Clock, Duration, LeaseProvider, LogEntry, Store, StoredEntry } from '../core/types.ts'
+import { Breaker, type BreakerState } from './breaker.ts'
+import { decodeEntry, encodeEntry } from './codec.ts'
+import { type ConnectionOptions, connect, isCluster, quit, type RedisClient } from './connection.ts'
+import { b64, entryKey, genKey, globEscape, leaseKey, tenantPrefix } from './keyspace.ts'
+import { INVALIDATE, READ, RELEASE, WRITE } from './scripts.ts'
+import { nodeFor } from './slot.ts'
+
+export interface RedisStoreOptions extends ConnectionOptions {
+  /** Name used in diagnostics and breaker events. Default 'redis'. */
+  name?: string
+  /** Timeout of every Redis call. Default 250ms. */
+  timeout?: Duration
+  /** Consecutive failures that open the circuit. Default 5. */
+  failureThreshold?: number
+  /** How long the circuit stays open before a half-open probe. Default 1s. */
+  cooldown?: Duration
+  /** Lifetime of tag/soft epochs, and so the longest an entry may live in Redis. Default 24h. */
+  epochTtl?: Duration
+  /** Lifetime of a deleted key's fence (must exceed the longest load). Default 10m. */
+  keyFenceTtl?: Duration
+  /** Largest stored value (Redis form) in bytes. Default 8 MiB. */
+  maxValueBytes?: number
+  /** Invalidations kept to replay while Redis is unreachable. Default 10,000. */
+  pendingLimit?: number
+  /** Longest pause between two polls while waiting on another instance's lease. Default 50ms. */
+  leasePollMax?: Duration
+  clock?: Clock
+}
+
+interface Pending {
+  entry: LogEntry
+}
+
+/**
+ * The shared tier on Redis or Redis Cluster: an L2 {@link Store} with versioned
+ * (fenced) writes and a fleet-wide {@link LeaseProvider}. See docs/redis.md.
+ *
+ * Every call runs under a timeout and a circuit breaker and fails with E_STORE_TIMEOUT or
+ * E_STORE_UNAVAILABLE; the engine treats those as misses. Invalidations that cannot be
+ * recorded while Redis is down are queued and replayed first on recovery; until that
+ * replay succeeded no read is answered from Redis (it could be stale).
+ */
+export class RedisStore implements Store, LeaseProvider {
+  readonly name: string
+  readonly shared = true
+  readonly client: RedisClient
+  readonly breaker: Breaker
+  readonly #owned: boolean
+  readonly #cluster: boolean
+  readonly #clock: Clock
+  readonly #epochTtl: number
+  readonly #keyFenceTtl: number
+  readonly #maxValueBytes: number
+  readonly #pendingLimit: number
+  readonly #pollMax: number
+  readonly #pending: Pending[] = []
+  /** Tenants whose queued invalidations overflowed: fenced by a generation bump on recovery. */
+  readonly #overflow = new Map<string, number>()
+  #flushing: Promise<void> | undefined
+  #closed = false
+  readonly #offBreaker: () => void
+
+  constructor(options: RedisStoreOptions) {
+    const { client, owned } = connect(options, 'redisStore')
+    this.client = client
+    this.#owned = owned
+    this.#cluster = isCluster(client)
+    this.name = options.name ?? 'redis'
+    this.#clock = options.clock ?? Date
+    this.#epochTtl = parseDuration(options.epochTtl ?? '24h', 'epochTtl')
+    this.#keyFenceTtl = parseDuration(options.keyFenceTtl ?? '10m', 'keyFenceTtl')
+    this.#maxValueBytes = positiveInt(options.maxValueBytes ?? 8 * 1024 * 1024, 'maxValueBytes')
+    this.#pendingLimit = positiveInt(options.pendingLimit ?? 10_000, 'pendingLimit')
+    this.#pollMax = parseDuration(options.leasePollMax ?? '50ms', 'leasePollMax')
+    this.breaker = new Breaker({
+      name: `${this.name}-store`,
+      timeoutMs: parseDuration(options.timeout ?? '250ms', 'timeout'),
+      failureThreshold: positiveInt(options.failureThreshold ?? 5, 'failureThreshold'),
+      cooldownMs: parseDuration(options.cooldown ?? '1s', 'cooldown'),
+    })
+    client.defineCommand('larderRead', { lua: READ })
+    client.defineCommand('larderWrite', { lua: WRITE })
+    client.defineCommand('larderInvalidate', { lua: INVALIDATE })
+    client.defineCommand('larderRelease', { lua: RELEASE })
+    // Errors surface through the breaker; an unhandled 'error' event would crash the process.
+    client.on('error', () => {})
+    this.#offBreaker = this.breaker.onChange((s: BreakerState) => {
+      if (s === 'closed' && this.#hasPending()) void this.#flush().catch(() => {})
+    })
+  }
+
+  get #cmd(): Commands {
+    return this.client as unknown as Commands
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  async get(qkey: string): Promise<StoredEntry | undefined> {
+    const { tenant, key } = splitQualified(qkey)
+    await this.#reconciled()
+    const res = await this.breaker.run('get', () => this.#cmd.larderRead(1, entryKey(tenant, key)))
+    const raw = res[0]
+    return raw == null ? undefined : decodeEntry(raw)
+  }
+
+  async getMany(qkeys: readonly string[]): Promise<(StoredEntry | undefined)[]> {
+    const out: (StoredEntry | undefined)[] = new Array(qkeys.length).fill(undefined)
+    if (qkeys.length === 0) return out
+    await this.#reconciled()
+    const groups = this.#group(qkeys)
+    await this.breaker.run('getMany', () =>
+      // All groups are sent in the same tick: ioredis writes them to each node's socket
+      // together, so the whole call costs one round trip per node.
+      Promise.all(
+        groups.map(async (g) => {
+          const res = await this.#cmd.larderRead(g.keys.length, ...g.keys)
+          for (let i = 0; i < g.idx.length; i++) {
+            const raw = res[i]
+            if (raw != null) out[g.idx[i] as number] = decodeEntry(raw)
+          }
+        }),
+      ),
+    )
+    return out
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  async set(qkey: string, entry: StoredEntry): Promise<boolean> {
+    return (await this.setMany([{ key: qkey, entry }]))[0] as boolean
+  }
+
+  async setMany(items: readonly { key: string; entry: StoredEntry }[]): Promise<boolean[]> {
+    const out: boolean[] = new Array(items.length).fill(true)
+    const now = this.#clock.now()
+    const live: { key: string; payload: string; px: number; i: number }[] = []
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i] as { key: string; entry: StoredEntry }
+      const { tenant, key } = splitQualified(it.key)
+      const payload = encodeEntry(it.entry, this.#maxValueBytes)
+      // Redis keeps an entry no longer than the epochs that fence it live (epochTtl).
+      const px = Math.min(Math.ceil(it.entry.expireAt - now), this.#epochTtl)
+      if (px > 0) live.push({ key: entryKey(tenant, key), payload, px, i })
+    }
+    if (live.length === 0) return out
+    await this.#reconciled()
+    const groups = this.#groupBy(live, (x) => x.key)
+    await this.breaker.run(items.length === 1 ? 'set' : 'setMany', () =>
+      Promise.all(
+        groups.map(async (g) => {
+          const args: (string | number)[] = []
+          for (const x of g) args.push(x.payload, x.px)
+          const res = await this.#cmd.larderWrite(g.length, ...g.map((x) => x.key), ...args)
+          for (let j = 0; j < g.length; j++) out[(g[j] as { i: number }).i] = res[j] === 1
+        }),
+      ),
+    )
+    return out
+  }
+
+  async delete(qkeys: readonly string[]): Promise<number> {
+    if (qkeys.length === 0) return 0
+    const groups = this.#group(qkeys)
+    const counts = await this.breaker.run('delete', () => Promise.all(groups.map((g) => this.client.unlink(...g.keys))))
+    return counts.reduce((a, b) => a + b, 0)
+  }
+
+  async clear(tenant?: string): Promise<number> {
+    const pattern = tenant === undefined ? 'lr:{*}:k:*' : `${tenantPrefix(tenant)}k:*`
+    const nodes: Redis[] = this.#cluster ? (tenant === undefined ? (this.client as Cluster).nodes('master') : [nodeFor(this.client as Cluster, pattern)]) : [this.client as Redis]
+    let n = 0
+    for (const node of nodes) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await this.breaker.run('clear', () => node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000))
+        cursor = next
+        // In a Cluster even one node refuses multi-key commands across slots: group by hash tag.
+        for (const group of this.#groupBy(keys, (k) => k)) n += await this.breaker.run('clear', () => node.unlink(...group))
+      } while (cursor !== '0')
+    }
+    return n
+  }
+
+  async keys(tenant: string, prefix: string, opts: { cursor?: string; limit: number }): Promise<{ keys: string[]; cursor?: string }> {
+    const base = `${tenantPrefix(tenant)}k:`
+    const pattern = base + globEscape(prefix) + '*'
+    const node: Redis = this.#cluster ? nodeFor(this.client as Cluster, base) : (this.client as Redis)
+    const limit = Math.max(1, Math.min(opts.limit, 10_000))
+    const seen = new Set<string>()
+    let cursor = opts.cursor ?? '0'
+    if (!/^\d+$/.test(cursor)) throw new LarderError('E_INVALID_OPTION', 'keys cursor must be the opaque cursor returned by a previous call')
+    // SCAN may answer fewer keys than COUNT; keep scanning until the page has something
+    // or the scan is complete. A page holds at most about 2 × limit keys.
+    do {
+      const c = cursor
+      const [next, keys] = await this.breaker.run('keys', () => node.scan(c, 'MATCH', pattern, 'COUNT', limit))
+      cursor = next
+      for (const k of keys) seen.add(k.slice(base.length))
+    } while (cursor !== '0' && seen.size < limit)
+    return cursor === '0' ? { keys: [...seen] } : { keys: [...seen], cursor }
+  }
+
+  // ------------------------------------------------------------- invalidation
+
+  /**
+   * Records the epochs of one log entry (and deletes hard-invalidated keys). Idempotent:
+   * epochs only ever grow. When Redis cannot be reached the entry is queued (bounded)
+   * and replayed before this store answers another read.
+   */
+  async applyInvalidation(entry: LogEntry): Promise<void> {
+    if (entry.kind !== 'hard' && entry.kind !== 'soft' && entry.kind !== 'clear') return
+    if (this.#hasPending()) {
+      // Keep the order: this one goes behind the queued ones.
+      this.#queue(entry)
+      await this.#flush()
+      return
+    }
+    try {
+      await this.breaker.run('invalidate', () => this.#record(entry))
+    } catch (err) {
+      this.#queue(entry)
+      throw err
+    }
+  }
+
+  #record(entry: LogEntry): Promise<unknown> {
+    const tags = entry.tags ?? []
+    const keys = entry.keys ?? []
+    return this.#cmd.larderInvalidate(1, genKey(entry.tenant), entry.kind, String(entry.id), this.#epochTtl, this.#keyFenceTtl, tags.length, ...tags.map(b64), ...keys)
+  }
+
+  #hasPending(): boolean {
+    return this.#pending.length > 0 || this.#overflow.size > 0
+  }
+
+  #queue(entry: LogEntry): void {
+    if (this.#pending.length < this.#pendingLimit) {
+      this.#pending.push({ entry })
+      return
+    }
+    // Past the bound we stop remembering which tags: on recovery the whole tenant's L2
+    // is fenced (generation = the newest id we dropped), which is always safe.
+    this.#overflow.set(entry.tenant, Math.max(this.#overflow.get(entry.tenant) ?? 0, entry.id))
+  }
+
+  /** Replays queued invalidations in order; resolves when all are recorded. */
+  #flush(): Promise<void> {
+    this.#flushing ??= (async () => {
+      try {
+        while (this.#pending.length > 0) {
+          const p = this.#pending[0] as Pending
+          await this.breaker.run('invalidate', () => this.#record(p.entry))
+          this.#pending.shift()
+        }
+        for (const [tenant, id] of [...this.#overflow]) {
+          await this.breaker.run('invalidate', () => this.#record({ id, tenant, kind: 'clear', at: 0 }))
+          this.#overflow.delete(tenant)
+        }
+      } finally {
+        this.#flushing = undefined
+      }
+    })()
+    return this.#flushing
+  }
+
+  /** Reads are answered only once every queued invalidation reached Redis (invariant 3). */
+  async #reconciled(): Promise<void> {
+    if (this.#closed) throw new LarderError('E_CLOSED', 'the Redis store is closed')
+    if (!this.#hasPending()) return
+    try {
+      await this.#flush()
+    } catch (cause) {
+      throw new LarderError('E_STORE_UNAVAILABLE', `${this.name}: ${this.#pending.length} invalidation(s) still to replay; not reading from Redis until they are`, { cause })
+    }
+  }
+
+  /** Invalidations waiting to be replayed (for stats and tests). */
+  pendingInvalidations(): number {
+    return this.#pending.length + this.#overflow.size
+  }
+
+  // ------------------------------------------------------------------ leases
+
+  async acquire(qkey: string, ttlMs: number): Promise<string | null> {
+    const { tenant, key } = splitQualified(qkey)
+    const token = randomBytes(12).toString('base64url')
+    const ok = await this.breaker.run('lease.acquire', () => this.client.set(leaseKey(tenant, key), token, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX'))
+    return ok === 'OK' ? token : null
+  }
+
+  async release(qkey: string, token: string): Promise<void> {
+    const { tenant, key } = splitQualified(qkey)
+    await this.breaker.run('lease.release', () => this.#cmd.larderRelease(1, leaseKey(tenant, key), token))
+  }
+
+  /**
+   * Waits until the lease is gone (released, or expired), polling with exponential
+   * backoff from 2 ms up to leasePollMax, for at most timeoutMs. Resolves either way;
+   * the caller then reads L2 and loads itself if the holder left nothing.
+   */
+  async wait(qkey: string, timeoutMs: number): Promise<void> {
+    const { tenant, key } = splitQualified(qkey)
+    const lk = leaseKey(tenant, key)
+    const deadline = Date.now() + timeoutMs
+    let delay = 2
+    for (;;) {
+      const left = deadline - Date.now()
+      if (left <= 0) return
+      await new Promise((r) => setTimeout(r, Math.min(delay, left)))
+      if (this.#closed) return
+      if ((await this.breaker.run('lease.wait', () => this.client.exists(lk))) === 0) return
+      delay = Math.min(delay * 2, this.#pollMax)
+    }
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  /** Groups qualified keys into Redis keys per hash slot (per tenant); one group on a single node. */
+  #group(qkeys: readonly string[]): { keys: string[]; idx: number[] }[] {
+    if (!this.#cluster) return [{ keys: qkeys.map((q) => toRedisKey(q)), idx: qkeys.map((_, i) => i) }]
+    const byTenant = new Map<string, { keys: string[]; idx: number[] }>()
+    for (let i = 0; i < qkeys.length; i++) {
+      const { tenant, key } = splitQualified(qkeys[i] as string)
+      let g = byTenant.get(tenant)
+      if (!g) byTenant.set(tenant, (g = { keys: [], idx: [] }))
+      g.keys.push(entryKey(tenant, key))
+      g.idx.push(i)
+    }
+    return [...byTenant.values()]
+  }
+
+  #groupBy<T>(items: readonly T[], redisKey: (x: T) => string): T[][] {
+    if (!this.#cluster) return items.length === 0 ? [] : [items as T[]]
+    const by = new Map<string, T[]>()
+    for (const x of items) {
+      const k = redisKey(x)
+      const tag = k.slice(k.indexOf('{'), k.indexOf('}') + 1)
+      let g = by.get(tag)
+      if (!g) by.set(tag, (g = []))
+      g.push(x)
+    }
+    return [...by.values()]
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#offBreaker()
+    if (this.#owned) await quit(this.client)
+  }
+}
+
+function toRedisKey(qkey: string): string {
+  const { tenant, key } = splitQualified(qkey)
+  return entryKey(tenant, key)
+}
+
+function positiveInt(n: unknown, what: string): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new LarderError('E_INVALID_OPTION', `${what} must be a positive integer, got ${String(n)}`)
+  return n
+}
+
+/** The scripts defined on the client (ioredis defineCommand: numkeys first). */
+interface Commands {
+  larderRead(n: number, ...keys: string[]): Promise<(string | null)[]>
+  larderWrite(n: number, ...args: (string | number)[]): Promise<number[]>
+  larderInvalidate(n: number, ...args: (string | number)[]): Promise<number>
+  larderRelease(n: number, key: string, token: string): Promise<number>
+}
+
+/** Creates the Redis / Redis Cluster shared tier. */
+export function redisStore(options: RedisStoreOptions): RedisStore {
+  return new RedisStore(options)
+}
+export { positiveInt }
