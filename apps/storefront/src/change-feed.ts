@@ -1,0 +1,115 @@
+/**
+ * Change capture: LISTENs to the triggers' channel and hands every event envelope to the
+ * event processor (whose rules invalidate the cache), one at a time and in commit order.
+ * Commit markers (api/writes.ts) are not events: they tell a waiting write that every
+ * event of its transaction has been applied.
+ * @module
+ */
+import { COMMIT_EVENT } from './api/writes.ts'
+import type { Db } from './db/connect.ts'
+import { EVENTS_CHANNEL } from './db/schema.ts'
+
+export interface FeedEvent {
+  id: string
+  type: string
+  tenant: string
+  data: Record<string, unknown>
+  at: number
+}
+
+export interface ChangeFeedOptions {
+  db: Db
+  /** Applies one event (the processor's publish); the feed waits for it before the next. */
+  publish: (event: FeedEvent) => Promise<unknown>
+  /** Notifications may have been lost (connection to a real server dropped). */
+  onLost?: () => void
+  onError?: (err: unknown, event: FeedEvent | undefined) => void
+  /** How long a write waits for its invalidation before it is acknowledged anyway (default 2000 ms). */
+  waitTimeoutMs?: number
+}
+
+export interface ChangeFeedStats {
+  events: number
+  failed: number
+  commits: number
+  lastEventAt: number | undefined
+}
+
+export interface ChangeFeed {
+  /** Resolves true once the commit marker `token` (and so every event before it) was processed. */
+  waitFor(token: string): Promise<boolean>
+  stats(): ChangeFeedStats
+  close(): Promise<void>
+}
+
+const DONE_TOKENS = 10_000
+
+export async function startChangeFeed(options: ChangeFeedOptions): Promise<ChangeFeed> {
+  const timeoutMs = options.waitTimeoutMs ?? 2000
+  const waiters = new Map<string, (applied: boolean) => void>()
+  // Markers can be processed before the write asks (the notification may beat the HTTP
+  // handler's continuation); remember recent ones, bounded.
+  const done = new Set<string>()
+  const stats: ChangeFeedStats = { events: 0, failed: 0, commits: 0, lastEventAt: undefined }
+  let chain: Promise<void> = Promise.resolve()
+
+  const onPayload = (payload: string) => {
+    chain = chain.then(() => process(payload))
+  }
+
+  async function process(payload: string): Promise<void> {
+    let msg: FeedEvent & { token?: string }
+    try {
+      msg = JSON.parse(payload)
+    } catch (err) {
+      stats.failed++
+      options.onError?.(err, undefined)
+      return
+    }
+    if (msg.type === COMMIT_EVENT && typeof msg.token === 'string') {
+      stats.commits++
+      const w = waiters.get(msg.token)
+      if (w) {
+        waiters.delete(msg.token)
+        w(true)
+      } else {
+        done.add(msg.token)
+        if (done.size > DONE_TOKENS) done.delete(done.values().next().value as string)
+      }
+      return
+    }
+    try {
+      await options.publish(msg)
+      stats.events++
+      stats.lastEventAt = Date.now()
+    } catch (err) {
+      stats.failed++
+      options.onError?.(err, msg)
+    }
+  }
+
+  const unlisten = await options.db.listen(EVENTS_CHANNEL, onPayload, options.onLost)
+
+  return {
+    waitFor(token) {
+      if (done.delete(token)) return Promise.resolve(true)
+      return new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          waiters.delete(token)
+          resolve(false)
+        }, timeoutMs)
+        waiters.set(token, (applied) => {
+          clearTimeout(timer)
+          resolve(applied)
+        })
+      })
+    },
+    stats: () => ({ ...stats }),
+    async close() {
+      await unlisten()
+      await chain
+      for (const w of waiters.values()) w(false)
+      waiters.clear()
+    },
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Serves the storefront page from the origin: `/` (HTML), `/storefront/app.js` (app.ts and
+ * the realtime client, bundled once with esbuild on first request) and `/storefront/app.css`.
+ * The gateway caches them like any response (short s-maxage, no surrogate keys).
+ * @module
+ */
+import { readFile } from 'node:fs/promises'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { fileURLToPath } from 'node:url'
+
+const here = (name: string) => fileURLToPath(new URL(name, import.meta.url))
+
+async function bundle(): Promise<string> {
+  const { build } = await import('esbuild')
+  const out = await build({
+    entryPoints: [here('./app.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    // Resolve `larder/realtime/client` to its TypeScript source, as the tests do.
+    conditions: ['larder-src'],
+    write: false,
+    minify: true,
+    logLevel: 'silent',
+  })
+  return out.outputFiles[0]?.text ?? ''
+}
+
+export function pageRoute(): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
+  let js: Promise<string> | undefined
+  const files: Record<string, [type: string, load: () => Promise<string>]> = {
+    '/': ['text/html; charset=utf-8', () => readFile(here('./index.html'), 'utf8')],
+    '/storefront/app.css': ['text/css; charset=utf-8', () => readFile(here('./app.css'), 'utf8')],
+    '/storefront/app.js': [
+      'text/javascript; charset=utf-8',
+      () => {
+        js ??= bundle().catch((err) => {
+          js = undefined
+          throw err
+        })
+        return js
+      },
+    ],
+  }
+  return async (req, res, url) => {
+    const f = files[url.pathname]
+    if (!f || (req.method !== 'GET' && req.method !== 'HEAD')) return false
+    const body = Buffer.from(await f[1]())
+    res.writeHead(200, { 'content-type': f[0], 'content-length': body.length, 'cache-control': 'public, max-age=0, s-maxage=60' })
+    res.end(req.method === 'HEAD' ? undefined : body)
+    return true
+  }
+}
