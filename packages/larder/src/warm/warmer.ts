@@ -60,7 +60,13 @@ export function createWarmer(options: WarmerOptions): Warmer {
   }
   const intervals: Record<Tier, number> = { ...TIER_INTERVALS }
   for (const [k, v] of Object.entries(options.tierIntervals ?? {})) intervals[k as Tier] = parseDuration(v as string | number)
-  const interval = (p: WarmPlan) => (p.every !== undefined ? parseDuration(p.every) : p.tier ? intervals[p.tier] : undefined)
+  // Parsed up front so a bad duration fails at creation, not at the first schedule.
+  const everyOf = new Map<string, number | undefined>()
+  for (const p of plans.values()) {
+    if (p.tier !== undefined && !(p.tier in intervals)) throw new LarderError('E_INVALID_OPTION', `warm plan "${p.name}": tier must be high, medium or low`)
+    everyOf.set(p.name, p.every !== undefined ? parseDuration(p.every) : p.tier ? intervals[p.tier] : undefined)
+  }
+  const interval = (p: WarmPlan) => everyOf.get(p.name)
 
   // Most-read keys: only counted when a plan asks for them.
   const reads = new TopK(options.trackKeys ?? 1000)
