@@ -1,0 +1,59 @@
+/**
+ * Gateway config file (YAML or JSON): origin, port, tenant header, host → tenant map,
+ * tokens and per-route policies. Validated at load with messages naming the field.
+ * @module
+ */
+import { readFileSync } from 'node:fs'
+import { parse } from 'yaml'
+import type { TokenConfig } from '../core/auth.ts'
+import { LarderError } from '../core/errors.ts'
+import type { RoutePolicy } from '../http/routes.ts'
+
+export interface GatewayConfigFile {
+  origin?: string
+  port?: number
+  host?: string
+  redis?: string
+  tenant_header?: string
+  default_tenant?: string
+  hosts?: Record<string, string>
+  tokens?: TokenConfig[]
+  routes?: Record<string, Omit<RoutePolicy, 'path'>> | RoutePolicy[]
+  cache?: { max_body_bytes?: number; keep_stale?: string | number; targets?: string[]; name?: string; etag?: boolean }
+  timeouts?: { headers?: number; body?: number }
+  forwarders?: { type: 'fastly' | 'cloudflare' | 'webhook'; [k: string]: unknown }[]
+}
+
+const KNOWN = new Set(['origin', 'port', 'host', 'redis', 'tenant_header', 'default_tenant', 'hosts', 'tokens', 'routes', 'cache', 'timeouts', 'forwarders'])
+
+export function parseGatewayConfig(text: string, source = 'config'): GatewayConfigFile {
+  let doc: unknown
+  try {
+    doc = parse(text)
+  } catch (err) {
+    throw new LarderError('E_INVALID_OPTION', `${source}: not valid YAML/JSON: ${(err as Error).message}`, { cause: err })
+  }
+  if (doc === null || doc === undefined) return {}
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new LarderError('E_INVALID_OPTION', `${source}: the top level must be a mapping`)
+  const c = doc as Record<string, unknown>
+  for (const k of Object.keys(c)) if (!KNOWN.has(k)) throw new LarderError('E_INVALID_OPTION', `${source}: unknown field "${k}" (known: ${[...KNOWN].join(', ')})`)
+  if (c.origin !== undefined && (typeof c.origin !== 'string' || !/^https?:\/\//.test(c.origin))) throw new LarderError('E_INVALID_OPTION', `${source}: origin must be an http(s) URL`)
+  if (c.port !== undefined && !(Number.isInteger(c.port) && (c.port as number) >= 0 && (c.port as number) < 65536)) throw new LarderError('E_INVALID_OPTION', `${source}: port must be an integer 0-65535`)
+  if (c.hosts !== undefined) {
+    if (typeof c.hosts !== 'object' || c.hosts === null || Array.isArray(c.hosts)) throw new LarderError('E_INVALID_OPTION', `${source}: hosts must map host names to tenant ids`)
+    for (const [h, t] of Object.entries(c.hosts)) if (typeof t !== 'string') throw new LarderError('E_INVALID_OPTION', `${source}: hosts["${h}"] must be a tenant id string`)
+  }
+  if (c.tokens !== undefined && !Array.isArray(c.tokens)) throw new LarderError('E_INVALID_OPTION', `${source}: tokens must be a list of { name, token, scopes }`)
+  if (c.routes !== undefined && (typeof c.routes !== 'object' || c.routes === null)) throw new LarderError('E_INVALID_OPTION', `${source}: routes must map paths to policies`)
+  return c as GatewayConfigFile
+}
+
+export function loadGatewayConfig(path: string): GatewayConfigFile {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new LarderError('E_INVALID_OPTION', `cannot read config file ${path}: ${(err as Error).message}`, { cause: err })
+  }
+  return parseGatewayConfig(text, path)
+}

@@ -1,0 +1,161 @@
+/**
+ * `larder/gateway`: a caching reverse proxy in front of any origin (Rails, Go, Odoo,
+ * Vendure …) with tenant resolution, the purge API and mountable Larder routes.
+ *
+ * ```ts
+ * import { createCache } from 'larder'
+ * import { createGateway } from 'larder/gateway'
+ * import { createAuthorizer } from 'larder/…'
+ * const gw = createGateway({ origin: 'http://127.0.0.1:3000', cache: createCache(), auth, tenantHeader: 'x-tenant-id' })
+ * await gw.listen(8080)
+ * ```
+ * @module
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Cache } from '../core/api.ts'
+import type { Authorizer } from '../core/auth.ts'
+import { isLarderError } from '../core/errors.ts'
+import { type LarderRoute, sendError } from '../core/route.ts'
+import { createHttpCache, type HttpCache, type HttpCacheOptions } from '../http/engine.ts'
+import type { RoutePolicy } from '../http/routes.ts'
+import { handlePurgeApi, handlePurgeMethod } from './purge.ts'
+import { CachingProxy } from './proxy.ts'
+import { createTenantResolver } from './tenant.ts'
+
+export { createTenantResolver, type TenantResolver, type TenantResolverOptions } from './tenant.ts'
+export { loadGatewayConfig, type GatewayConfigFile } from './config.ts'
+
+export interface GatewayOptions {
+  /** Origin base URL, e.g. `http://127.0.0.1:3000`. */
+  origin: string
+  cache: Cache
+  /** Header carrying the tenant id. Default: none. */
+  tenantHeader?: string
+  /** Host → tenant map (`*.shop.example` matches one subdomain level). */
+  hosts?: Record<string, string>
+  /** Tenant when neither header nor host map gives one. Default `default`. */
+  defaultTenant?: string
+  /** Mounted handlers (SSE hub, admin API, event ingest, metrics), tried in order before proxying. */
+  routes?: LarderRoute[]
+  /** Only paths starting with one of these are offered to `routes` (keeps the hit path short). Default `['/_larder/', '/metrics']`. */
+  routePrefixes?: string[]
+  /** Tokens for purge (401 without, 403 without the scope). Without it purging is refused. */
+  auth?: Authorizer
+  /** Per-route cache policies (seed 002's endpoint table). */
+  policies?: readonly RoutePolicy[] | Record<string, Omit<RoutePolicy, 'path'>>
+  /** Engine options (name, maxBodyBytes, targets, keepStale, etag, xCache, heuristics). */
+  http?: Omit<HttpCacheOptions, 'cache' | 'routes'>
+  /** Longer request targets get 414. Default 8192. */
+  maxUrlLength?: number
+  /** Larger request header blocks get 431 (node's parser). Default 16384. */
+  maxHeaderSize?: number
+  /** Origin header / body-idle timeouts (ms). Default 30s each. */
+  headersTimeout?: number
+  bodyTimeout?: number
+  /** Keep-alive connections to the origin. Default 64. */
+  connections?: number
+  preserveHost?: boolean
+  /** Closed with the gateway (CDN forwarders, SSE hub …). */
+  closeables?: { close(): unknown }[]
+  onError?: (err: unknown, context: string) => void
+}
+
+export interface Gateway {
+  server: Server
+  http: HttpCache
+  listen(port: number, host?: string): Promise<AddressInfo>
+  close(): Promise<void>
+}
+
+export function createGateway(o: GatewayOptions): Gateway {
+  if (typeof o.origin !== 'string' || !/^https?:\/\//.test(o.origin)) throw new TypeError(`origin must be an http(s) URL, got ${JSON.stringify(o.origin)}`)
+  const http = createHttpCache({ ...o.http, cache: o.cache, routes: o.policies })
+  const proxy = new CachingProxy({
+    origin: o.origin,
+    http,
+    connections: o.connections,
+    headersTimeout: o.headersTimeout,
+    bodyTimeout: o.bodyTimeout,
+    preserveHost: o.preserveHost,
+    stripSurrogateKeys: o.http?.stripSurrogateKeys,
+    onError: o.onError,
+  })
+  const resolve = createTenantResolver({ header: o.tenantHeader, hosts: o.hosts, fallback: o.defaultTenant })
+  const routes = o.routes ?? []
+  const prefixes = o.routePrefixes ?? ['/_larder/', '/metrics']
+  const maxUrl = o.maxUrlLength ?? 8192
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let target = req.url ?? '/'
+    if (target.length > maxUrl) return sendError(res, 414, 'E_BAD_REQUEST', `the request target is ${target.length} characters long; the limit is ${maxUrl}`)
+    if (!target.startsWith('/')) {
+      // absolute-form (RFC 9112 §3.2.2): keep path and query only.
+      if (/^https?:\/\//i.test(target)) {
+        try {
+          const u = new URL(target)
+          target = u.pathname + u.search
+        } catch {
+          return sendError(res, 400, 'E_BAD_REQUEST', 'malformed request target')
+        }
+      } else if (!(target === '*' && req.method === 'OPTIONS')) return sendError(res, 400, 'E_BAD_REQUEST', 'malformed request target')
+    }
+    let tenant: string
+    try {
+      tenant = resolve(req)
+    } catch (err) {
+      return sendError(res, 400, isLarderError(err) ? err.code : 'E_BAD_REQUEST', `tenant: ${(err as Error).message}`)
+    }
+    if (routes.length > 0 && prefixes.some((p) => target.startsWith(p))) {
+      const url = new URL(target, `http://${req.headers.host ?? 'localhost'}`)
+      for (const r of routes) if (await r(req, res, { tenant, url })) return
+    }
+    if (req.method === 'PURGE') return handlePurgeMethod(req, res, http, o.auth, tenant, target)
+    if (target === '/_larder/purge' || target.startsWith('/_larder/purge?')) {
+      if (req.method !== 'POST') {
+        res.setHeader('allow', 'POST')
+        return sendError(res, 405, 'E_BAD_REQUEST', 'use POST /_larder/purge')
+      }
+      return handlePurgeApi(req, res, http, o.auth, tenant)
+    }
+    return proxy.handle(req, res, tenant, target)
+  }
+
+  const server = createServer({ maxHeaderSize: o.maxHeaderSize ?? 16384, requestTimeout: 60_000, keepAliveTimeout: 5_000 }, (req, res) => {
+    handle(req, res).catch((err) => {
+      o.onError?.(err, 'gateway')
+      if (!res.headersSent) sendError(res, 500, 'E_INTERNAL', 'internal error')
+      else res.destroy()
+    })
+  })
+  // Malformed requests (smuggling attempts, oversized headers) are rejected by node's
+  // parser; answer with the status it chose instead of dropping the socket silently.
+  server.on('clientError', (err: NodeJS.ErrnoException & { bytesParsed?: number }, socket) => {
+    if (!socket.writable) return socket.destroy()
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'HPE_URI_OVERFLOW' ? 414 : 400
+    const text = status === 431 ? 'Request Header Fields Too Large' : status === 414 ? 'URI Too Long' : 'Bad Request'
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
+  })
+
+  return {
+    server,
+    http,
+    listen(port, host = '127.0.0.1') {
+      return new Promise((resolveListen, reject) => {
+        server.once('error', reject)
+        server.listen(port, host, () => {
+          server.off('error', reject)
+          resolveListen(server.address() as AddressInfo)
+        })
+      })
+    },
+    async close() {
+      await new Promise<void>((r) => {
+        server.close(() => r())
+        server.closeAllConnections()
+      })
+      await proxy.close()
+      for (const c of o.closeables ?? []) await c.close()
+    },
+  }
+}

@@ -1,0 +1,387 @@
+/**
+ * The HTTP cache engine: RFC 9111 decisions (from the pure rule modules) over the tiered
+ * cache. Entries live inside `cache.tenant(t)`, keyed by host + path + kept query (+ the
+ * Vary'd request fields), tagged with `@url <primary key>`, the route tags and the
+ * origin's surrogate keys — so a purge by URL, route or surrogate key is one
+ * `cache.invalidate(tenant, { tags })`, scoped to the tenant by construction.
+ *
+ * The store only stores (RFC facts are precomputed at store time, like undici's
+ * cachedAt/staleAt/deleteAt); a per-entry prepared form (header array + body Buffer) makes
+ * a hit little more than a `writeHead` + `end`.
+ * @module
+ */
+import { createHash } from 'node:crypto'
+import type { ServerResponse } from 'node:http'
+import { parseDuration } from '../core/duration.ts'
+import type { Cache, TenantCache } from '../core/api.ts'
+import type { Duration } from '../core/types.ts'
+import type { CacheControl } from './cache-control.ts'
+import { NOT_MODIFIED_FIELDS, notModified, updateHeaders } from './conditional.ts'
+import {
+  currentAge,
+  first,
+  freshnessLifetime,
+  type HeaderRecord,
+  initialAge,
+  isStorable,
+  type ResponseDirectives,
+  responseDirectives,
+  type RuleOptions,
+  type StoredFacts,
+} from './freshness.ts'
+import { type CacheOutcome, cacheStatus, HOP_BY_HOP, hopByHop, SURROGATE_FIELDS, surrogateKeys } from './headers.ts'
+import { type CompiledRoute, compileRoutes, eventTags, keyQuery, matchRoute, type RouteMatch, type RoutePolicy, routeTags } from './routes.ts'
+import { parseVary, varyKey } from './vary.ts'
+
+export interface HttpCacheOptions extends RuleOptions {
+  cache: Cache
+  routes?: readonly RoutePolicy[] | Record<string, Omit<RoutePolicy, 'path'>>
+  /** Cache-Status member name (RFC 9211). Default `larder`. */
+  name?: string
+  /** Largest body stored; larger responses pass through. Default 4 MiB. */
+  maxBodyBytes?: number
+  /** How long a stale entry with validators is kept for revalidation. Default 1h. */
+  keepStale?: Duration
+  /** Add a weak ETag to cacheable 200s without validators. Default true. */
+  etag?: boolean
+  /** Send `X-Cache: HIT|MISS|STALE|BYPASS`. Default true. */
+  xCache?: boolean
+  /** Strip surrogate-key fields before the client sees them. Default true. */
+  stripSurrogateKeys?: boolean
+  /** Clock (ms); fake in tests. */
+  now?: () => number
+}
+
+/** What is stored in the tiered cache (JSON-safe, so the Redis tier can hold it). */
+export interface HttpEntry {
+  /** Entry format version. */
+  f: 1
+  status: number
+  /** Stored header lines, lower-case names, no hop-by-hop or surrogate fields. */
+  h: [string, string][]
+  /** Body, base64. */
+  b: string
+  /** response_time (ms), corrected_initial_age (s), freshness lifetime (s). */
+  rt: number
+  ia: number
+  lt: number
+  nc: boolean
+  mr: boolean
+  swr: number
+  sie: number
+  /** True when the ETag was generated here (never sent upstream as a validator). */
+  ge?: boolean
+}
+
+/** Stored at the primary key when the response varies: which request fields select. */
+interface VaryMarker {
+  f: 1
+  vary: string[]
+}
+
+/** Hot-path form of an entry, built once per entry object. */
+export interface Prepared {
+  entry: HttpEntry
+  body: Buffer
+  /** Flat [name, value, …] without age/content-length (added per response). */
+  lines: string[]
+  headers: HeaderRecord
+  facts: StoredFacts
+  /** Cache-Status member prefix. */
+}
+
+export interface RequestInfo {
+  method: string
+  /** Lower-cased host (authority) of the request. */
+  host: string
+  /** Path + query as received (origin-form). */
+  target: string
+  headers: HeaderRecord
+}
+
+export interface Lookup {
+  tc: TenantCache
+  primary: string
+  route: RouteMatch | undefined
+  /** Key the found (or to-be-stored) variant lives at. */
+  key: string
+  found: Prepared | undefined
+}
+
+export interface StoreInput {
+  status: number
+  headers: HeaderRecord
+  body: Buffer
+  requestTime: number
+  responseTime: number
+}
+
+export interface PurgeInput {
+  tags?: readonly string[]
+  keys?: readonly string[]
+  /** Absolute URLs or paths (resolved against `host`). */
+  urls?: readonly string[]
+  soft?: boolean
+}
+
+const prepared = new WeakMap<object, Prepared>()
+const MAX_KEY = 900
+
+export class HttpCache {
+  readonly cache: Cache
+  readonly routes: CompiledRoute[]
+  readonly name: string
+  readonly maxBodyBytes: number
+  readonly now: () => number
+  readonly #opts: HttpCacheOptions
+  readonly #keepStale: number
+  readonly #tenants = new Map<string, TenantCache>()
+
+  constructor(opts: HttpCacheOptions) {
+    this.cache = opts.cache
+    this.routes = compileRoutes(opts.routes as RoutePolicy[] | undefined)
+    this.name = opts.name ?? 'larder'
+    this.maxBodyBytes = opts.maxBodyBytes ?? 4 * 1024 * 1024
+    this.now = opts.now ?? Date.now
+    this.#opts = opts
+    this.#keepStale = Math.floor(parseDuration(opts.keepStale ?? '1h', 'keepStale') / 1000)
+  }
+
+  /** Event name → tags, from the routes' `invalidate_on` (for larder/events rules). */
+  eventTags(): Record<string, string[]> {
+    return eventTags(this.routes)
+  }
+
+  tenantCache(tenant: string): TenantCache {
+    let tc = this.#tenants.get(tenant)
+    if (tc === undefined) {
+      if (this.#tenants.size > 10_000) this.#tenants.clear()
+      tc = this.cache.tenant(tenant)
+      this.#tenants.set(tenant, tc)
+    }
+    return tc
+  }
+
+  /** Primary key: host + path + kept query. Long keys are hashed (the store bounds key length). */
+  primaryKey(host: string, target: string): { primary: string; route: RouteMatch | undefined } {
+    const q = target.indexOf('?')
+    const path = q < 0 ? target : target.slice(0, q)
+    const route = matchRoute(this.routes, path)
+    const query = q < 0 ? '' : keyQuery(target.slice(q), route?.route)
+    let primary = `${host}${path}${query}`
+    if (primary.length > MAX_KEY) primary = `#${createHash('sha256').update(primary).digest('base64url')}`
+    return { primary, route }
+  }
+
+  /** Route of a request when it disables caching. */
+  bypassed(target: string): boolean {
+    const q = target.indexOf('?')
+    const m = matchRoute(this.routes, q < 0 ? target : target.slice(0, q))
+    return m?.route.policy.cache === false
+  }
+
+  /** Finds the stored variant matching the request (RFC 9111 §4: key, then Vary §4.1). */
+  async lookup(tenant: string, req: RequestInfo): Promise<Lookup> {
+    const tc = this.tenantCache(tenant)
+    const { primary, route } = this.primaryKey(req.host, req.target)
+    const v = (await tc.get(primary)) as HttpEntry | VaryMarker | undefined
+    if (v === undefined) return { tc, primary, route, key: primary, found: undefined }
+    if ('vary' in v) {
+      const key = primary + varyKey(v.vary, req.headers)
+      const e = (await tc.get(key)) as HttpEntry | undefined
+      return { tc, primary, route, key, found: e === undefined ? undefined : this.prepare(e) }
+    }
+    return { tc, primary, route, key: primary, found: this.prepare(v) }
+  }
+
+  prepare(e: HttpEntry): Prepared {
+    let p = prepared.get(e)
+    if (p !== undefined) return p
+    const lines: string[] = []
+    const headers: HeaderRecord = {}
+    for (const [k, val] of e.h) {
+      const prev = headers[k]
+      headers[k] = prev === undefined ? val : Array.isArray(prev) ? [...prev, val] : [prev, val]
+      if (k === 'age' || k === 'content-length' || k === 'x-cache') continue
+      lines.push(k, val)
+    }
+    p = {
+      entry: e,
+      body: Buffer.from(e.b, 'base64'),
+      lines,
+      headers,
+      facts: { responseTime: e.rt, initialAge: e.ia, lifetime: e.lt, noCache: e.nc, mustRevalidate: e.mr, swr: e.swr, sie: e.sie },
+    }
+    prepared.set(e, p)
+    return p
+  }
+
+  /** Response directives with route defaults folded in (route ttl acts like s-maxage). */
+  directives(resHeaders: HeaderRecord, route: RouteMatch | undefined): ResponseDirectives {
+    const dirs = responseDirectives(resHeaders, this.#opts.targets)
+    const r = route?.route
+    if (r === undefined) return dirs
+    const cc: CacheControl = { ...dirs.cc }
+    const explicit = cc.maxAge !== undefined || cc.sMaxAge !== undefined || (!dirs.targeted && resHeaders.expires !== undefined)
+    if (r.ttlSeconds !== undefined && (r.policy.override === true || !explicit)) {
+      cc.sMaxAge = r.ttlSeconds
+    }
+    if (r.graceSeconds !== undefined && cc.staleWhileRevalidate === undefined) cc.staleWhileRevalidate = r.graceSeconds
+    if (r.sieSeconds !== undefined && cc.staleIfError === undefined) cc.staleIfError = r.sieSeconds
+    return { cc, targeted: dirs.targeted }
+  }
+
+  /** Should this response be stored, and for how long (seconds)? */
+  storePlan(req: RequestInfo, reqCc: CacheControl, status: number, headers: HeaderRecord, route: RouteMatch | undefined, responseTime: number) {
+    const dirs = this.directives(headers, route)
+    const verdict = isStorable(req.method === 'HEAD' ? 'HEAD' : req.method, req.headers, status, headers, dirs, reqCc)
+    if (!verdict.ok) return { ok: false as const, reason: verdict.reason, dirs }
+    const life = freshnessLifetime(status, headers, dirs, responseTime, this.#opts)
+    const cc = dirs.cc
+    const swr = Math.max(0, cc.staleWhileRevalidate ?? 0)
+    const sie = Math.max(0, cc.staleIfError ?? 0)
+    const validators = headers.etag !== undefined || headers['last-modified'] !== undefined || (this.#opts.etag !== false && status === 200)
+    const keep = Math.max(swr, sie, validators ? this.#keepStale : 0)
+    const lifetime = cc.noCache ? 0 : life.seconds
+    const seconds = Math.min(lifetime + keep, 366 * 86400)
+    if (seconds <= 0) return { ok: false as const, reason: 'no freshness and no validators', dirs }
+    return { ok: true as const, dirs, lifetime, swr, sie, seconds }
+  }
+
+  /**
+   * Stores a complete response for `lk` (the lookup of this request). Returns the
+   * prepared entry, or undefined when it was not storable.
+   */
+  async store(lk: Lookup, req: RequestInfo, reqCc: CacheControl, input: StoreInput): Promise<Prepared | undefined> {
+    if (input.body.length > this.maxBodyBytes) return undefined
+    const plan = this.storePlan(req, reqCc, input.status, input.headers, lk.route, input.responseTime)
+    if (!plan.ok) return undefined
+    const cc = plan.dirs.cc
+    const hop = hopByHop(input.headers)
+    const h: [string, string][] = []
+    for (const [k, v] of Object.entries(input.headers)) {
+      if (v === undefined || hop.has(k) || (SURROGATE_FIELDS as readonly string[]).includes(k)) continue
+      if (Array.isArray(v)) for (const x of v) h.push([k, x])
+      else h.push([k, v as string])
+    }
+    let generated = false
+    if (this.#opts.etag !== false && input.status === 200 && input.headers.etag === undefined && input.headers['last-modified'] === undefined) {
+      // A weak validator (RFC 9110 §8.8.1): same bytes, same tag, across instances.
+      h.push(['etag', `W/"${input.body.length.toString(36)}-${createHash('sha1').update(input.body).digest('base64url').slice(0, 20)}"`])
+      generated = true
+    }
+    const entry: HttpEntry = {
+      f: 1,
+      status: input.status,
+      h,
+      b: input.body.toString('base64'),
+      rt: input.responseTime,
+      ia: initialAge(input.headers, input.requestTime, input.responseTime),
+      lt: plan.lifetime,
+      nc: cc.noCache === true,
+      // §4.2.4 must-revalidate, §5.2.2.8 proxy-revalidate, §5.2.2.10 s-maxage (from the origin).
+      mr: cc.mustRevalidate === true || cc.proxyRevalidate === true || (cc.sMaxAge !== undefined && lk.route?.route.ttlSeconds === undefined),
+      swr: plan.swr,
+      sie: plan.sie,
+    }
+    if (generated) entry.ge = true
+    const tags = [`@url ${lk.primary}`, ...surrogateKeys(input.headers)]
+    if (lk.route) tags.push(...routeTags(lk.route))
+    const ttl = plan.seconds * 1000
+    const vary = parseVary(input.headers.vary)
+    const extra = lk.route?.route.policy.vary?.map((n) => n.toLowerCase()) ?? []
+    const names = vary === '*' ? [] : [...new Set([...vary, ...extra])].sort()
+    const p = this.prepare(entry)
+    try {
+      if (names.length > 0) {
+        const key = lk.primary + varyKey(names, req.headers)
+        const marker: VaryMarker = { f: 1, vary: names }
+        await lk.tc.setMany([
+          { key: lk.primary, value: marker, ttl, tags },
+          { key, value: entry, ttl, tags },
+        ])
+      } else {
+        await lk.tc.set(lk.primary, entry, { ttl, tags })
+      }
+    } catch {
+      // Too large for the store, or the store is down: the response was still served.
+      return undefined
+    }
+    return p
+  }
+
+  /** Freshens a stored entry from a 304 (RFC 9111 §4.3.4, §3.2) and stores it again. */
+  async freshen(lk: Lookup, req: RequestInfo, reqCc: CacheControl, old: Prepared, notModifiedHeaders: HeaderRecord, requestTime: number, responseTime: number): Promise<Prepared> {
+    const merged = updateHeaders(old.headers, notModifiedHeaders, hopByHop(notModifiedHeaders))
+    const stored = await this.store(lk, req, reqCc, { status: old.entry.status, headers: merged, body: old.body, requestTime, responseTime })
+    if (stored) return stored
+    // Not storable any more (e.g. the 304 said no-store): serve the merged response once.
+    const lines: string[] = []
+    for (const [k, v] of Object.entries(merged)) {
+      if (v === undefined || k === 'age' || k === 'content-length' || HOP_BY_HOP.has(k)) continue
+      if (Array.isArray(v)) for (const x of v) lines.push(k, x)
+      else lines.push(k, v)
+    }
+    return { ...old, lines, headers: merged }
+  }
+
+  /** Age of a prepared entry now, whole seconds (RFC 9111 §5.1). */
+  age(p: Prepared): number {
+    return Math.floor(currentAge(p.facts, this.now()))
+  }
+
+  /**
+   * Writes a stored response (or a 304 when the client's conditional matches, RFC 9111
+   * §4.3.2). `xcache` is the X-Cache value; `status` the Cache-Status outcome.
+   */
+  serve(res: ServerResponse, method: string, reqHeaders: HeaderRecord, p: Prepared, outcome: CacheOutcome, fwdStatus?: number): void {
+    const age = this.age(p)
+    const ttl = p.facts.lifetime - age
+    const status = cacheStatus(this.name, outcome, { ttl, fwdStatus })
+    const prevStatus = first(p.headers['cache-status'] as string | undefined)
+    const xcache = outcome === 'REVALIDATED' ? 'HIT' : outcome
+    if (notModified(method, reqHeaders, p.headers, p.facts.responseTime)) {
+      const lines: string[] = []
+      for (const f of NOT_MODIFIED_FIELDS) {
+        const v = p.headers[f]
+        if (v !== undefined) lines.push(f, Array.isArray(v) ? v.join(', ') : v)
+      }
+      lines.push('age', String(age), 'cache-status', prevStatus ? `${status}, ${prevStatus}` : status)
+      if (this.#opts.xCache !== false) lines.push('x-cache', xcache)
+      res.writeHead(304, lines)
+      res.end()
+      return
+    }
+    const lines = p.lines.slice()
+    for (let i = 0; i < lines.length; i += 2) {
+      if (lines[i] === 'cache-status') {
+        lines[i + 1] = `${status}, ${lines[i + 1]}`
+        break
+      }
+    }
+    if (prevStatus === undefined) lines.push('cache-status', status)
+    lines.push('age', String(age), 'content-length', String(p.body.length))
+    if (this.#opts.xCache !== false) lines.push('x-cache', xcache)
+    res.writeHead(p.entry.status, lines)
+    if (method === 'HEAD') res.end()
+    else res.end(p.body)
+  }
+
+  /** Purges by tags, keys and URLs in one log entry (hard by default). */
+  purge(tenant: string, input: PurgeInput, host = ''): Promise<{ id: number; purged: number }> {
+    const tags = [...(input.tags ?? [])]
+    for (const u of input.urls ?? []) tags.push(`@url ${this.urlKey(u, host)}`)
+    return this.cache.invalidate(tenant, { tags, keys: input.keys, soft: input.soft === true })
+  }
+
+  /** Primary key of an absolute URL or a path (then `host` is used). */
+  urlKey(url: string, host: string): string {
+    if (url.startsWith('/')) return this.primaryKey(host, url).primary
+    const u = new URL(url)
+    return this.primaryKey(u.host.toLowerCase(), u.pathname + u.search).primary
+  }
+}
+
+export function createHttpCache(opts: HttpCacheOptions): HttpCache {
+  return new HttpCache(opts)
+}
