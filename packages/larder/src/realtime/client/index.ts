@@ -20,6 +20,7 @@
  * ```
  * @module
  */
+import { type BackoffOptions, backoffDelay } from './backoff.ts'
 import { type SseMessage, SseParser } from './sse-parser.ts'
 
 export type RealtimeEvent =
@@ -28,15 +29,6 @@ export type RealtimeEvent =
   | { type: 'reset'; id: string; reason: string }
 
 export type ConnectionState = 'idle' | 'connecting' | 'open' | 'closed'
-
-export interface BackoffOptions {
-  /** First reconnect delay cap. Default: the server's `retry:` hint, else 1,000 ms. */
-  initialMs?: number
-  /** Largest delay cap. Default 30,000 ms. */
-  maxMs?: number
-  /** Growth per failed attempt. Default 2. */
-  factor?: number
-}
 
 export interface RealtimeClientOptions {
   /** Stream URL (`/_larder/stream` on the same origin, or absolute). A `?token=` may be part of it. */
@@ -223,6 +215,13 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
 
   // ---- events -----------------------------------------------------------------------------
 
+  function markOpen(): void {
+    attempt = 0
+    everOpen = true
+    setState('open')
+    for (const w of [...readyWaiters]) w(true)
+  }
+
   function onMessage(msg: SseMessage): void {
     let data: Record<string, unknown>
     try {
@@ -232,12 +231,9 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
     }
     switch (msg.type) {
       case 'ready':
-        attempt = 0
         // A connect that could not resume (the hub never gave us an id) may have missed events.
         if (data.resumed !== true && everOpen) dropAll('not-resumed', msg.lastEventId)
-        everOpen = true
-        setState('open')
-        for (const w of [...readyWaiters]) w(true)
+        markOpen()
         break
       case 'invalidate': {
         const tags = Array.isArray(data.tags) ? (data.tags as string[]) : []
@@ -252,6 +248,8 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
       }
       case 'reset':
         dropAll(typeof data.reason === 'string' ? data.reason : 'reset', msg.lastEventId)
+        // A resume the hub answered with reset is live from here on.
+        markOpen()
         break
       default:
       // Unknown event types are ignored (forward compatible).
@@ -325,14 +323,6 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
     }
   }
 
-  function delayFor(n: number): number {
-    const b = options.backoff ?? {}
-    const initial = b.initialMs ?? serverRetry ?? 1_000
-    const cap = Math.min(b.maxMs ?? 30_000, initial * (b.factor ?? 2) ** Math.max(0, n - 1))
-    // Full jitter: a fleet of pages reconnecting after a deploy spreads out evenly.
-    return Math.floor(random() * cap)
-  }
-
   function sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       wake = () => {
@@ -356,7 +346,7 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
       if (state === 'open') setState('connecting')
       if (topicsChanged) continue
       attempt++
-      await sleep(delayFor(attempt))
+      await sleep(backoffDelay(attempt, options.backoff ?? {}, random, serverRetry))
     }
     setState('closed')
   }
@@ -440,4 +430,5 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
   }
 }
 
+export { type BackoffOptions, backoffDelay } from './backoff.ts'
 export { type SseMessage, SseParser } from './sse-parser.ts'
