@@ -64,6 +64,7 @@ export interface AlertState {
   /** Since when the condition holds (ms). */
   since: number
   value: number
+  threshold: number
   summary: string
 }
 
@@ -87,7 +88,7 @@ export class AlertEvaluator {
       }
       let since = this.#since.get(r.alert)
       if (since === undefined) this.#since.set(r.alert, (since = now))
-      out.push({ alert: r.alert, severity: r.severity, state: now - since >= r.forMs ? 'firing' : 'pending', since, value: v, summary: r.summary })
+      out.push({ alert: r.alert, severity: r.severity, state: now - since >= r.forMs ? 'firing' : 'pending', since, value: v, threshold: r.threshold, summary: r.summary })
     }
     return out
   }

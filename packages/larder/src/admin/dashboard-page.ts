@@ -26,10 +26,10 @@ export const DASHBOARD_HTML = `<!doctype html>
   input { background:var(--panel); color:var(--text); border:1px solid #2a3441; padding:4px 8px; border-radius:4px; }
   button { background:var(--accent); border:0; color:#fff; padding:4px 10px; border-radius:4px; cursor:pointer; }
   main { padding:16px 20px; display:grid; gap:16px; }
-  .tiles { display:grid; grid-template-columns:repeat(auto-fill, minmax(150px, 1fr)); gap:12px; }
+  .tiles { display:grid; grid-template-columns:repeat(auto-fill, minmax(170px, 1fr)); gap:12px; }
   .tile { background:var(--panel); border-radius:6px; padding:10px 12px; }
   .tile .label { color:var(--muted); font-size:12px; }
-  .tile .value { font-size:24px; font-variant-numeric:tabular-nums; margin-top:2px; }
+  .tile .value { font-size:22px; white-space:nowrap; font-variant-numeric:tabular-nums; margin-top:2px; }
   .grid2 { display:grid; grid-template-columns:1fr 1fr; gap:16px; }
   section { background:var(--panel); border-radius:6px; padding:12px; min-width:0; }
   section h2 { font-size:13px; margin:0 0 8px; color:var(--muted); text-transform:uppercase; letter-spacing:.05em; }
@@ -143,7 +143,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     else alerts.replaceChildren.apply(alerts, m.alerts.map(function (a) {
       var div = document.createElement('div')
       div.className = 'alert ' + (a.state === 'firing' ? 'firing' : 'pending') + ' ' + (a.severity === 'critical' ? 'critical' : 'warning')
-      div.textContent = (a.state === 'firing' ? 'FIRING ' : 'pending ') + a.alert + ': ' + a.summary + ' (value ' + num(a.value, 2) + ')'
+      div.textContent = (a.state === 'firing' ? 'FIRING ' : 'pending ') + a.alert + ': ' + a.summary + ' (value ' + num(a.value, 2) + ', threshold ' + a.threshold + ')'
       return div
     }))
     var warm = $('warm'), runs = s.warm || m.warm || []
