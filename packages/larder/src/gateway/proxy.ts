@@ -67,7 +67,7 @@ export class CachingProxy {
   async handle(req: IncomingMessage, res: ServerResponse, tenant: string, target: string): Promise<void> {
     const method = req.method as string
     const info: RequestInfo = { method, host: (req.headers.host ?? '').toLowerCase(), target, headers: req.headers as HeaderRecord }
-    if ((method === 'GET' || method === 'HEAD') && req.headers.range === undefined && !this.#http.bypassed(target)) {
+    if ((method === 'GET' || method === 'HEAD') && !this.#http.bypassed(target)) {
       return this.#cacheable(req, res, tenant, info)
     }
     return this.#passThrough(req, res, tenant, info)
@@ -76,6 +76,12 @@ export class CachingProxy {
   async #cacheable(req: IncomingMessage, res: ServerResponse, tenant: string, info: RequestInfo): Promise<void> {
     const reqCc = requestDirectives(info.headers)
     let lk = await this.#http.lookup(tenant, info)
+    if (info.headers.range !== undefined) {
+      // Ranges are served from a fresh complete response; anything else goes to the origin as is (206s are not stored).
+      const f = lk.found
+      if (f !== undefined && reuseDecision(f.facts, reqCc, this.#http.now()).use === 'fresh') return this.#serve(res, info, f, 'HIT', tenant)
+      return this.#passThrough(req, res, tenant, info)
+    }
     if (lk.found === undefined) {
       // RFC 9111 §5.2.1.7: only-if-cached with nothing stored → 504.
       if (reqCc.onlyIfCached) return sendError(res, 504, 'E_NOT_CACHED', 'only-if-cached and no stored response')
@@ -94,10 +100,10 @@ export class CachingProxy {
         // RFC 5861 §3: serve stale now, revalidate once in the background.
         this.#serve(res, info, found, 'STALE', tenant)
         const fk = `${tenant}\u001f${lk.primary}`
-        if (!this.#inflight.has(fk)) this.#lead(fk, () => this.#fetch(req, null, tenant, info, reqCc, lk, found, false))
+        if (!this.#inflight.has(fk)) this.#lead(fk, () => this.#fetch(req, null, tenant, info, reqCc, lk, found, false).catch((err) => this.#o.onError?.(err, 'background revalidation')))
         return
       }
-      return this.#lead(`${tenant}\u001f${lk.primary}\u001frv`, () => this.#fetch(req, res, tenant, info, reqCc, lk, found, d.staleIfError))
+      return this.#lead(`${tenant}\u001f${lk.primary}\u001frv`, () => this.#fetch(req, res, tenant, info, reqCc, lk, found, d.staleIfError, d.staleIfDisconnected))
     }
     if (reqCc.onlyIfCached) return sendError(res, 504, 'E_NOT_CACHED', 'only-if-cached and no stored response')
     return this.#lead(`${tenant}\u001f${lk.primary}`, () => this.#fetch(req, res, tenant, info, reqCc, lk, undefined, false))
@@ -185,7 +191,17 @@ export class CachingProxy {
    * Fetches from the origin for a GET/HEAD (a miss, or a revalidation of `stale`), and
    * answers `res` (null for a background revalidation).
    */
-  async #fetch(req: IncomingMessage, res: ServerResponse | null, tenant: string, info: RequestInfo, reqCc: CacheControl, lk: Lookup, stale: Prepared | undefined, staleIfError: boolean): Promise<void> {
+  async #fetch(
+    req: IncomingMessage,
+    res: ServerResponse | null,
+    tenant: string,
+    info: RequestInfo,
+    reqCc: CacheControl,
+    lk: Lookup,
+    stale: Prepared | undefined,
+    staleIfError: boolean,
+    staleIfDisconnected = false,
+  ): Promise<void> {
     const storeWanted = info.method === 'GET' && !reqCc.noStore
     const headers = this.#upstreamHeaders(req, storeWanted)
     if (stale !== undefined) {
@@ -201,7 +217,7 @@ export class CachingProxy {
       r = await this.#request(info.method, info.target, headers)
     } catch (err) {
       // RFC 5861 §4 / RFC 9111 §4.2.4: a stale response may answer when the origin fails, if allowed.
-      if (stale !== undefined && res !== null && staleIfError) return this.#serve(res, info, stale, 'STALE', tenant)
+      if (stale !== undefined && res !== null && (staleIfError || staleIfDisconnected)) return this.#serve(res, info, stale, 'STALE', tenant)
       return this.#originError(res, err)
     }
     const responseTime = this.#http.now()

@@ -15,7 +15,7 @@ import type { ServerResponse } from 'node:http'
 import { parseDuration } from '../core/duration.ts'
 import type { Cache, TenantCache } from '../core/api.ts'
 import type { Duration } from '../core/types.ts'
-import type { CacheControl } from './cache-control.ts'
+import { type CacheControl, headerValue } from './cache-control.ts'
 import { NOT_MODIFIED_FIELDS, notModified, updateHeaders } from './conditional.ts'
 import {
   currentAge,
@@ -31,6 +31,7 @@ import {
 } from './freshness.ts'
 import { type CacheOutcome, cacheStatus, HOP_BY_HOP, hopByHop, SURROGATE_FIELDS, surrogateKeys } from './headers.ts'
 import { type CompiledRoute, compileRoutes, eventTags, keyQuery, matchRoute, type RouteMatch, type RoutePolicy, routeTags } from './routes.ts'
+import { ifRangeMatches, parseRange } from './range.ts'
 import { parseVary, varyKey } from './vary.ts'
 
 export interface HttpCacheOptions extends RuleOptions {
@@ -360,8 +361,24 @@ export class HttpCache {
       }
     }
     if (prevStatus === undefined) lines.push('cache-status', status)
-    lines.push('age', String(age), 'content-length', String(p.body.length))
+    lines.push('age', String(age))
     if (this.#opts.xCache !== false) lines.push('x-cache', xcache)
+    const range = reqHeaders.range
+    if (range !== undefined && method === 'GET' && p.entry.status === 200 && ifRangeMatches(reqHeaders, p.headers)) {
+      const r = parseRange(headerValue(range), p.body.length)
+      if (r.kind === 'partial') {
+        lines.push('content-range', `bytes ${r.start}-${r.end}/${p.body.length}`, 'content-length', String(r.end - r.start + 1))
+        res.writeHead(206, lines)
+        res.end(p.body.subarray(r.start, r.end + 1))
+        return
+      }
+      if (r.kind === 'unsatisfiable') {
+        res.writeHead(416, ['content-range', `bytes */${p.body.length}`, 'content-length', '0', 'age', String(age)])
+        res.end()
+        return
+      }
+    }
+    lines.push('content-length', String(p.body.length))
     res.writeHead(p.entry.status, lines)
     if (method === 'HEAD') res.end()
     else res.end(p.body)

@@ -182,7 +182,12 @@ export function currentAge(f: StoredFacts, now: number): number {
 export type Reuse =
   | { use: 'fresh' }
   | { use: 'stale-while-revalidate' }
-  | { use: 'revalidate'; staleIfError: boolean }
+  /**
+   * staleIfError: RFC 5861 §4 allows serving stale on an error or 5xx.
+   * staleIfDisconnected: RFC 9111 §4.2.4 allows stale when the cache is disconnected from
+   * the origin (network error, timeout), unless the response forbids stale reuse.
+   */
+  | { use: 'revalidate'; staleIfError: boolean; staleIfDisconnected: boolean }
   | { use: 'stale-ok' }
 
 /**
@@ -192,22 +197,22 @@ export type Reuse =
 export function reuseDecision(f: StoredFacts, reqCc: CacheControl, now: number): Reuse {
   const age = currentAge(f, now)
   // §5.2.1.4 request no-cache and §5.2.2.4 response no-cache: always validate first.
-  if (reqCc.noCache || f.noCache) return { use: 'revalidate', staleIfError: false }
+  if (reqCc.noCache || f.noCache) return { use: 'revalidate', staleIfError: false, staleIfDisconnected: false }
   // §5.2.1.1 request max-age: the response must be no older than that.
-  if (reqCc.maxAge !== undefined && (reqCc.maxAge < 0 || age > reqCc.maxAge)) return { use: 'revalidate', staleIfError: false }
+  if (reqCc.maxAge !== undefined && (reqCc.maxAge < 0 || age > reqCc.maxAge)) return { use: 'revalidate', staleIfError: false, staleIfDisconnected: false }
   const remaining = f.lifetime - age
   // §5.2.1.3 min-fresh.
   const minFresh = reqCc.minFresh !== undefined && reqCc.minFresh > 0 ? reqCc.minFresh : 0
   if (remaining > minFresh || (remaining > 0 && minFresh === 0)) return { use: 'fresh' }
-  if (minFresh > 0 && remaining > 0) return { use: 'revalidate', staleIfError: false }
+  if (minFresh > 0 && remaining > 0) return { use: 'revalidate', staleIfError: false, staleIfDisconnected: false }
   const staleFor = -remaining
-  // §4.2.4: must-revalidate / proxy-revalidate forbid stale reuse.
-  if (f.mustRevalidate) return { use: 'revalidate', staleIfError: false }
+  // §4.2.4: must-revalidate / proxy-revalidate forbid stale reuse, even when disconnected.
+  if (f.mustRevalidate) return { use: 'revalidate', staleIfError: false, staleIfDisconnected: false }
   // §5.2.1.2 request max-stale.
   if (reqCc.maxStale !== undefined && reqCc.maxStale >= 0 && staleFor <= reqCc.maxStale) return { use: 'stale-ok' }
   // RFC 5861 §3.
   if (f.swr > 0 && staleFor <= f.swr) return { use: 'stale-while-revalidate' }
   // RFC 5861 §4 (request stale-if-error is honoured too).
   const sieWindow = Math.max(f.sie, reqCc.staleIfError ?? 0)
-  return { use: 'revalidate', staleIfError: sieWindow > 0 && staleFor <= sieWindow }
+  return { use: 'revalidate', staleIfError: sieWindow > 0 && staleFor <= sieWindow, staleIfDisconnected: true }
 }
