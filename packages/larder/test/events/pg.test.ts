@@ -1,0 +1,258 @@
+import assert from 'node:assert/strict'
+import { readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { PGlite } from '@electric-sql/pglite'
+import pg from 'pg'
+import { createCache } from '../../src/core/cache.ts'
+import type { Cache } from '../../src/core/api.ts'
+import { createPgListener } from '../../src/events/pg-listener.ts'
+import { installPgTrigger, pgTriggerSql, uninstallPgTrigger } from '../../src/events/pg-trigger.ts'
+import { createEventProcessor } from '../../src/events/processor.ts'
+import { MemoryLog } from '../../src/log/memory-log.ts'
+import { type PostgresHandle, startPostgres } from '../../src/testing/servers.ts'
+import { applied, hasTag, signal, watchLog } from './helpers.ts'
+
+/**
+ * servers.ts kill() SIGKILLs runuser and pkills the postmaster, which then lingers as an
+ * unreaped zombie here; PostgreSQL takes a zombie pid for a live postmaster and refuses to
+ * start on the socket lock file it left. Remove that stale lock before restarting.
+ */
+function removeStaleSocketLock(port: number): void {
+  for (const dir of readdirSync(tmpdir())) {
+    if (!dir.startsWith('larder-pg-')) continue
+    for (const f of [`.s.PGSQL.${port}.lock`, `.s.PGSQL.${port}`]) rmSync(join(tmpdir(), dir, f), { force: true })
+  }
+}
+
+const rules = {
+  events: {
+    'product.row_changed': {
+      fields: ['ids[]', 'category_id[]'],
+      invalidate: { tags: ['product:{ids[]}', 'category:{category_id[]}'], keys: ['product:{ids[]}'] },
+    },
+  },
+}
+
+const schema = `CREATE TABLE products (id int PRIMARY KEY, tenant_id text, category_id text, name text, price int)`
+
+function setup() {
+  const log = new MemoryLog()
+  const cache = createCache({ log })
+  const watch = watchLog(log)
+  const processor = createEventProcessor({ cache, rules })
+  const distrusts: (readonly string[] | undefined)[] = []
+  const distrusted: { resolve: () => void }[] = []
+  const original = cache.distrust.bind(cache)
+  cache.distrust = (tenants) => {
+    distrusts.push(tenants)
+    for (const d of distrusted.splice(0)) d.resolve()
+    original(tenants)
+  }
+  const nextDistrust = () => {
+    const s = signal()
+    distrusted.push(s)
+    return s.promise
+  }
+  return { log, cache, watch, processor, distrusts, nextDistrust }
+}
+
+async function warm(cache: Cache) {
+  const shop = cache.tenant('acme')
+  await shop.set('product:1', { name: 'old' }, { tags: ['product:1'] })
+  await shop.set('listing:c1', [1], { tags: ['category:c1'] })
+  await shop.set('listing:c2', [2], { tags: ['category:c2'] })
+  await cache.tenant('zeta').set('product:1', { name: 'zeta' }, { tags: ['product:1'] })
+}
+
+describe('events: PostgreSQL change capture on PGlite', () => {
+  // One in-process database for the suite (starting PGlite costs seconds); each test its own schema.
+  let db: PGlite
+  before(async () => {
+    db = new PGlite()
+    await db.waitReady
+  })
+  after(async () => {
+    await db.close()
+  })
+
+  it('UPDATE → trigger → rule → product and category listing invalidated, seen in the log', async () => {
+    const { cache, watch, processor } = setup()
+    try {
+      await db.exec(`CREATE SCHEMA one; SET search_path = one; ${schema}`)
+      await db.query(`INSERT INTO products VALUES (1, 'acme', 'c1', 'shoe', 10), (2, 'acme', 'c2', 'hat', 5), (1000, 'zeta', 'c1', 'x', 1)`)
+      await installPgTrigger(db, { table: 'products', event: 'product.row_changed', key: 'id', tenantColumn: 'tenant_id', columns: ['category_id'] })
+      const listener = createPgListener({ client: db, processor, cache })
+      await listener.ready
+      await warm(cache)
+      await db.query(`UPDATE products SET price = 11 WHERE id = 1`)
+      const entry = await applied(watch, 'acme', 'product:1')
+      assert.deepEqual(new Set(entry.tags), new Set(['product:1', 'category:c1']))
+      const shop = cache.tenant('acme')
+      assert.equal(await shop.get('product:1'), undefined)
+      assert.equal(await shop.get('listing:c1'), undefined)
+      assert.deepEqual(await shop.get('listing:c2'), [2])
+      assert.deepEqual(await cache.tenant('zeta').get('product:1'), { name: 'zeta' }, 'another tenant keeps its entry')
+      // Moving a product to another category invalidates both listings.
+      await db.query(`UPDATE products SET category_id = 'c3' WHERE id = 2`)
+      const moved = await watch.waitFor(hasTag('acme', 'product:2'), 'the move')
+      assert.deepEqual(new Set(moved.tags), new Set(['product:2', 'category:c2', 'category:c3']))
+      await listener.close()
+      await uninstallPgTrigger(db, { table: 'products' })
+      const { rows } = await db.query(`SELECT count(*)::int AS n FROM pg_trigger WHERE tgname LIKE 'larder_%'`)
+      assert.equal((rows[0] as { n: number }).n, 0)
+    } finally {
+      await processor.close()
+      await cache.close()
+    }
+  })
+
+  it('a large statement is split into payloads under 8000 bytes, covering every id', async () => {
+    const { cache, watch, processor } = setup()
+    try {
+      await db.exec(`CREATE SCHEMA two; SET search_path = two; ${schema}`)
+      await installPgTrigger(db, { table: 'products', event: 'product.row_changed', columns: ['category_id'] })
+      const raw: string[] = []
+      const unlisten = await db.listen('larder_events', (p) => raw.push(p))
+      const listener = createPgListener({ client: db, processor, cache })
+      await listener.ready
+      await db.query(`INSERT INTO products SELECT g, 'acme', 'cat-' || (g % 13), 'n', 1 FROM generate_series(1, 4000) g`)
+      await watch.waitFor(hasTag('acme', 'product:4000'), 'the last id')
+      await processor.flush()
+      assert.ok(raw.length > 1, 'split into several notifications')
+      for (const p of raw) assert.ok(Buffer.byteLength(p) < 8000, `payload of ${Buffer.byteLength(p)} bytes`)
+      const tags = new Set(watch.entries.filter((e) => e.kind === 'hard').flatMap((e) => e.tags ?? []))
+      for (let i = 1; i <= 4000; i++) assert.ok(tags.has(`product:${i}`), `product:${i}`)
+      for (let i = 0; i < 13; i++) assert.ok(tags.has(`category:cat-${i}`))
+      await unlisten()
+      await listener.close()
+    } finally {
+      await processor.close()
+      await cache.close()
+    }
+  })
+
+  it('rejects unsafe identifiers and event types at install', () => {
+    assert.throws(() => pgTriggerSql({ table: 'products; drop table x', event: 'a.b' }), /plain SQL identifier/)
+    assert.throws(() => pgTriggerSql({ table: 'products', event: "a.b'; --" }), /dotted lower-case/)
+    assert.throws(() => pgTriggerSql({ table: 'products', event: 'a.b', columns: ['ids'] }), /clashes/)
+    assert.throws(() => pgTriggerSql({ table: 'products', event: 'a.b', channel: 'bad channel' }), /plain SQL identifier/)
+  })
+})
+
+describe('events: PostgreSQL change capture on a real server', () => {
+  let server: PostgresHandle
+  let admin: pg.Client
+  before(async () => {
+    server = await startPostgres()
+    admin = new pg.Client({ connectionString: server.url })
+    await admin.connect()
+    await admin.query(schema)
+    await admin.query(`INSERT INTO products SELECT g, 'acme', 'c' || (g % 3), 'n', 1 FROM generate_series(1, 20) g`)
+    await installPgTrigger(admin, { table: 'products', event: 'product.row_changed', columns: ['category_id'] })
+  })
+  after(async () => {
+    await admin?.end().catch(() => {})
+    await server?.stop()
+  })
+
+  const connect = () => async () => {
+    const c = new pg.Client({ connectionString: server.url })
+    c.on('error', () => {})
+    await c.connect()
+    return c
+  }
+
+  it('end-to-end: UPDATE … COMMIT → invalidation applied, log subscriber sees it', async () => {
+    const { cache, watch, processor } = setup()
+    const listener = createPgListener({ connect: connect(), processor, cache, heartbeatMs: 0 })
+    try {
+      await listener.ready
+      await warm(cache)
+      await admin.query('BEGIN')
+      await admin.query(`UPDATE products SET price = price + 1 WHERE id = 1`)
+      await admin.query('COMMIT')
+      const e = await applied(watch, 'acme', 'product:1')
+      assert.ok(e.tags?.includes('category:c1'))
+      assert.equal(await cache.tenant('acme').get('product:1'), undefined)
+      assert.equal(await cache.tenant('acme').get('listing:c1'), undefined)
+      // A rolled-back change sends nothing.
+      await admin.query('BEGIN')
+      await admin.query(`UPDATE products SET price = 0 WHERE id = 2`)
+      await admin.query('ROLLBACK')
+      await admin.query(`UPDATE products SET price = 0 WHERE id = 3`)
+      await watch.waitFor(hasTag('acme', 'product:3'))
+      assert.ok(!watch.entries.some(hasTag('acme', 'product:2')), 'nothing from the rolled-back update')
+    } finally {
+      await listener.close()
+      await processor.close()
+      await cache.close()
+    }
+  })
+
+  it('lost connection: distrusts L1, reconnects, replays what it missed from the outbox', async () => {
+    const { cache, watch, processor, distrusts, nextDistrust } = setup()
+    const listener = createPgListener({ connect: connect(), processor, cache, tenants: ['acme'], heartbeatMs: 0, backoff: { initialMs: 20, maxMs: 200 } })
+    try {
+      await listener.ready
+      await warm(cache)
+      await admin.query(`UPDATE products SET price = 50 WHERE id = 4`)
+      await applied(watch, 'acme', 'product:4')
+      // Kill the listener's backend; other sessions keep writing while it is away.
+      const dropped = nextDistrust()
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`)
+      await dropped
+      assert.deepEqual(distrusts[0], ['acme'])
+      assert.equal(await cache.tenant('acme').get('listing:c2'), undefined, 'L1 no longer trusted')
+      await admin.query(`UPDATE products SET price = 99 WHERE id = 5`)
+      await admin.query(`UPDATE products SET price = 98 WHERE id = 6`)
+      // Back: the missed changes arrive by replay.
+      await watch.waitFor(hasTag('acme', 'product:5'), 'the replayed product:5')
+      await watch.waitFor(hasTag('acme', 'product:6'), 'the replayed product:6')
+      assert.ok(listener.stats().reconnects >= 1)
+      assert.ok(listener.stats().replayed >= 2)
+      // Live again.
+      await admin.query(`UPDATE products SET price = 97 WHERE id = 7`)
+      await watch.waitFor(hasTag('acme', 'product:7'))
+      // The replay window reached back over product:4's change too: dropped as a duplicate.
+      assert.equal(watch.entries.filter(hasTag('acme', 'product:4')).length, 1)
+      assert.ok(processor.stats().duplicates >= 1)
+    } finally {
+      await listener.close()
+      await processor.close()
+      await cache.close()
+    }
+  })
+
+  it('server killed and restarted: the listener comes back and no change after recovery is lost', async () => {
+    const { cache, watch, processor, nextDistrust } = setup()
+    const errors: string[] = []
+    const listener = createPgListener({ connect: connect(), processor, cache, heartbeatMs: 0, backoff: { initialMs: 50, maxMs: 300 }, onError: (_e, ctx) => errors.push(ctx) })
+    try {
+      await listener.ready
+      const dropped = nextDistrust()
+      await admin.end().catch(() => {})
+      await server.kill()
+      await dropped
+      removeStaleSocketLock(server.port)
+      await cache.tenant('acme').set('product:8', 'cached during the outage', { tags: ['product:8'] })
+      const back = nextDistrust()
+      await server.restart()
+      await back
+      assert.equal(listener.stats().connected, true)
+      assert.equal(await cache.tenant('acme').get('product:8'), undefined, 'L1 distrusted again after reconnect')
+      admin = new pg.Client({ connectionString: server.url })
+      await admin.connect()
+      await cache.tenant('acme').set('product:9', 'v', { tags: ['product:9'] })
+      await admin.query(`UPDATE products SET price = 1 WHERE id = 9`)
+      await applied(watch, 'acme', 'product:9')
+      assert.equal(await cache.tenant('acme').get('product:9'), undefined)
+      assert.ok(errors.includes('pg:connection') || errors.includes('pg:connect'))
+    } finally {
+      await listener.close()
+      await processor.close()
+      await cache.close()
+    }
+  })
+})
