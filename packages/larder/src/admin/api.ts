@@ -39,8 +39,13 @@ export interface AdminApiOptions {
   keyStore?: Store
   /** Largest page of GET /_larder/keys. Default 1000. */
   maxKeysPage?: number
-  /** Maps purge `urls` to cache keys/tags (the HTTP layer's key scheme). Without it, `urls` is refused. */
-  resolveUrls?: (tenant: string, urls: string[]) => { keys?: string[]; tags?: string[] }
+  /**
+   * Carries out purges instead of `cache.invalidate` (auth, validation and the audit log stay
+   * here). The gateway passes its HTTP cache's purge so `urls` work:
+   * `purge: (tenant, input, req) => http.purge(tenant, input, req.headers.host ?? '')`.
+   * Without it, purges with `urls` are refused (400).
+   */
+  purge?: (tenant: string, input: { tags?: string[]; keys?: string[]; urls?: string[]; soft: boolean }, req: IncomingMessage) => Promise<InvalidationResult>
   /** Path prefix. Default `/_larder`. */
   basePath?: string
   clock?: Clock
@@ -152,16 +157,19 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
     if (!p) return sendError(res, 401, 'E_UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" header is required')
     const input = parsePurge(await body(req), defaultTenant)
     if (!allow(req, res, 'purge', input.tenant)) return
-    const keys = [...(input.keys ?? [])]
-    const tags = [...(input.tags ?? [])]
-    if (input.urls?.length) {
-      if (!options.resolveUrls) throw new BadRequest('"urls" purges need the HTTP cache (mount the admin API through the gateway), or purge by tags/keys')
-      const r = options.resolveUrls(input.tenant, input.urls)
-      keys.push(...(r.keys ?? []))
-      tags.push(...(r.tags ?? []))
-    }
-    const result = await cache.invalidate(input.tenant, { tags, keys, soft: input.soft })
-    audit(p, 'purge', { tenant: input.tenant, tags: tags.length, keys: keys.length, urls: input.urls?.length ?? 0, soft: input.soft, purged: result.purged, id: result.id })
+    let result: InvalidationResult
+    if (options.purge) result = await options.purge(input.tenant, { tags: input.tags, keys: input.keys, urls: input.urls, soft: input.soft }, req)
+    else if (input.urls?.length) throw new BadRequest('"urls" purges need the HTTP cache (mount the admin API through the gateway with its purge), or purge by tags/keys')
+    else result = await cache.invalidate(input.tenant, { tags: input.tags, keys: input.keys, soft: input.soft })
+    audit(p, 'purge', {
+      tenant: input.tenant,
+      tags: input.tags?.length ?? 0,
+      keys: input.keys?.length ?? 0,
+      urls: input.urls?.length ?? 0,
+      soft: input.soft,
+      purged: result.purged,
+      id: result.id,
+    })
     sendJson(res, 200, { purged: result.purged, id: result.id })
   }
 

@@ -264,6 +264,31 @@ describe('admin API', () => {
     await reader.cancel().catch(() => {})
   })
 
+  test("a purge delegate (the gateway's HTTP purge) receives urls; auth and audit stay in the admin API", async () => {
+    const calls: unknown[] = []
+    const delegated = createAdminApi({
+      cache,
+      auth: createAuthorizer([{ name: 'acme-backend', token: TOKENS.acme, scopes: ['tenant:acme'] }]),
+      logger: pino({ level: 'silent' }),
+      purge: async (tenant, input, req) => {
+        calls.push({ tenant, input, host: req.headers.host?.startsWith('127.0.0.1') })
+        return { id: 99, purged: 3 }
+      },
+    })
+    const d = await serve([delegated.route])
+    try {
+      const r = await d.call('/_larder/purge', { method: 'POST', token: TOKENS.acme, json: { urls: ['/products/1', 'https://shop.example/p?x=1'], tags: ['p'] } })
+      assert.equal(r.status, 200)
+      assert.deepEqual(r.body, { purged: 3, id: 99 })
+      assert.deepEqual(calls, [{ tenant: 'acme', input: { tags: ['p'], keys: undefined, urls: ['/products/1', 'https://shop.example/p?x=1'], soft: false }, host: true }])
+      assert.equal((await d.call('/_larder/purge', { method: 'POST', token: TOKENS.acme, json: { tenant: 'globex', urls: ['/x'] } })).status, 403)
+      assert.equal(calls.length, 1, 'a refused purge never reaches the delegate')
+    } finally {
+      await d.close()
+      await delegated.close()
+    }
+  })
+
   test('other paths fall through to the host', async () => {
     assert.equal((await s.call('/_larder/unknown', { token: TOKENS.admin })).status, 404)
     assert.equal((await s.call('/products', { token: TOKENS.admin })).status, 404)
