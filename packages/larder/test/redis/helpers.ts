@@ -1,0 +1,91 @@
+import { Redis } from 'ioredis'
+import { createServer, type Server, type Socket } from 'node:net'
+import type { LogEntry, LogGap, LogSubscriber } from '../../src/core/types.ts'
+
+/** Resolves once `check()` is true; polls every 10 ms; fails after `ms`. */
+export async function until(check: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+/** A subscriber that records what it gets. */
+export function recorder(): LogSubscriber & { got: LogEntry[]; gaps: LogGap[] } {
+  const got: LogEntry[] = []
+  const gaps: LogGap[] = []
+  return {
+    got,
+    gaps,
+    entries: (es) => {
+      got.push(...es)
+    },
+    gap: (g) => {
+      gaps.push(g)
+    },
+  }
+}
+
+/**
+ * A TCP proxy in front of a Redis server, so a test can cut one instance off the network
+ * (a partition) while Redis keeps serving the others.
+ */
+export interface Proxy {
+  port: number
+  url: string
+  cut(): void
+  heal(): void
+  close(): Promise<void>
+}
+
+export async function tcpProxy(targetPort: number): Promise<Proxy> {
+  let open = true
+  const sockets = new Set<Socket>()
+  const { connect } = await import('node:net')
+  const server: Server = createServer((client) => {
+    if (!open) {
+      client.destroy()
+      return
+    }
+    const upstream = connect(targetPort, '127.0.0.1')
+    sockets.add(client)
+    sockets.add(upstream)
+    client.pipe(upstream)
+    upstream.pipe(client)
+    const done = () => {
+      client.destroy()
+      upstream.destroy()
+      sockets.delete(client)
+      sockets.delete(upstream)
+    }
+    client.on('error', done).on('close', done)
+    upstream.on('error', done).on('close', done)
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+  const port = (server.address() as { port: number }).port
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    cut() {
+      open = false
+      for (const s of sockets) s.destroy()
+      sockets.clear()
+    },
+    heal() {
+      open = true
+    },
+    async close() {
+      open = false
+      for (const s of sockets) s.destroy()
+      await new Promise((r) => server.close(r))
+    },
+  }
+}
+
+/** A plain client for test-side commands (XTRIM, CONFIG SET …). */
+export function admin(port: number): Redis {
+  const r = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 })
+  r.on('error', () => {})
+  return r
+}

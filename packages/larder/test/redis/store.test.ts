@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { isLarderError } from '../../src/core/errors.ts'
+import { qualify } from '../../src/core/keys.ts'
+import type { StoredEntry } from '../../src/core/types.ts'
+import { redisStore } from '../../src/redis/index.ts'
+import { type RedisServerHandle, startRedis } from '../../src/testing/servers.ts'
+import { storeConformance } from '../../src/testing/store-conformance.ts'
+
+let server: RedisServerHandle | undefined
+storeConformance(
+  'redis single node',
+  async () => {
+    server = await startRedis()
+    return redisStore({ url: server.url })
+  },
+  () => server?.stop(),
+  { expires: true },
+)
+
+function entry(v: unknown, over: Partial<StoredEntry> = {}): StoredEntry {
+  const now = Date.now()
+  return { v, tags: [], began: 1, at: now, staleAt: now + 60_000, expireAt: now + 120_000, ...over }
+}
+
+describe('redisStore specifics', () => {
+  let redis: RedisServerHandle
+  before(async () => {
+    redis = await startRedis()
+  })
+  after(() => redis.stop())
+
+  test('values JSON cannot carry fail with E_VALUE_NOT_SERIALIZABLE; oversized with E_VALUE_TOO_LARGE', async () => {
+    const store = redisStore({ url: redis.url, maxValueBytes: 1024 })
+    try {
+      const cyclic: Record<string, unknown> = {}
+      cyclic.self = cyclic
+      for (const bad of [10n, () => 1, Symbol('x'), undefined, cyclic]) {
+        await assert.rejects(store.set(qualify('t', 'k'), entry(bad)), (e) => isLarderError(e, 'E_VALUE_NOT_SERIALIZABLE'))
+      }
+      await assert.rejects(store.set(qualify('t', 'big'), entry('x'.repeat(2000))), (e) => isLarderError(e, 'E_VALUE_TOO_LARGE'))
+      assert.equal(await store.get(qualify('t', 'big')), undefined)
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('stored form is compact: one string with a short header, PX set from expireAt', async () => {
+    const store = redisStore({ url: redis.url })
+    try {
+      const e = entry({ id: 1 }, { tags: ['a'], began: 7 })
+      await store.set(qualify('shop', 'p1'), e)
+      const raw = (await store.client.get('lr:{c2hvcA}:k:p1')) as string
+      assert.match(raw, /^1\|7\|\d+\|\d+\|\d+\|\|YQ\|\{"id":1\}$/)
+      const pttl = await store.client.pttl('lr:{c2hvcA}:k:p1')
+      assert.ok(pttl > 110_000 && pttl <= 120_000, `pttl ${pttl}`)
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('getMany of 100 keys over several tenants is one command on a single node', async () => {
+    const store = redisStore({ url: redis.url })
+    try {
+      const keys = Array.from({ length: 100 }, (_, i) => qualify(`t${i % 5}`, `k${i}`))
+      await store.setMany(keys.map((key, i) => ({ key, entry: entry(i) })))
+      await store.get(keys[0] as string) // loads the script once (EVALSHA → NOSCRIPT → EVAL)
+      const before = await commandCount(store.client, 'evalsha')
+      const got = await store.getMany(keys)
+      assert.deepEqual(
+        got.map((e) => e?.v),
+        keys.map((_, i) => i),
+      )
+      assert.equal((await commandCount(store.client, 'evalsha')) - before, 1)
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('leases: one holder at a time; wait resolves on release, well before the bound', async () => {
+    const a = redisStore({ url: redis.url })
+    const b = redisStore({ url: redis.url })
+    try {
+      const k = qualify('t', 'lease')
+      const token = await a.acquire(k, 5000)
+      assert.ok(token)
+      assert.equal(await b.acquire(k, 5000), null)
+      const started = Date.now()
+      const waited = b.wait(k, 5000)
+      setTimeout(() => void a.release(k, token), 30)
+      await waited
+      assert.ok(Date.now() - started < 1000)
+      // A wrong token never releases someone else's lease.
+      const t2 = await b.acquire(k, 5000)
+      assert.ok(t2)
+      await a.release(k, 'not-the-token')
+      assert.equal(await a.acquire(k, 5000), null)
+    } finally {
+      await a.close()
+      await b.close()
+    }
+  })
+})
+
+async function commandCount(client: { call(...args: string[]): Promise<unknown> }, cmd: string): Promise<number> {
+  const info = (await client.call('INFO', 'commandstats')) as string
+  const m = new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(info)
+  return m ? Number(m[1]) : 0
+}
