@@ -1,0 +1,102 @@
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createAuthorizer } from '../../src/core/auth.ts'
+import { createCache } from '../../src/core/cache.ts'
+import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway/index.ts'
+import { FakeClock } from '../../src/testing/fake-clock.ts'
+
+export type Handler = (req: IncomingMessage, res: ServerResponse, body: Buffer) => void
+
+export interface Origin {
+  url: string
+  server: Server
+  /** Requests the origin saw (method, url, headers). */
+  seen: { method: string; url: string; headers: IncomingMessage['headers'] }[]
+  handler: Handler
+  close(): Promise<void>
+}
+
+export async function startOrigin(handler: Handler): Promise<Origin> {
+  const o: Origin = {
+    url: '',
+    seen: [],
+    handler,
+    server: createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        o.seen.push({ method: req.method as string, url: req.url as string, headers: req.headers })
+        o.handler(req, res, Buffer.concat(chunks))
+      })
+    }),
+    async close() {
+      o.server.closeAllConnections()
+      await new Promise<void>((r) => o.server.close(() => r()))
+    },
+  }
+  await new Promise<void>((r) => o.server.listen(0, '127.0.0.1', r))
+  o.url = `http://127.0.0.1:${(o.server.address() as AddressInfo).port}`
+  return o
+}
+
+export const ADMIN = 'admin-token-123456'
+export const ACME = 'acme-token-1234567'
+
+export interface Rig {
+  origin: Origin
+  gw: Gateway
+  base: string
+  clock: FakeClock
+  close(): Promise<void>
+}
+
+export async function startRig(handler: Handler, opts: Partial<GatewayOptions> = {}): Promise<Rig> {
+  const origin = await startOrigin(handler)
+  const clock = new FakeClock(Date.UTC(2026, 10, 21, 12, 0, 0))
+  const cache = createCache({ clock })
+  const auth = createAuthorizer([
+    { name: 'admin', token: ADMIN, scopes: ['admin'] },
+    { name: 'acme', token: ACME, scopes: ['tenant:acme'] },
+  ])
+  const gw = createGateway({ origin: origin.url, cache, auth, tenantHeader: 'x-tenant-id', ...opts, http: { now: () => clock.now(), ...opts.http } })
+  const addr = await gw.listen(0)
+  return {
+    origin,
+    gw,
+    clock,
+    base: `http://127.0.0.1:${addr.port}`,
+    async close() {
+      await gw.close()
+      await cache.close()
+      await origin.close()
+    },
+  }
+}
+
+/**
+ * One request with node:http (fetch() would add `Cache-Control: no-cache` to conditional
+ * requests and refuses Connection headers, which hides what these tests check).
+ */
+export function get(url: string, headers: Record<string, string> = {}, method = 'GET', body?: string): Promise<{ status: number; headers: { get(name: string): string | null }; text: string }> {
+  return new Promise((resolve, reject) => {
+    const q = request(url, { method, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (d: Buffer) => chunks.push(d))
+      res.on('error', reject)
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode as number,
+          headers: {
+            get(name: string) {
+              const v = res.headers[name.toLowerCase()]
+              return v === undefined ? null : Array.isArray(v) ? v.join(', ') : String(v)
+            },
+          },
+          text: Buffer.concat(chunks).toString(),
+        }),
+      )
+    })
+    q.on('error', reject)
+    q.end(body)
+  })
+}
