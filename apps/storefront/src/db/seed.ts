@@ -4,7 +4,7 @@
  * (a few "hot" variants with more than 100 sellers, for the 15-minute ttl), orders.
  *
  * Rows are generated inside the database with generate_series and a small integer hash
- * (`sf_rand`), so seeding is a handful of statements (fast on PGlite's WASM build too) and
+ * (`sf_rand`, PostgreSQL's hashint8), so seeding is a handful of statements (fast on PGlite's WASM build too) and
  * gives the same shop on every machine.
  * @module
  */
@@ -27,18 +27,11 @@ export const SELLERS_PER_TENANT = 300
 /** Variants whose id % HOT_EVERY === 1 get more than 100 sellers. */
 export const HOT_EVERY = 250
 
+// PostgreSQL's own int8 hash (stable across versions: hash partitioning depends on it), as
+// one inlinable SQL expression: a plpgsql function call per row would dominate the seed time.
 const RAND_SQL = `
-CREATE OR REPLACE FUNCTION sf_rand(i bigint, salt bigint) RETURNS bigint AS $$
-DECLARE x bigint;
-BEGIN
-  -- A 32-bit integer hash (multiply/xor-shift rounds); every product stays below 2^63.
-  x := (i * 2654435761 + salt * 97531 + 12345) % 4294967296;
-  x := x # (x >> 15);
-  x := (x * 73244475) % 4294967296;
-  x := x # (x >> 13);
-  x := (x * 73244475) % 4294967296;
-  RETURN x # (x >> 16);
-END $$ LANGUAGE plpgsql IMMUTABLE;
+CREATE OR REPLACE FUNCTION sf_rand(i bigint, salt bigint) RETURNS bigint AS
+  'SELECT (hashint8(i * 1000003 + salt) & 2147483647)::bigint' LANGUAGE sql IMMUTABLE;
 `
 
 function seedTenantSql(t: TenantSeed, tenantNo: number): string {

@@ -163,7 +163,7 @@ function connect() {
   return client
 }
 
-let pending: Promise<void> | undefined
+let scheduled = false
 const dirty = { list: false, product: false, sellers: false }
 function onEvent(e: RealtimeEvent) {
   if (e.type !== 'invalidate') return
@@ -178,13 +178,16 @@ function onEvent(e: RealtimeEvent) {
     if (m[1] === 'variant' && shownVariants.has(id) && !m[3]) dirty.product = true
   }
   if (e.tags.includes('products:by-price')) dirty.list = true
-  pending ??= Promise.resolve().then(flush)
+  if (!scheduled) {
+    scheduled = true
+    queueMicrotask(() => void flush())
+  }
 }
 
 async function flush() {
   const d = { ...dirty }
   dirty.list = dirty.product = dirty.sellers = false
-  pending = undefined
+  scheduled = false
   await Promise.all([d.list && renderList(), d.product ? renderProduct() : d.sellers && renderSellers()])
 }
 

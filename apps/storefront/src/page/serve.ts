@@ -27,10 +27,22 @@ async function bundle(): Promise<string> {
   return out.outputFiles[0]?.text ?? ''
 }
 
-export function pageRoute(): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
+export interface PageOptions {
+  /** Where the page's dashboard link points (e.g. with a read-only `#token=`). */
+  dashboardLink?: string
+}
+
+export function pageRoute(options: PageOptions = {}): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
   let js: Promise<string> | undefined
   const files: Record<string, [type: string, load: () => Promise<string>]> = {
-    '/': ['text/html; charset=utf-8', () => readFile(here('./index.html'), 'utf8')],
+    '/': [
+      'text/html; charset=utf-8',
+      async () => {
+        const html = await readFile(here('./index.html'), 'utf8')
+        const link = options.dashboardLink?.replace(/[&"<>]/g, (c) => `&#${c.charCodeAt(0)};`)
+        return link ? html.replace('href="/_larder/dashboard"', `href="${link}"`) : html
+      },
+    ],
     '/storefront/app.css': ['text/css; charset=utf-8', () => readFile(here('./app.css'), 'utf8')],
     '/storefront/app.js': [
       'text/javascript; charset=utf-8',

@@ -1,0 +1,117 @@
+/**
+ * `larder demo load`: starts the demo in-process (or targets a running gateway with --url),
+ * runs the workload through event-driven caching, then the same traffic through a second
+ * gateway that only has TTLs (no change capture), and prints both side by side.
+ * @module
+ */
+import { createCache } from 'larder'
+import { createGateway } from 'larder/gateway'
+import { SELLERS_PER_TENANT, TENANTS } from '../db/seed.ts'
+import { startDemo } from '../demo.ts'
+import { TENANT_HEADER } from '../origin.ts'
+import { StaleChecker } from './checker.ts'
+import { runWorkload, type WorkloadOptions, type WorkloadReport } from './workload.ts'
+
+export interface LoadOptions {
+  /** A running gateway to drive (no comparison run then). */
+  url?: string | undefined
+  requests?: number
+  warmup?: number
+  concurrency?: number
+  writeRatio?: number
+  seed?: number
+  /** Also run TTL-only caching. Default true (in-process only). */
+  compare?: boolean
+  out?: (line: string) => void
+  /** Progress bar stream (default process.stderr when it is a TTY). */
+  progress?: NodeJS.WriteStream | undefined
+}
+
+export interface LoadResult {
+  events: WorkloadReport
+  ttlOnly: WorkloadReport | undefined
+}
+
+function bar(label: string, stream: NodeJS.WriteStream | undefined) {
+  if (!stream) return () => {}
+  return (done: number, total: number, r: WorkloadReport) => {
+    const width = 30
+    const filled = Math.round((done / total) * width)
+    stream.write(
+      `\r${label.padEnd(10)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.round((done / total) * 100)).padStart(3)}% ` +
+        `${done}/${total}  hit ${(r.hitRatio * 100).toFixed(1)}%  stale ${r.staleReads}  ${Math.round(r.rps)} req/s `,
+    )
+    if (done >= total) stream.write('\n')
+  }
+}
+
+const pct = (x: number | undefined) => (x === undefined ? 'n/a' : `${(x * 100).toFixed(1)} %`)
+
+export function formatReports(rows: [string, WorkloadReport][]): string {
+  const lines = [
+    ['', ...rows.map(([name]) => name)],
+    ['requests (reads + writes)', ...rows.map(([, r]) => `${r.reads} + ${r.writes}`)],
+    ['hit ratio', ...rows.map(([, r]) => pct(r.hitRatio))],
+    ['origin reads', ...rows.map(([, r]) => (r.originReads === undefined ? 'n/a' : String(r.originReads)))],
+    ['origin requests saved', ...rows.map(([, r]) => pct(r.saved))],
+    ['latency p50 / p99', ...rows.map(([, r]) => `${r.p50Ms.toFixed(2)} / ${r.p99Ms.toFixed(2)} ms`)],
+    ['stale reads', ...rows.map(([, r]) => `${r.staleReads} (of ${r.checkedRows} rows checked)`)],
+    ['errors', ...rows.map(([, r]) => String(r.errors))],
+    ['throughput', ...rows.map(([, r]) => `${Math.round(r.rps)} req/s`)],
+  ]
+  const widths = lines[0]?.map((_, c) => Math.max(...lines.map((l) => (l[c] ?? '').length))) ?? []
+  return lines.map((l) => l.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('   ')).join('\n')
+}
+
+export async function runLoad(options: LoadOptions = {}): Promise<LoadResult> {
+  const out = options.out ?? ((l: string) => console.log(l))
+  const progress = options.progress ?? (process.stderr.isTTY ? process.stderr : undefined)
+  const tenants = TENANTS.map((t) => ({ id: t.id, products: t.products, sellers: SELLERS_PER_TENANT }))
+  const base: Omit<WorkloadOptions, 'url'> = {
+    tenants,
+    requests: options.requests ?? 20_000,
+    concurrency: options.concurrency ?? 16,
+    writeRatio: options.writeRatio ?? 0.01,
+    seed: options.seed ?? 42,
+    ...(options.warmup !== undefined ? { warmup: options.warmup } : {}),
+  }
+
+  if (options.url) {
+    const events = await runWorkload({ ...base, url: options.url, onProgress: bar('gateway', progress) })
+    out(formatReports([['gateway', events]]))
+    return { events, ttlOnly: undefined }
+  }
+
+  out('starting the demo in-process (embedded PostgreSQL, one gateway)…')
+  const demo = await startDemo({ port: 0, log: (l) => out(`  ${l}`) })
+  try {
+    const gw = demo.instances[0]
+    if (!gw) throw new Error('no gateway instance started')
+    const originReads = () => demo.origin.stats().reads
+    // One checker over both runs: the database and its versions carry on from the first run.
+    const checker = new StaleChecker()
+    out(`workload: ${base.requests} requests after ${base.warmup ?? Math.floor((base.requests ?? 0) / 4)} warm-up, ${((base.writeRatio ?? 0) * 100).toFixed(1)} % writes, ${base.concurrency} in flight, Zipf s=1.1`)
+    const events = await runWorkload({ ...base, url: gw.url, originReads, checker, onProgress: bar('events', progress) })
+    let ttlOnly: WorkloadReport | undefined
+    if (options.compare !== false) {
+      // Same origin, a cache that hears of no change: what TTLs alone give.
+      const cache = createCache({ instanceId: 'ttl-only' })
+      const ttl = createGateway({ origin: demo.originUrl, cache, tenantHeader: TENANT_HEADER })
+      const addr = await ttl.listen(0, '127.0.0.1')
+      try {
+        ttlOnly = await runWorkload({ ...base, url: `http://127.0.0.1:${addr.port}`, originReads, checker, onProgress: bar('ttl-only', progress) })
+      } finally {
+        await ttl.close()
+        await cache.close()
+      }
+    }
+    out('')
+    out(formatReports(ttlOnly ? [['event-driven', events], ['TTL only', ttlOnly]] : [['event-driven', events]]))
+    for (const [name, r] of [['event-driven', events], ['TTL only', ttlOnly]] as const) {
+      for (const s of r?.staleExamples ?? []) out(`  stale (${name}): ${s.entity} v${s.seen} < acknowledged v${s.required} at ${s.url}`)
+    }
+    return { events, ttlOnly }
+  } finally {
+    await demo.close()
+  }
+}
