@@ -10,6 +10,7 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import { channels } from '../core/diagnostics.ts'
 import { isLarderError, LarderError } from '../core/errors.ts'
 import { isTenantId } from '../core/keys.ts'
@@ -93,16 +94,33 @@ export interface SseHub {
 
 type ResetReason = 'clear' | 'gap' | 'trimmed' | 'unknown-id' | 'too-old' | 'overflow' | 'log-unavailable'
 
+/**
+ * An encoded event, shared by every stream it goes to. `chunked` is the same bytes
+ * framed as one HTTP/1.1 chunk (RFC 9112 §7.1), built at most once per event.
+ */
+interface Frame {
+  readonly raw: Buffer
+  chunked: Buffer | undefined
+}
+
 interface Stream {
   readonly tenant: string
   readonly topics: TopicSet
   readonly res: ServerResponse
+  /**
+   * The connection, written to directly once the headers are out: one prebuilt chunk per
+   * event and one socket write per stream, instead of ServerResponse.write's chunk header,
+   * data and CRLF writes plus a cork per call (B7 fan-out). Undefined on HTTP/2.
+   */
+  readonly sock: Socket | undefined
+  /** The response uses chunked transfer coding (HTTP/1.1); HTTP/1.0 gets raw bytes until close. */
+  readonly chunked: boolean
   live: boolean
   closed: boolean
   /** Id of the last entry dispatched to this stream (dedupes tags of one entry). */
   mark: number
   /** While replaying: live frames that arrived meanwhile, in order. */
-  pending: { id: number; frame: Buffer | string }[] | undefined
+  pending: { id: number; frame: Frame }[] | undefined
   pendingBytes: number
   /** A log gap happened while this stream was replaying. */
   gapped: boolean
@@ -116,7 +134,17 @@ interface TenantIndex {
 }
 
 const REPLAY_PAGE = 500
+const CRLF = Buffer.from('\r\n')
 const noop = () => {}
+
+function frameOf(text: string): Frame {
+  return { raw: Buffer.from(text), chunked: undefined }
+}
+
+function chunkOf(f: Frame): Buffer {
+  if (f.chunked === undefined) f.chunked = Buffer.concat([Buffer.from(`${f.raw.length.toString(16)}\r\n`), f.raw, CRLF])
+  return f.chunked
+}
 
 const defaultTimers: HubTimers = {
   setInterval(fn, ms) {
@@ -208,12 +236,21 @@ export function createSseHub(options: SseHubOptions): SseHub {
 
   // ---- writing -------------------------------------------------------------------
 
-  function write(s: Stream, chunk: Buffer | string): void {
+  function write(s: Stream, f: Frame): void {
     if (s.closed) return
-    const ok = s.res.write(chunk)
+    const sock = s.sock
+    let ok: boolean
+    let waiting: number
+    if (sock !== undefined) {
+      ok = sock.write(s.chunked ? chunkOf(f) : f.raw)
+      waiting = sock.writableLength
+    } else {
+      ok = s.res.write(f.raw)
+      waiting = s.res.writableLength
+    }
     // `write` returning false only means Node's buffer passed its high-water mark; the
     // stream is dropped once what waits there passes our own bound.
-    if (!ok && s.res.writableLength > bufferBytes) drop(s, 'overflow')
+    if (!ok && waiting > bufferBytes) drop(s, 'overflow')
   }
 
   function resetFrame(reason: ResetReason, id: number): string {
@@ -234,7 +271,7 @@ export function createSseHub(options: SseHubOptions): SseHub {
     res.once('close', () => clearTimeout(t))
   }
 
-  function deliver(s: Stream, id: number, frame: Buffer | string): void {
+  function deliver(s: Stream, id: number, frame: Frame): void {
     if (s.live) {
       write(s, frame)
       return
@@ -243,7 +280,7 @@ export function createSseHub(options: SseHubOptions): SseHub {
     const pending = s.pending
     if (!pending) return
     pending.push({ id, frame })
-    s.pendingBytes += frame.length
+    s.pendingBytes += frame.raw.length
     if (s.pendingBytes > bufferBytes) drop(s, 'overflow')
   }
 
@@ -258,13 +295,13 @@ export function createSseHub(options: SseHubOptions): SseHub {
       s.live = true
       replayingCount--
     }
-    write(s, resetFrame(reason, lastId))
+    write(s, frameOf(resetFrame(reason, lastId)))
   }
 
   // ---- entries -> frames -----------------------------------------------------------
 
-  /** The frame a log entry becomes, or undefined for entries streams never see. */
-  function frameOf(e: LogEntry): string | undefined {
+  /** The event text a log entry becomes, or undefined for entries streams never see. */
+  function textOf(e: LogEntry): string | undefined {
     switch (e.kind) {
       case 'hard':
       case 'soft':
@@ -315,10 +352,10 @@ export function createSseHub(options: SseHubOptions): SseHub {
     if (e.id > lastId) lastId = e.id
     const t = tenants.get(e.tenant)
     if (!t) return
-    const text = frameOf(e)
+    const text = textOf(e)
     if (text === undefined) return
     // Encode once; every matching stream gets the same bytes.
-    const frame = Buffer.from(text)
+    const frame = frameOf(text)
     let n = 0
     if (e.kind === 'clear') {
       for (const s of t.streams) {
@@ -378,7 +415,7 @@ export function createSseHub(options: SseHubOptions): SseHub {
   // ---- heartbeats -------------------------------------------------------------------
 
   const beat = timers.setInterval(() => {
-    const frame = Buffer.from(sseHeartbeat(lastId))
+    const frame = frameOf(sseHeartbeat(lastId))
     for (const t of tenants.values()) for (const s of t.streams) if (s.live) write(s, frame)
   }, heartbeatMs)
 
@@ -406,9 +443,9 @@ export function createSseHub(options: SseHubOptions): SseHub {
       } else if (page.gap) return resetAndGoLive(s, 'trimmed')
       for (const e of entries) {
         if (!wants(s, e)) continue
-        const text = frameOf(e)
+        const text = textOf(e)
         if (text !== undefined) {
-          write(s, text)
+          write(s, frameOf(text))
           counters.sent++
         }
         if (s.closed) return
@@ -421,7 +458,7 @@ export function createSseHub(options: SseHubOptions): SseHub {
     }
     if (s.gapped) return resetAndGoLive(s, 'gap')
     const upTo = Math.max(cursor, afterId)
-    write(s, sseFrame('ready', JSON.stringify({ resumed: true }), upTo))
+    write(s, frameOf(sseFrame('ready', JSON.stringify({ resumed: true }), upTo)))
     const pending = s.pending ?? []
     s.pending = undefined
     s.pendingBytes = 0
@@ -470,14 +507,19 @@ export function createSseHub(options: SseHubOptions): SseHub {
       res.end()
       return true
     }
+    res.flushHeaders()
     req.socket.setNoDelay(true)
     req.socket.setKeepAlive(true, heartbeatMs)
+    // Direct socket writes only when the head is already on this HTTP/1.x connection.
+    const direct = req.httpVersionMajor === 1 && res.headersSent && res.socket != null && res.socket === req.socket
 
     const resuming = parsed.resumeAfter !== undefined
     const s: Stream = {
       tenant: parsed.tenant,
       topics: parsed.topics,
       res,
+      sock: direct ? (req.socket as Socket) : undefined,
+      chunked: direct && res.chunkedEncoding === true,
       live: !resuming,
       closed: false,
       mark: 0,
@@ -491,10 +533,10 @@ export function createSseHub(options: SseHubOptions): SseHub {
     if (resuming) replayingCount++
     publishSse(s.tenant, 'open', tenants.get(s.tenant)?.streams.size)
 
-    write(s, sseRetry(retryMs))
+    write(s, frameOf(sseRetry(retryMs)))
     if (!resuming) {
       // The ready event gives the client a resume point even before the first entry.
-      write(s, sseFrame('ready', JSON.stringify({ resumed: false }), lastId))
+      write(s, frameOf(sseFrame('ready', JSON.stringify({ resumed: false }), lastId)))
     } else {
       replay(s, parsed.resumeAfter as number).catch((err) => {
         onError(err, 'sse replay')
