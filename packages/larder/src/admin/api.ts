@@ -55,6 +55,8 @@ export interface AdminApiOptions {
   maxFeeds?: number
   /** Per-rule threshold/for overrides of the in-process alerts (e.g. for a demo). */
   alerts?: Record<string, { threshold?: number; forMs?: number }>
+  /** Count one read in N toward the top keys (see Monitor). Default 8. */
+  sampleEvery?: number
   /** Request body limit. Default 1 MiB. */
   maxBodyBytes?: number
 }
@@ -76,7 +78,7 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
   const maxKeysPage = options.maxKeysPage ?? 1000
   const maxBody = options.maxBodyBytes ?? 1 << 20
   const maxFeeds = options.maxFeeds ?? 16
-  const monitor = new Monitor({ clock: options.clock, evaluator: new AlertEvaluator(undefined, options.alerts) })
+  const monitor = new Monitor({ clock: options.clock, evaluator: new AlertEvaluator(undefined, options.alerts), sampleEvery: options.sampleEvery })
   const feeds = new Set<ServerResponse>()
   const withL = cache as unknown as { l1?: Store; l2?: Store }
   const keyStore = [options.keyStore, withL.l2, withL.l1].find((s): s is Store => typeof s?.keys === 'function')

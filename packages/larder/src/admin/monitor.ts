@@ -77,8 +77,13 @@ export interface MonitorOptions {
   evaluator: AlertEvaluator
   /** Tenants listed one by one in the table; the rest fold into `other`. Default 50. */
   tenantLimit?: number
-  /** Counters kept for top keys/tags. Default 200. */
+  /** Counters kept for top keys/tags. Default 100. */
   topCapacity?: number
+  /**
+   * Count one read in N toward the top keys (counts shown are scaled back). Heavy hitters
+   * survive sampling; the read path pays for 1/N of the updates. Default 8.
+   */
+  sampleEvery?: number
 }
 
 const BUCKETS_MS = [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, Number.POSITIVE_INFINITY]
@@ -105,6 +110,8 @@ export class Monitor {
   readonly #breakers = new Map<string, string>()
   readonly #warm = new Map<string, WarmProgress>()
   readonly #unsubscribe: (() => void)[] = []
+  readonly #sampleEvery: number
+  #sampleN = 0
   #logLagMs: number | null = null
   #sseOpen = 0
   #alerts: AlertState[] = []
@@ -113,8 +120,9 @@ export class Monitor {
     this.#clock = options.clock ?? Date
     this.#evaluator = options.evaluator
     this.#tenantLabel = new BoundedLabel(options.tenantLimit ?? 50)
-    this.#keys = new TopK(options.topCapacity ?? 200)
-    this.#tags = new TopK(options.topCapacity ?? 200)
+    this.#keys = new TopK(options.topCapacity ?? 100)
+    this.#tags = new TopK(options.topCapacity ?? 100)
+    this.#sampleEvery = Math.max(1, Math.floor(options.sampleEvery ?? 8))
     const on = (name: keyof typeof channels, fn: (m: Record<string, any>) => void) => {
       // Listeners run inside the publisher (the read path): never let one throw there.
       const l = (m: unknown) => {
@@ -133,12 +141,12 @@ export class Monitor {
         this.#totals.stale++
         row.stale++
       }
-      if (typeof m.key === 'string' && typeof m.tenant === 'string') this.#keys.add(m.tenant + SEP + m.key)
+      this.#sampleKey(m)
     })
     on('miss', (m) => {
       this.#totals.misses++
       this.#row(m.tenant).misses++
-      if (typeof m.key === 'string' && typeof m.tenant === 'string') this.#keys.add(m.tenant + SEP + m.key)
+      this.#sampleKey(m)
     })
     on('invalidate', (m) => {
       const e = m.entry
@@ -178,6 +186,12 @@ export class Monitor {
       const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0)
       this.#warm.set(m.plan, { plan: m.plan, done: n(m.done), total: n(m.total), loaded: n(m.loaded), skipped: n(m.skipped), failed: n(m.failed), at: this.#clock.now() })
     })
+  }
+
+  #sampleKey(m: Record<string, any>): void {
+    if (++this.#sampleN < this.#sampleEvery) return
+    this.#sampleN = 0
+    if (typeof m.key === 'string' && typeof m.tenant === 'string') this.#keys.add(m.tenant + SEP + m.key)
   }
 
   #row(tenant: unknown): Omit<TenantRow, 'tenant' | 'hitRatio'> {
@@ -265,7 +279,7 @@ export class Monitor {
       .map(({ item, count }) => ({ ...split(item), count }))
       .filter((x) => only === undefined || x.tenant === only)
       .slice(0, top)
-      .map((x) => ({ tenant: x.tenant, key: x.rest, count: x.count }))
+      .map((x) => ({ tenant: x.tenant, key: x.rest, count: x.count * this.#sampleEvery }))
     const tags = this.#tags
       .top(only === undefined ? top : 200)
       .map(({ item, count }) => ({ ...split(item), count }))

@@ -5,11 +5,12 @@
  * fold into `other` past their limit; keys are reduced to configured literal-prefix groups.
  * @module
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Gauge, Registry } from 'prom-client'
 import type { Authorizer } from '../core/auth.ts'
 import { channels } from '../core/diagnostics.ts'
 import { LarderError } from '../core/errors.ts'
 import { type LarderRoute, sendError } from '../core/route.ts'
+import { FastCounter, FastHistogram } from './cells.ts'
 import { BoundedLabel, type KeyGroup, keyGrouper } from './labels.ts'
 
 export interface MetricsOptions {
@@ -75,13 +76,17 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const names = new BoundedLabel(otherLimit)
   const n = (s: string) => prefix + s
   const owned: string[] = []
-  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) => {
-    owned.push(n(name))
-    return new Counter<L>({ name: n(name), help, labelNames, registers })
+  const counter = (name: string, help: string, labelNames: readonly string[]) => {
+    const c = new FastCounter(n(name), help, labelNames)
+    registry.registerMetric(c as never)
+    owned.push(c.name)
+    return c
   }
-  const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[]) => {
-    owned.push(n(name))
-    return new Histogram<L>({ name: n(name), help, labelNames, buckets: BUCKETS, registers })
+  const histogram = (name: string, help: string, labelNames: readonly string[]) => {
+    const h = new FastHistogram(n(name), help, labelNames, BUCKETS)
+    registry.registerMetric(h as never)
+    owned.push(h.name)
+    return h
   }
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], collect?: (this: Gauge<L>) => void) => {
     owned.push(n(name))
@@ -128,18 +133,6 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     })
   }
 
-  // Children cached by label tuple: prom-client hashes the label object on every inc(),
-  // and these listeners run on the read path.
-  const kids = new Map<object, Map<string, unknown>>()
-  const child = <C>(metric: { labels(...values: string[]): C }, ...values: string[]): C => {
-    let m = kids.get(metric)
-    if (m === undefined) kids.set(metric, (m = new Map()))
-    const k = values.join('\u0000')
-    let c = m.get(k) as C | undefined
-    if (c === undefined) m.set(k, (c = metric.labels(...values)))
-    return c
-  }
-
   const handlers: [keyof typeof channels, (m: Msg) => void][] = [
     [
       'hit',
@@ -147,40 +140,40 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         const t = tenants.get(m.tenant)
         const layer = m.layer === 'l2' ? 'l2' : 'l1'
         const g = group(m.key)
-        child(hits, t, layer, g).inc()
-        if (m.stale === true) child(stale, t, layer, g).inc()
+        hits.cell(t, layer, g).n++
+        if (m.stale === true) stale.cell(t, layer, g).n++
       },
     ],
-    ['miss', (m) => child(misses, tenants.get(m.tenant), group(m.key)).inc()],
+    ['miss', (m) => void misses.cell(tenants.get(m.tenant), group(m.key)).n++],
     [
       'load',
       (m) => {
         const outcome = m.timedOut === true ? 'timeout' : m.error !== undefined ? 'error' : 'ok'
-        child(loads, group(m.key), outcome, m.background === true ? 'true' : 'false').observe(seconds(m.durationMs))
+        loads.observe(loads.cell(group(m.key), outcome, m.background === true ? 'true' : 'false'), seconds(m.durationMs))
       },
     ],
-    ['set', (m) => child(sets, str(m.layer, 'l1') === 'l2' ? 'l2' : 'l1', m.accepted === false ? 'false' : 'true').inc()],
-    ['evict', (m) => child(evictions, m.layer === 'l2' ? 'l2' : 'l1', m.reason === 'expire' || m.reason === 'size' ? m.reason : 'evict').inc()],
+    ['set', (m) => void sets.cell(m.layer === 'l2' ? 'l2' : 'l1', m.accepted === false ? 'false' : 'true').n++],
+    ['evict', (m) => void evictions.cell(m.layer === 'l2' ? 'l2' : 'l1', m.reason === 'expire' || m.reason === 'size' ? m.reason : 'evict').n++],
     [
       'invalidate',
       (m) => {
         const e = (m.entry ?? {}) as { tenant?: unknown; kind?: unknown }
         const kind = e.kind === 'hard' || e.kind === 'soft' || e.kind === 'clear' ? e.kind : 'other'
-        child(invalidations, tenants.get(e.tenant), kind, m.local === true ? 'local' : 'remote').inc()
+        invalidations.cell(tenants.get(e.tenant), kind, m.local === true ? 'local' : 'remote').n++
       },
     ],
     [
       'gap',
       (m) => {
         const r = (m.gap as { reason?: unknown } | undefined)?.reason
-        child(gaps, r === 'trimmed' || r === 'disconnected' || r === 'restarted' || r === 'overflow' ? r : 'other').inc()
+        gaps.cell(r === 'trimmed' || r === 'disconnected' || r === 'restarted' || r === 'overflow' ? r : 'other').n++
       },
     ],
-    ['store', (m) => child(storeOps, names.get(m.op), m.error === undefined ? 'ok' : 'error').observe(seconds(m.durationMs))],
+    ['store', (m) => storeOps.observe(storeOps.cell(names.get(m.op), m.error === undefined ? 'ok' : 'error'), seconds(m.durationMs))],
     [
       'log',
       (m) => {
-        child(logOps, names.get(m.op), m.error === undefined ? 'ok' : 'error').observe(seconds(m.durationMs))
+        logOps.observe(logOps.cell(names.get(m.op), m.error === undefined ? 'ok' : 'error'), seconds(m.durationMs))
         if (typeof m.lagMs === 'number' && Number.isFinite(m.lagMs)) logLag.set(Math.max(0, m.lagMs) / 1000)
       },
     ],
@@ -196,8 +189,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       (m) => {
         const status = str(m.status, 'OTHER')
         const st = /^(HIT|MISS|STALE|BYPASS|REVALIDATED|EXPIRED)$/.test(status) ? status : 'OTHER'
-        child(http, tenants.get(m.tenant), st, routes.get(m.route ?? 'default')).inc()
-        if (typeof m.durationMs === 'number') child(httpTime, st).observe(seconds(m.durationMs))
+        http.cell(tenants.get(m.tenant), st, routes.get(m.route ?? 'default')).n++
+        if (typeof m.durationMs === 'number') httpTime.observe(httpTime.cell(st), seconds(m.durationMs))
       },
     ],
     [
@@ -208,16 +201,16 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         switch (m.event) {
           case 'open':
             sseConns.inc({ tenant: t })
-            child(sseOpened, t).inc()
+            sseOpened.cell(t).n++
             break
           case 'close':
             sseConns.dec({ tenant: t })
             break
           case 'drop':
-            child(sseDrops, t).inc(count)
+            sseDrops.cell(t).n += count
             break
           case 'send':
-            child(sseSent, t).inc(count)
+            sseSent.cell(t).n += count
             break
         }
       },
@@ -226,8 +219,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       'event',
       (m) => {
         const outcome = m.outcome === 'applied' || m.outcome === 'rejected' || m.outcome === 'duplicate' || m.outcome === 'parked' ? m.outcome : 'other'
-        child(events, tenants.get(m.tenant), eventTypes.get(m.type), outcome).inc()
-        if (typeof m.durationMs === 'number') child(eventTime, outcome).observe(seconds(m.durationMs))
+        events.cell(tenants.get(m.tenant), eventTypes.get(m.type), outcome).n++
+        if (typeof m.durationMs === 'number') eventTime.observe(eventTime.cell(outcome), seconds(m.durationMs))
       },
     ],
     [
@@ -289,7 +282,6 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       closed = true
       for (const [name, listener] of subscribed) channels[name].unsubscribe(listener)
       for (const m of owned) registry.removeSingleMetric(m)
-      kids.clear()
     },
   }
 }

@@ -72,8 +72,10 @@ export interface WarmerOptions {
   burst?: number
   /** Override the tier intervals. */
   tierIntervals?: Partial<Record<Tier, Duration>>
-  /** Counters kept to find the most-read keys. Default 1000. */
+  /** Counters kept to find the most-read keys. Default 500. */
   trackKeys?: number
+  /** Count one read in N when finding the most-read keys. Default 8. */
+  sampleEvery?: number
   /** Called for item failures (the run goes on). */
   onError?: (err: unknown, item: { plan: string; tenant: string; key: string }) => void
 }

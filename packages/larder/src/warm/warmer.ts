@@ -69,8 +69,13 @@ export function createWarmer(options: WarmerOptions): Warmer {
   const interval = (p: WarmPlan) => everyOf.get(p.name)
 
   // Most-read keys: only counted when a plan asks for them.
-  const reads = new TopK(options.trackKeys ?? 1000)
+  const reads = new TopK(options.trackKeys ?? 500)
+  // One read in N is counted: heavy hitters survive sampling, and the read path pays 1/N.
+  const sampleEvery = Math.max(1, Math.floor(options.sampleEvery ?? 8))
+  let sampleN = 0
   const countRead = (m: unknown) => {
+    if (++sampleN < sampleEvery) return
+    sampleN = 0
     const x = m as { tenant?: unknown; key?: unknown }
     if (typeof x?.tenant === 'string' && typeof x.key === 'string') reads.add(x.tenant + SEP + x.key)
   }

@@ -10,7 +10,7 @@ let monitor: Monitor | undefined
 afterEach(() => monitor?.close())
 
 function make(clock: FakeClock, overrides = {}) {
-  monitor = new Monitor({ clock, evaluator: new AlertEvaluator(undefined, overrides), topCapacity: 50, tenantLimit: 5 })
+  monitor = new Monitor({ clock, evaluator: new AlertEvaluator(undefined, overrides), topCapacity: 50, tenantLimit: 5, sampleEvery: 1 })
   return monitor
 }
 

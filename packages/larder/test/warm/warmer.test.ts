@@ -8,7 +8,7 @@ import { createWarmer, type WarmItem, type WarmPlan } from '../../src/warm/index
 
 const MIN = 60_000
 
-function setup(plans: WarmPlan[], opts: { concurrency?: number; ratePerSec?: number; burst?: number } = {}) {
+function setup(plans: WarmPlan[], opts: { concurrency?: number; ratePerSec?: number; burst?: number; sampleEvery?: number } = {}) {
   const clock = new FakeClock()
   const cache = createCache({ clock, instanceId: 'warm-test' })
   const warmer = createWarmer({ cache, plans, clock, timers: clock, ...opts })
@@ -182,7 +182,7 @@ describe('createWarmer', () => {
           load: (_tenant, key) => (key.startsWith('product:') ? { ttl: '1h', loader: () => loaded.push(key) } : undefined),
         },
       },
-    ])
+    ], { sampleEvery: 1 })
     try {
       w.warmer.start()
       const t = w.cache.tenant('acme')
