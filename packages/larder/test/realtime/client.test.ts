@@ -160,6 +160,34 @@ describe('realtime client against a real hub', () => {
     }
   })
 
+  test('a 503 with Retry-After is honoured before the next attempt', async () => {
+    const log = new MemoryLog()
+    const hub = createSseHub({ log })
+    const at: number[] = []
+    const server = createServer((req, res) => {
+      at.push(Date.now())
+      if (at.length === 1) {
+        res.writeHead(503, { 'retry-after': '1' }).end('busy')
+        return
+      }
+      if (!hub.route(req, res, { tenant: 'acme', url: new URL(req.url ?? '/', 'http://x') })) res.writeHead(404).end()
+    })
+    const port = await freePort()
+    server.listen(port, '127.0.0.1')
+    await once(server, 'listening')
+    const client = createRealtimeClient({ url: `http://127.0.0.1:${port}/_larder/stream`, topics: ['p'], backoff: { initialMs: 10 }, onError: () => {} })
+    try {
+      assert.equal(await client.ready(5000), true)
+      assert.equal(at.length, 2)
+      assert.ok((at[1] as number) - (at[0] as number) >= 950, `retried after ${(at[1] as number) - (at[0] as number)} ms`)
+    } finally {
+      client.close()
+      await hub.close()
+      server.closeAllConnections()
+      server.close()
+    }
+  })
+
   test('server restart on the same port with the same log: the client resumes and replays what it missed', async () => {
     const log = new MemoryLog()
     let srv = await startHubServer({ log })

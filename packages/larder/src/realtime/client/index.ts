@@ -139,6 +139,8 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
   let topicsChanged = false
   let reconnectScheduled = false
   let sleepTimer: ReturnType<typeof setTimeout> | undefined
+  /** A 429/503 answer's Retry-After, honoured as the least delay before the next attempt. */
+  let retryAfterMs = 0
   let wake: (() => void) | undefined
 
   function setState(s: ConnectionState): void {
@@ -291,6 +293,8 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
     try {
       const res = await (fetchFn as typeof fetch)(urlFor(), { headers: await headersFor(), signal: ctrl.signal })
       if (res.status !== 200 || !res.body) {
+        const ra = Number(res.headers.get('retry-after'))
+        if (Number.isFinite(ra) && ra > 0) retryAfterMs = Math.min(ra * 1000, 300_000)
         let detail = ''
         try {
           detail = (await res.text()).slice(0, 300)
@@ -346,7 +350,8 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
       if (state === 'open') setState('connecting')
       if (topicsChanged) continue
       attempt++
-      await sleep(backoffDelay(attempt, options.backoff ?? {}, random, serverRetry))
+      await sleep(Math.max(retryAfterMs, backoffDelay(attempt, options.backoff ?? {}, random, serverRetry)))
+      retryAfterMs = 0
     }
     setState('closed')
   }
