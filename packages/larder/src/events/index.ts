@@ -29,3 +29,4 @@ export {
 export { createEventIngest, type EventIngest, type EventIngestOptions } from './ingest.ts'
 export { installPgTrigger, uninstallPgTrigger, pgTriggerSql, CHUNK_BYTES, DEFAULT_CHANNEL, DEFAULT_OUTBOX, type PgOp, type PgTriggerOptions, type SqlClient } from './pg-trigger.ts'
 export { createPgListener, type PgClientLike, type PgliteLike, type PgListener, type PgListenerOptions, type PgListenerStats } from './pg-listener.ts'
+export { createRedisEventSource, type RedisEventSource, type RedisEventSourceOptions, type RedisEventSourceStats } from './redis-source.ts'
