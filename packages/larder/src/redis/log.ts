@@ -170,9 +170,11 @@ export class RedisLog implements InvalidationLog {
     for (let i = 0; i < batch.length; i++) args.push(String(mins[i]), JSON.stringify(batch[i]))
     const k = this.#keys
     const res: string = await (this.client as unknown as AppendCommand).larderAppend(4, k.stream, k.seq, k.since, k.dedup + token, this.#maxLen, 600_000, token, ...args)
-    const bar = res.indexOf('|')
-    const at = Number(res.slice(bar + 1))
-    const ids = res.slice(0, bar).split(',').map(Number)
+    const [idText, atText, sinceText] = res.split('|') as [string, string, string]
+    const at = Number(atText)
+    const ids = idText.split(',').map(Number)
+    // The appender learns the run id too: a restart right after our first append is still seen.
+    if (this.#since === null || this.#since === undefined) this.#since = Number(sinceText)
     return batch.map((input, i) => {
       const id = ids[i] as number
       if (id > this.#last) this.#last = id
@@ -242,17 +244,29 @@ export class RedisLog implements InvalidationLog {
     return { entries: raw.map(parseEntry).filter((e): e is LogEntry => e !== undefined), gap }
   }
 
-  /** True when entries after `afterId` may be lost: trimmed, or from before a restart. */
+  /**
+   * True when entries after `afterId` may be lost: trimmed, or from before a restart.
+   * Trimming (MAXLEN) does not move XINFO's max-deleted-entry-id, so: something was
+   * trimmed (entries-added > length) and the oldest entry left is newer than afterId.
+   * It can over-report by one entry (the successor of afterId may be the oldest left);
+   * a false gap costs an L1 flush, a missed one a stale read, so we err this way.
+   */
   async #trimmedAfter(afterId: number, c: RedisClient): Promise<boolean> {
     const k = this.#keys
     const [info, since] = await Promise.all([c.call('XINFO', 'STREAM', k.stream).catch(() => null) as Promise<unknown[] | null>, c.get(k.since)])
-    let maxDeleted = 0
-    if (Array.isArray(info)) {
-      const at = info.indexOf('max-deleted-entry-id')
-      if (at >= 0) maxDeleted = Number(String(info[at + 1]).split('-')[0])
+    if (afterId > 0 && since !== null && afterId < Number(since)) return true
+    if (!Array.isArray(info)) return false
+    const field = (name: string): unknown => {
+      const at = info.indexOf(name)
+      return at >= 0 ? info[at + 1] : undefined
     }
-    if (maxDeleted > afterId) return true
-    return afterId > 0 && since !== null && afterId < Number(since)
+    const added = Number(field('entries-added') ?? 0)
+    const length = Number(field('length') ?? 0)
+    if (added <= length) return false
+    const first = field('first-entry') as [string, string[]] | null | undefined
+    // Empty after trimming: everything up to the last generated id is gone.
+    const oldest = first ? first[0] : String(field('last-generated-id') ?? '0-0')
+    return Number(oldest.slice(0, oldest.indexOf('-'))) > afterId
   }
 
   subscribe(subscriber: LogSubscriber, fromId: number | 'now' = 'now'): () => void {

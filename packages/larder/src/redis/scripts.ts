@@ -109,7 +109,7 @@ return 0
  * retried append (after a client-side timeout) returns the same ids instead of
  * appending twice. The token is stored with each entry so the appending instance can
  * recognise its own entries when its reader sees them (it delivered them already).
- * Returns "id,id,...|atMs".
+ * Returns "id,id,...|atMs|since".
  */
 export const APPEND = `
 local done = redis.call('GET', KEYS[4])
@@ -128,7 +128,7 @@ for i = 4, #ARGV, 2 do
 end
 redis.call('SET', KEYS[2], string.format('%.0f', last))
 redis.call('SET', KEYS[3], ids[1], 'NX')
-local r = table.concat(ids, ',') .. '|' .. at
+local r = table.concat(ids, ',') .. '|' .. at .. '|' .. redis.call('GET', KEYS[3])
 redis.call('SET', KEYS[4], r, 'PX', ARGV[2])
 return r
 `

@@ -5,8 +5,8 @@
  * ```ts
  * storeConformance('redis', async () => redisStore({ url }), async () => server.stop())
  * ```
- * Fence checks (versioned writes, epochs) run only for stores with `shared: true` and an
- * `applyInvalidation` method. Each check uses its own tenant, so one store serves the suite.
+ * Fence checks (versioned writes, epochs) are registered for shared stores
+ * (`{ shared: true }`). Each check uses its own tenant, so one store serves the suite.
  * @module
  */
 import assert from 'node:assert/strict'
@@ -17,8 +17,10 @@ import type { LogEntry, Store, StoredEntry } from '../core/types.ts'
 export interface StoreConformanceOptions {
   /** The store drops entries once `expireAt` passed (Redis does; the L1 leaves it to the engine). Default false. */
   expires?: boolean
-  /** Registers the fence checks (default: decided by the store: `shared` with `applyInvalidation`). */
-  fence?: boolean
+  /** The store is shared by processes (L2): it must fence writes and record epochs. Default false. */
+  shared?: boolean
+  /** The store lists keys (`keys()`). Default true. */
+  keys?: boolean
 }
 
 let seq = 0
@@ -155,20 +157,23 @@ export function storeConformance(name: string, makeStore: () => Promise<Store> |
       assert.equal((await store.get(qualify(`${t}x`, 'k0')))?.v, 'keep too')
     })
 
-    test('keys lists one tenant by literal prefix, paginated', async (t) => {
-      if (!store.keys) {
-        t.diagnostic('store has no keys(); listing is optional')
-        return
-      }
-      const a = tenant('keys')
-      const names = ['p:1', 'p:2', 'p:3', 'p:*', 'p:[a]', 'p?x', 'q:1']
-      for (const k of names) await store.set(qualify(a, k), entry(k))
-      await store.set(qualify(`${a}-other`, 'p:9'), entry('other tenant'))
-      assert.deepEqual(await allKeys(store, a, 'p:', 2), ['p:*', 'p:1', 'p:2', 'p:3', 'p:[a]'])
-      assert.deepEqual(await allKeys(store, a, 'p:*', 2), ['p:*'], 'a * in the prefix is a literal character')
-      assert.deepEqual(await allKeys(store, a, 'p:[', 10), ['p:[a]'])
-      assert.deepEqual(await allKeys(store, a, '', 3), [...names].sort())
+    test('store.shared says what the store is', () => {
+      assert.equal(store.shared, options.shared === true)
     })
+
+    if (options.keys !== false) {
+      test('keys lists one tenant by literal prefix, paginated', async () => {
+        assert.equal(typeof store.keys, 'function')
+        const a = tenant('keys')
+        const names = ['p:1', 'p:2', 'p:3', 'p:*', 'p:[a]', 'p?x', 'q:1']
+        for (const k of names) await store.set(qualify(a, k), entry(k))
+        await store.set(qualify(`${a}-other`, 'p:9'), entry('other tenant'))
+        assert.deepEqual(await allKeys(store, a, 'p:', 2), ['p:*', 'p:1', 'p:2', 'p:3', 'p:[a]'])
+        assert.deepEqual(await allKeys(store, a, 'p:*', 2), ['p:*'], 'a * in the prefix is a literal character')
+        assert.deepEqual(await allKeys(store, a, 'p:[', 10), ['p:[a]'])
+        assert.deepEqual(await allKeys(store, a, '', 3), [...names].sort())
+      })
+    }
 
     test('an entry past its expireAt is never returned as if it were live', async () => {
       const t = tenant('exp')
@@ -195,12 +200,11 @@ export function storeConformance(name: string, makeStore: () => Promise<Store> |
       })
     }
 
-    const fence = (s: Store) => options.fence ?? (s.shared && typeof s.applyInvalidation === 'function')
+    if (!options.shared) return
     const inv = (s: Store, e: Omit<LogEntry, 'at'>) => (s.applyInvalidation as NonNullable<Store['applyInvalidation']>)({ ...e, at: Date.now() })
 
     describe('fence (shared stores)', () => {
-      test('a hard tag invalidation hides older entries and refuses older writes', async (t) => {
-        if (!fence(store)) return t.diagnostic('not a shared store: no fence')
+      test('a hard tag invalidation hides older entries and refuses older writes', async () => {
         const a = tenant('fence-tag')
         await store.set(qualify(a, 'old'), entry('old', { tags: ['p:1'], began: 100 }))
         await store.set(qualify(a, 'untagged'), entry('u', { tags: ['p:2'], began: 100 }))
@@ -216,8 +220,7 @@ export function storeConformance(name: string, makeStore: () => Promise<Store> |
         assert.equal(await store.set(qualify(b, 'x'), entry('b', { tags: ['p:1'], began: 150 })), true)
       })
 
-      test('a deleted key refuses writes from loads that began before the delete', async (t) => {
-        if (!fence(store)) return t.diagnostic('not a shared store: no fence')
+      test('a deleted key refuses writes from loads that began before the delete', async () => {
         const a = tenant('fence-key')
         await store.set(qualify(a, 'k'), entry('v1', { began: 10 }))
         await inv(store, { id: 50, tenant: a, kind: 'hard', keys: ['k'] })
@@ -227,8 +230,7 @@ export function storeConformance(name: string, makeStore: () => Promise<Store> |
         assert.equal((await store.get(qualify(a, 'k')))?.v, 'v2')
       })
 
-      test('a tenant clear hides every older entry of the tenant only', async (t) => {
-        if (!fence(store)) return t.diagnostic('not a shared store: no fence')
+      test('a tenant clear hides every older entry of the tenant only', async () => {
         const a = tenant('fence-clear')
         const b = tenant('fence-clear-b')
         await store.set(qualify(a, 'k'), entry('a', { began: 10 }))
@@ -239,8 +241,7 @@ export function storeConformance(name: string, makeStore: () => Promise<Store> |
         assert.equal((await store.get(qualify(b, 'k')))?.v, 'b')
       })
 
-      test('a soft invalidation keeps entries readable but stale, and does not refuse writes', async (t) => {
-        if (!fence(store)) return t.diagnostic('not a shared store: no fence')
+      test('a soft invalidation keeps entries readable but stale, and does not refuse writes', async () => {
         const a = tenant('fence-soft')
         const e = entry('s', { tags: ['cat:1'], began: 10 })
         await store.set(qualify(a, 'k'), e)
@@ -256,8 +257,7 @@ export function storeConformance(name: string, makeStore: () => Promise<Store> |
         same(await store.get(qualify(a, 'k3')), fresh)
       })
 
-      test('epochs never go backwards (replayed or late invalidations are harmless)', async (t) => {
-        if (!fence(store)) return t.diagnostic('not a shared store: no fence')
+      test('epochs never go backwards (replayed or late invalidations are harmless)', async () => {
         const a = tenant('fence-max')
         await inv(store, { id: 300, tenant: a, kind: 'hard', tags: ['x'] })
         await inv(store, { id: 100, tenant: a, kind: 'hard', tags: ['x'] })

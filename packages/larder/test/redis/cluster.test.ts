@@ -17,7 +17,7 @@ before(async () => {
 })
 after(() => cluster?.stop())
 
-storeConformance('redis cluster', async () => redisStore({ cluster: cluster.urls }), undefined, { expires: true })
+storeConformance('redis cluster', async () => redisStore({ cluster: cluster.urls }), undefined, { expires: true, shared: true })
 
 function entry(v: unknown, over: Partial<StoredEntry> = {}): StoredEntry {
   const now = Date.now()

@@ -89,3 +89,13 @@ export function admin(port: number): Redis {
   r.on('error', () => {})
   return r
 }
+
+/** Runs one test-side command batch on a fresh connection and closes it. */
+export async function withAdmin<T>(port: number, fn: (r: Redis) => Promise<T>): Promise<T> {
+  const r = admin(port)
+  try {
+    return await fn(r)
+  } finally {
+    r.disconnect()
+  }
+}

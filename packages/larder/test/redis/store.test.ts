@@ -15,7 +15,7 @@ storeConformance(
     return redisStore({ url: server.url })
   },
   () => server?.stop(),
-  { expires: true },
+  { expires: true, shared: true },
 )
 
 function entry(v: unknown, over: Partial<StoredEntry> = {}): StoredEntry {
