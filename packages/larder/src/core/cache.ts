@@ -4,7 +4,7 @@ import { MemoryStore } from '../stores/memory-store.ts'
 import type { Cache, CacheOptions, GetOrSetOptions, InvalidateInput, InvalidationResult, Loader, LoaderContext, SetManyItem, SetOptions, StatsSnapshot, TenantCache } from './api.ts'
 import { channels } from './diagnostics.ts'
 import { parseDuration } from './duration.ts'
-import { Epochs, Verdict } from './epochs.ts'
+import { Epochs, Verdict, WriteStamps } from './epochs.ts'
 import { LarderError } from './errors.ts'
 import { raceSoft, type Timers, timersOf, withHardTimeout } from './flight.ts'
 import { PUBLIC_TENANT, SEP, validateKey, validateTags, validateTenant } from './keys.ts'
@@ -37,6 +37,8 @@ interface Flight {
   promise: Promise<unknown>
   version: number
   flushGen: number
+  /** The write stamp when the load began (a later `set` of the key wins over it). */
+  stamp: number
 }
 
 function isLeaseProvider(s: unknown): s is LeaseProvider {
@@ -56,6 +58,7 @@ export class CacheEngine implements Cache {
   readonly #clock: Clock
   readonly #timers: Timers
   readonly #epochs = new Epochs()
+  readonly #writes = new WriteStamps()
   readonly #inflight = new Map<string, Flight>()
   readonly #defaults: ResolvedPolicy
   readonly #policies: Map<string, ResolvedPolicy>
@@ -94,14 +97,14 @@ export class CacheEngine implements Cache {
 
   tenant(id: string): TenantCache {
     const cached = this.#scopes.get(id)
-    if (cached) return cached
+    if (cached && id !== PUBLIC_TENANT) return cached
     return this.#scope(validateTenant(id))
   }
 
   #scope(tenant: string): TenantScope {
     if (this.#scopes.size >= 10_000) this.#scopes.clear()
     const scope = new TenantScope(this, this.#makeScope(tenant, undefined))
-    this.#scopes.set(tenant, scope)
+    if (tenant !== PUBLIC_TENANT) this.#scopes.set(tenant, scope)
     return scope
   }
 
@@ -216,7 +219,7 @@ export class CacheEngine implements Cache {
     for (const k of keys) validateKey(k)
     this.#open()
     const now = this.#clock.now()
-    const out: (V | undefined)[] = new Array(keys.length)
+    const out: (V | undefined)[] = Array.from({ length: keys.length }, () => undefined)
     const missing: number[] = []
     for (let i = 0; i < keys.length; i++) {
       const qkey = scope.prefix + keys[i]
@@ -315,11 +318,11 @@ export class CacheEngine implements Cache {
   #load<V>(scope: Scope, key: string, qkey: string, loader: Loader<V>, policy: ResolvedPolicy, options: GetOrSetOptions | undefined, stale: L1Entry | undefined, background = false): Promise<V> {
     const existing = this.#inflight.get(qkey)
     let promise: Promise<V>
-    if (existing && existing.version === this.#epochs.version && existing.flushGen === this.#flushGen) {
+    if (existing && existing.version === this.#epochs.version && existing.flushGen === this.#flushGen && !this.#writes.superseded(qkey, existing.stamp)) {
       promise = existing.promise as Promise<V>
     } else {
-      const flight: Flight = { promise: undefined as unknown as Promise<V>, version: this.#epochs.version, flushGen: this.#flushGen }
-      promise = this.#run(scope, key, qkey, loader, policy, options, stale, background)
+      const flight: Flight = { promise: undefined as unknown as Promise<V>, version: this.#epochs.version, flushGen: this.#flushGen, stamp: this.#writes.now() }
+      promise = this.#run(scope, key, qkey, loader, policy, options, stale, background, flight)
       flight.promise = promise
       this.#inflight.set(qkey, flight)
       const done = () => {
@@ -344,7 +347,7 @@ export class CacheEngine implements Cache {
     throw err
   }
 
-  async #run<V>(scope: Scope, key: string, qkey: string, loader: Loader<V>, policy: ResolvedPolicy, options: GetOrSetOptions | undefined, stale: L1Entry | undefined, background: boolean): Promise<V> {
+  async #run<V>(scope: Scope, key: string, qkey: string, loader: Loader<V>, policy: ResolvedPolicy, options: GetOrSetOptions | undefined, stale: L1Entry | undefined, background: boolean, flight: Flight): Promise<V> {
     const began = this.log.lastId()
     const flushGen = this.#flushGen
     let token: string | null | undefined
@@ -369,13 +372,13 @@ export class CacheEngine implements Cache {
       }
     }
     try {
-      return await this.#loadAndStore(scope, key, qkey, loader, policy, options, stale, background, began, flushGen)
+      return await this.#loadAndStore(scope, key, qkey, loader, policy, options, stale, background, began, flushGen, flight)
     } finally {
       if (token) this.#lease?.release(qkey, token).catch((err) => this.#onError(err, 'lease.release'))
     }
   }
 
-  async #loadAndStore<V>(scope: Scope, key: string, qkey: string, loader: Loader<V>, policy: ResolvedPolicy, options: GetOrSetOptions | undefined, stale: L1Entry | undefined, background: boolean, began: number, flushGen: number): Promise<V> {
+  async #loadAndStore<V>(scope: Scope, key: string, qkey: string, loader: Loader<V>, policy: ResolvedPolicy, options: GetOrSetOptions | undefined, stale: L1Entry | undefined, background: boolean, began: number, flushGen: number, flight: Flight): Promise<V> {
     let ttl: number | undefined
     let grace: number | undefined
     let tags: string[] | undefined
@@ -426,7 +429,7 @@ export class CacheEngine implements Cache {
     scope.counters.loads++
     this.#stats.total.loads++
     if (channels.load.hasSubscribers) channels.load.publish({ tenant: scope.tenant, key, durationMs: now - start, background })
-    if (value === undefined || skipped || this.#closed) return value
+    if (value === undefined || skipped || this.#closed || this.#writes.superseded(qkey, flight.stamp)) return value
     let life: number
     if (ttl !== undefined) life = ttl
     else if (value === null) life = policy.negativeTtl
@@ -437,7 +440,7 @@ export class CacheEngine implements Cache {
     if (policy.jitter > 0) life += Math.floor(life * policy.jitter * Math.random())
     const g = grace ?? (options?.grace === undefined ? policy.grace : parseDuration(options.grace, 'grace'))
     const entry: L1Entry = { v: value, tags: tags ?? this.#tagsFor(scope, policy, options), began, at: now, staleAt: now + life, expireAt: now + life + g, d: now - start }
-    await this.#store(scope, key, qkey, entry, flushGen, false)
+    await this.#store(scope, key, qkey, entry, flushGen, false, flight)
     return value
   }
 
@@ -453,8 +456,8 @@ export class CacheEngine implements Cache {
    * knows) and then L1 — unless an invalidation or a flush happened since the load began.
    * Returns whether it was stored.
    */
-  async #store(scope: Scope, key: string, qkey: string, entry: L1Entry, flushGen: number, strict: boolean): Promise<boolean> {
-    if (this.#fenced(scope, qkey, entry, flushGen)) return this.#setEvent(scope, key, 'l1', false)
+  async #store(scope: Scope, key: string, qkey: string, entry: L1Entry, flushGen: number, strict: boolean, flight?: Flight): Promise<boolean> {
+    if (this.#fenced(scope, qkey, entry, flushGen) || (flight !== undefined && this.#writes.superseded(qkey, flight.stamp))) return this.#setEvent(scope, key, 'l1', false)
     if (this.l1 && entry.size === undefined) {
       try {
         entry.size = this.l1.measure(qkey, entry)
@@ -478,8 +481,8 @@ export class CacheEngine implements Cache {
         this.l1?.delete([qkey])
         return false
       }
-      // An invalidation may have been applied while we waited for L2.
-      if (this.#fenced(scope, qkey, entry, flushGen)) return false
+      // An invalidation (or a newer set) may have come while we waited for L2.
+      if (this.#fenced(scope, qkey, entry, flushGen) || (flight !== undefined && this.#writes.superseded(qkey, flight.stamp))) return false
     }
     if (this.l1) this.l1.set(qkey, entry)
     scope.counters.sets++
@@ -512,7 +515,15 @@ export class CacheEngine implements Cache {
     validateKey(key)
     this.#open()
     const entry = this.#entryFor(scope, value, options, began)
-    return this.#store(scope, key, scope.prefix + key, entry, flushGen, true)
+    const qkey = scope.prefix + key
+    this.#supersede(qkey)
+    return this.#store(scope, key, qkey, entry, flushGen, true)
+  }
+
+  /** A direct write wins over loads of the same key that are still running. */
+  #supersede(qkey: string): void {
+    this.#writes.write(qkey)
+    this.#inflight.delete(qkey)
   }
 
   async setMany(scope: Scope, items: readonly SetManyItem[]): Promise<boolean[]> {
@@ -525,6 +536,7 @@ export class CacheEngine implements Cache {
       const entry = this.#entryFor(scope, it.value, it, began)
       const qkey = scope.prefix + it.key
       if (this.l1) entry.size = this.l1.measure(qkey, entry)
+      this.#supersede(qkey)
       return { key: qkey, entry, name: it.key }
     })
     let l2ok: boolean[] = prepared.map(() => true)

@@ -101,3 +101,43 @@ export class Epochs {
     return this.#hardTags.size + this.#softTags.size + this.#keys.size + this.#tenants.size
   }
 }
+
+/**
+ * Direct writes (`set`) per key, stamped with a local sequence: a load that began before a
+ * `set` of its key must not overwrite the newer value. Bounded like the epochs: forgetting
+ * a stamp raises a floor that refuses every older load.
+ */
+export class WriteStamps {
+  readonly #stamps = new Map<string, number>()
+  readonly #max: number
+  #seq = 0
+  #floor = 0
+
+  constructor(maxTracked = 100_000) {
+    this.#max = maxTracked
+  }
+
+  /** The stamp a load takes when it begins. */
+  now(): number {
+    return this.#seq
+  }
+
+  /** Records a direct write of `qkey`. */
+  write(qkey: string): void {
+    const s = ++this.#seq
+    this.#stamps.delete(qkey)
+    this.#stamps.set(qkey, s)
+    if (this.#stamps.size > this.#max) {
+      const [oldKey, oldSeq] = this.#stamps.entries().next().value as [string, number]
+      this.#stamps.delete(oldKey)
+      this.#floor = Math.max(this.#floor, oldSeq)
+    }
+  }
+
+  /** True when `qkey` was written directly after a load that began at `stamp`. */
+  superseded(qkey: string, stamp: number): boolean {
+    if (stamp < this.#floor) return true
+    const s = this.#stamps.get(qkey)
+    return s !== undefined && s > stamp
+  }
+}
