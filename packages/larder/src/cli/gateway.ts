@@ -13,6 +13,7 @@ import { createCache } from '../core/cache.ts'
 import type { LarderRoute } from '../core/route.ts'
 import { type GatewayConfigFile, loadGatewayConfig } from '../gateway/config.ts'
 import { createGateway } from '../gateway/index.ts'
+import { createForwarders, type ForwarderSpec } from '../http/cdn/index.ts'
 
 const USAGE = `usage: larder gateway --origin http://127.0.0.1:3000 [--port 8080] [--host 127.0.0.1]
                       [--redis redis://127.0.0.1:6379] [--config larder.yaml]
@@ -69,6 +70,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
     const auth = createAuthorizer(tokens)
     const cache = createCache(cacheOptions)
     closeables.push(cache)
+    if (file.forwarders?.length) closeables.unshift(createForwarders(cache.log, file.forwarders as ForwarderSpec[], { onError: (err, f) => console.error(`[gateway] ${f} purge forwarding failed: ${(err as Error).message}`) }))
     const routes: LarderRoute[] = await optionalRoutes(cache, auth, closeables)
     gw = createGateway({
       origin,

@@ -21,6 +21,7 @@ export interface GatewayConfigFile {
   routes?: Record<string, Omit<RoutePolicy, 'path'>> | RoutePolicy[]
   cache?: { max_body_bytes?: number; keep_stale?: string | number; targets?: string[]; name?: string; etag?: boolean }
   timeouts?: { headers?: number; body?: number }
+  /** CDN purge forwarders (larder/http cdn): `{ type: fastly, serviceId, token }`, `{ type: cloudflare, zoneId, token }`, `{ type: webhook, url, headers? }`. */
   forwarders?: { type: 'fastly' | 'cloudflare' | 'webhook'; [k: string]: unknown }[]
 }
 
@@ -44,6 +45,14 @@ export function parseGatewayConfig(text: string, source = 'config'): GatewayConf
     for (const [h, t] of Object.entries(c.hosts)) if (typeof t !== 'string') throw new LarderError('E_INVALID_OPTION', `${source}: hosts["${h}"] must be a tenant id string`)
   }
   if (c.tokens !== undefined && !Array.isArray(c.tokens)) throw new LarderError('E_INVALID_OPTION', `${source}: tokens must be a list of { name, token, scopes }`)
+  if (c.forwarders !== undefined) {
+    if (!Array.isArray(c.forwarders)) throw new LarderError('E_INVALID_OPTION', `${source}: forwarders must be a list`)
+    for (const [i, f] of (c.forwarders as Record<string, unknown>[]).entries()) {
+      const need = f?.type === 'fastly' ? ['serviceId', 'token'] : f?.type === 'cloudflare' ? ['zoneId', 'token'] : f?.type === 'webhook' ? ['url'] : undefined
+      if (!need) throw new LarderError('E_INVALID_OPTION', `${source}: forwarders[${i}].type must be fastly, cloudflare or webhook`)
+      for (const k of need) if (typeof f[k] !== 'string' || !f[k]) throw new LarderError('E_INVALID_OPTION', `${source}: forwarders[${i}] (${f.type}) needs "${k}"`)
+    }
+  }
   if (c.routes !== undefined && (typeof c.routes !== 'object' || c.routes === null)) throw new LarderError('E_INVALID_OPTION', `${source}: routes must map paths to policies`)
   return c as GatewayConfigFile
 }
