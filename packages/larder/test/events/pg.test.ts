@@ -7,6 +7,7 @@ import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
 import { createCache } from '../../src/core/cache.ts'
 import type { Cache } from '../../src/core/api.ts'
+import { run as pgCli } from '../../src/cli/pg.ts'
 import { createPgListener } from '../../src/events/pg-listener.ts'
 import { installPgTrigger, pgTriggerSql, uninstallPgTrigger } from '../../src/events/pg-trigger.ts'
 import { createEventProcessor } from '../../src/events/processor.ts'
@@ -223,6 +224,44 @@ describe('events: PostgreSQL change capture on a real server', () => {
       await processor.close()
       await cache.close()
     }
+  })
+
+  it('larder pg install / uninstall / sql, with clear errors for bad flags', async () => {
+    const out: string[] = []
+    const err: string[] = []
+    const io = { out: (s: string) => out.push(s), err: (s: string) => err.push(s) }
+    await admin.query(`CREATE TABLE sellers (seller_id text PRIMARY KEY, shop text, status text)`)
+    const code = await pgCli(['install', '--table', 'sellers', '--event', 'seller.status_changed', '--key', 'seller_id', '--tenant-column', 'shop', '--database-url', server.url], io)
+    assert.equal(code, 0, err.join('\n'))
+    const { rows } = await admin.query(`SELECT tgname FROM pg_trigger WHERE tgrelid = 'sellers'::regclass ORDER BY 1`)
+    assert.deepEqual(
+      rows.map((r) => r.tgname),
+      ['larder_delete_sellers', 'larder_insert_sellers', 'larder_update_sellers'],
+    )
+    const got = signal<string>()
+    const probe = new pg.Client({ connectionString: server.url })
+    await probe.connect()
+    probe.on('notification', (m) => got.resolve(m.payload ?? ''))
+    await probe.query('LISTEN larder_events')
+    await admin.query(`INSERT INTO sellers VALUES ('s1', 'acme', 'active')`)
+    const payload = JSON.parse(await got.promise)
+    assert.equal(payload.type, 'seller.status_changed')
+    assert.equal(payload.tenant, 'acme')
+    assert.deepEqual(payload.data.ids, ['s1'])
+    await probe.end()
+    assert.equal(await pgCli(['uninstall', '--table', 'sellers', '--database-url', server.url], io), 0)
+    const after = await admin.query(`SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = 'sellers'::regclass`)
+    assert.equal(after.rows[0].n, 0)
+    assert.equal(await pgCli(['sql', '--table', 'products', '--event', 'product.row_changed'], io), 0)
+    assert.match(out.at(-1) as string, /CREATE TRIGGER "larder_update_products" AFTER UPDATE ON "products"/)
+    err.length = 0
+    assert.equal(await pgCli(['install', '--event', 'a.b'], io), 2)
+    assert.match(err.join(''), /--table is required/)
+    assert.equal(await pgCli(['install', '--table', 'x;drop', '--event', 'a.b', '--database-url', server.url], io), 2)
+    assert.match(err.join(''), /plain SQL identifier/)
+    assert.equal(await pgCli(['install', '--table', 'missing_table', '--event', 'a.b', '--database-url', server.url], io), 1)
+    assert.match(err.join(''), /missing_table/)
+    assert.equal(await pgCli(['bogus'], io), 2)
   })
 
   it('server killed and restarted: the listener comes back and no change after recovery is lost', async () => {
