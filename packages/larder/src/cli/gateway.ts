@@ -70,7 +70,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
     const auth = createAuthorizer(tokens)
     const cache = createCache(cacheOptions)
     closeables.push(cache)
-    if (file.forwarders?.length) closeables.unshift(createForwarders(cache.log, file.forwarders as ForwarderSpec[], { onError: (err, f) => console.error(`[gateway] ${f} purge forwarding failed: ${(err as Error).message}`) }))
+    if (file.forwarders?.length) closeables.unshift(createForwarders(cache.log, file.forwarders as unknown as ForwarderSpec[], { onError: (err, f) => console.error(`[gateway] ${f} purge forwarding failed: ${(err as Error).message}`) }))
     const routes: LarderRoute[] = await optionalRoutes(cache, auth, closeables)
     gw = createGateway({
       origin,
