@@ -269,6 +269,22 @@ describe('realtime client against a real hub', () => {
     }
   })
 
+  test('with the stream down, getCached fetches at once and does not cache', async () => {
+    const port = await freePort() // nothing listens here
+    const errors: unknown[] = []
+    const client = createRealtimeClient({ url: `http://127.0.0.1:${port}/_larder/stream`, topics: ['p'], backoff: { initialMs: 5000 }, onError: (e) => errors.push(e) })
+    try {
+      let loads = 0
+      const started = Date.now()
+      assert.equal(await client.getCached('k', async () => ++loads, { tags: ['p'] }), 1)
+      assert.ok(Date.now() - started < 1000, `getCached waited ${Date.now() - started} ms for a dead stream`)
+      assert.ok(errors.length >= 1)
+      assert.equal(await client.getCached('k', async () => ++loads, { tags: ['p'] }), 2)
+    } finally {
+      client.close()
+    }
+  })
+
   test('SSR: a relative url without `location` makes an idle client that only calls fetchers', async () => {
     const client = createRealtimeClient({ url: '/_larder/stream', topics: ['p'] })
     let loads = 0

@@ -47,7 +47,7 @@ export interface RealtimeClientOptions {
   backoff?: BackoffOptions
   /** No bytes (events or heartbeats) for this long → reconnect. Default 45,000 ms (three 15 s heartbeats). */
   idleTimeoutMs?: number
-  /** How long `getCached` waits for the first connection before fetching without caching. Default 5,000 ms. */
+  /** How long `getCached` waits for the first connection before fetching without caching (a failed connect stops the wait at once). Default 3,000 ms. */
   readyTimeoutMs?: number
   /** Entries the local cache holds (least recently used go first). Default 500. */
   maxEntries?: number
@@ -119,7 +119,7 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
   const maxEntries = options.maxEntries ?? 500
   const maxTopics = options.maxTopics ?? 64
   const idleTimeoutMs = options.idleTimeoutMs ?? 45_000
-  const readyTimeoutMs = options.readyTimeoutMs ?? 5_000
+  const readyTimeoutMs = options.readyTimeoutMs ?? 3_000
   const random = options.random ?? Math.random
   const onError = options.onError ?? (() => {})
 
@@ -127,7 +127,8 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
   const subs = new Map<string, Set<(e: RealtimeEvent) => void>>()
   const cache = new Map<string, Entry>()
   const inflight = new Map<string, Inflight>()
-  const readyWaiters = new Set<(open: boolean) => void>()
+  /** Callers waiting for the stream to open; `failFast` ones also give up on the first failed connect. */
+  const readyWaiters = new Set<{ done: (open: boolean) => void; failFast: boolean }>()
 
   let state: ConnectionState = 'idle'
   let lastEventId = ''
@@ -136,6 +137,8 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
   let closed = false
   let attempt = 0
   let current: AbortController | undefined
+  /** The topics the current connection asked for. */
+  let currentTopics = ''
   let topicsChanged = false
   let reconnectScheduled = false
   let sleepTimer: ReturnType<typeof setTimeout> | undefined
@@ -200,17 +203,18 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
     if (missing.length === 0) return true
     if (topics.size + missing.length > maxTopics) return false
     for (const n of missing) topics.add(n)
-    if (enabled && !closed) {
-      topicsChanged = true
+    if (enabled && !closed && !reconnectScheduled) {
       // Batch the topics added in one tick into one reconnect (which resumes from lastEventId).
-      if (!reconnectScheduled) {
-        reconnectScheduled = true
-        queueMicrotask(() => {
-          reconnectScheduled = false
-          if (current) current.abort()
-          else wake?.()
-        })
-      }
+      reconnectScheduled = true
+      queueMicrotask(() => {
+        reconnectScheduled = false
+        if (current) {
+          // The open (or opening) stream already asked for these topics: nothing to do.
+          if (currentTopics === topicsKey()) return
+          topicsChanged = true
+          current.abort()
+        } else wake?.()
+      })
     }
     return true
   }
@@ -221,7 +225,7 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
     attempt = 0
     everOpen = true
     setState('open')
-    for (const w of [...readyWaiters]) w(true)
+    for (const w of [...readyWaiters]) w.done(true)
   }
 
   function onMessage(msg: SseMessage): void {
@@ -265,6 +269,10 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
     return { ...h, accept: 'text/event-stream' }
   }
 
+  function topicsKey(): string {
+    return [...topics].join('\n')
+  }
+
   function urlFor(): string {
     const u = new URL((streamUrl as URL).href)
     u.searchParams.delete('topics')
@@ -291,7 +299,9 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
     }
     idle = setTimeout(watch, idleTimeoutMs)
     try {
-      const res = await (fetchFn as typeof fetch)(urlFor(), { headers: await headersFor(), signal: ctrl.signal })
+      const hdrs = await headersFor()
+      currentTopics = topicsKey()
+      const res = await (fetchFn as typeof fetch)(urlFor(), { headers: hdrs, signal: ctrl.signal })
       if (res.status !== 200 || !res.body) {
         const ra = Number(res.headers.get('retry-after'))
         if (Number.isFinite(ra) && ra > 0) retryAfterMs = Math.min(ra * 1000, 300_000)
@@ -344,7 +354,11 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
         await connectOnce()
       } catch (err) {
         if (closed) break
-        if (!topicsChanged) onError(err)
+        if (!topicsChanged) {
+          onError(err)
+          // Nobody waits for a stream that is down: getCached fetches (without caching) at once.
+          if (!everOpen) for (const w of [...readyWaiters]) if (w.failFast) w.done(false)
+        }
       }
       if (closed) break
       if (state === 'open') setState('connecting')
@@ -356,18 +370,25 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
     setState('closed')
   }
 
-  function ready(timeoutMs = readyTimeoutMs): Promise<boolean> {
+  function waitOpen(timeoutMs: number, failFast: boolean): Promise<boolean> {
     if (state === 'open') return Promise.resolve(true)
     if (!enabled || closed) return Promise.resolve(false)
     return new Promise((resolve) => {
-      const done = (v: boolean) => {
-        clearTimeout(t)
-        readyWaiters.delete(done)
-        resolve(v)
+      const w = {
+        failFast,
+        done: (v: boolean) => {
+          clearTimeout(t)
+          readyWaiters.delete(w)
+          resolve(v)
+        },
       }
-      const t = setTimeout(() => done(false), timeoutMs)
-      readyWaiters.add(done)
+      const t = setTimeout(() => w.done(false), timeoutMs)
+      readyWaiters.add(w)
     })
+  }
+
+  function ready(timeoutMs = readyTimeoutMs): Promise<boolean> {
+    return waitOpen(timeoutMs, false)
   }
 
   if (enabled) queueMicrotask(() => void run())
@@ -400,7 +421,7 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
       const followable = enabled && !closed && ensureTopics(tags)
       const rec: Inflight = { promise: Promise.resolve(), tags, poisoned: false }
       rec.promise = (async () => {
-        const cacheable = followable && (everOpen || (await ready()))
+        const cacheable = followable && (everOpen || (await waitOpen(readyTimeoutMs, true)))
         const value = await fetcher()
         if (cacheable && !rec.poisoned && !closed) store(key, value, tags)
         return value
@@ -429,7 +450,7 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
       current?.abort()
       wake?.()
       cache.clear()
-      for (const w of [...readyWaiters]) w(false)
+      for (const w of [...readyWaiters]) w.done(false)
       if (!enabled) setState('closed')
     },
   }
