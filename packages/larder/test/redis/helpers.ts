@@ -29,7 +29,7 @@ export function recorder(): LogSubscriber & { got: LogEntry[]; gaps: LogGap[] } 
 
 /**
  * A TCP proxy in front of a Redis server, so a test can cut one instance off the network
- * (a partition) while Redis keeps serving the others.
+ * (a partition) or slow its replies while Redis keeps serving the others.
  */
 export interface Proxy {
   port: number
@@ -39,7 +39,8 @@ export interface Proxy {
   close(): Promise<void>
 }
 
-export async function tcpProxy(targetPort: number): Promise<Proxy> {
+export async function tcpProxy(targetPort: number, options: { delayMs?: number } = {}): Promise<Proxy> {
+  const delay = options.delayMs ?? 0
   let open = true
   const sockets = new Set<Socket>()
   const { connect } = await import('node:net')
@@ -52,7 +53,9 @@ export async function tcpProxy(targetPort: number): Promise<Proxy> {
     sockets.add(client)
     sockets.add(upstream)
     client.pipe(upstream)
-    upstream.pipe(client)
+    // Optional latency on replies (a slow link): timers of equal delay fire in order.
+    if (delay > 0) upstream.on('data', (chunk) => setTimeout(() => client.writable && client.write(chunk), delay))
+    else upstream.pipe(client)
     const done = () => {
       client.destroy()
       upstream.destroy()

@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import type { Cache } from '../../src/core/api.ts'
+import { createCache } from '../../src/core/cache.ts'
+import { RedisLog, RedisStore, redisLog, redisStore } from '../../src/redis/index.ts'
+import { type RedisServerHandle, startRedis } from '../../src/testing/servers.ts'
+import { tcpProxy, until } from './helpers.ts'
+
+// Several createCache instances in one process, each with its own Redis connections,
+// sharing one Redis: what a fleet of app servers does.
+interface Instance {
+  cache: Cache
+  store: RedisStore
+  log: RedisLog
+}
+
+async function instance(url: string, name: string, extra: { stream?: string; logUrl?: string } = {}): Promise<Instance> {
+  const store = redisStore({ url })
+  const log = redisLog({ url: extra.logUrl ?? url, source: name, ...(extra.stream ? { stream: extra.stream } : {}) })
+  await log.ready()
+  const cache = createCache({ l2: store, log, instanceId: name, defaults: { ttl: '1m' } })
+  return { cache, store, log }
+}
+
+describe('a fleet of createCache instances on one Redis', () => {
+  let redis: RedisServerHandle
+  let n = 0
+  before(async () => {
+    redis = await startRedis()
+  })
+  after(() => redis.stop())
+
+  async function pair(): Promise<[Instance, Instance]> {
+    const stream = `fleet-${++n}`
+    return [await instance(redis.url, 'A', { stream }), await instance(redis.url, 'B', { stream })]
+  }
+  const close = (...xs: Instance[]) => Promise.all(xs.map((x) => x.cache.close()))
+
+  test('an invalidation on one instance is observed on the other (L1 and L2)', async () => {
+    const [a, b] = await pair()
+    try {
+      let version = 1
+      const load = () => ({ version })
+      const shopA = a.cache.tenant('shop')
+      const shopB = b.cache.tenant('shop')
+      assert.deepEqual(await shopB.getOrSet('p1', load, { tags: ['product:1'] }), { version: 1 })
+      assert.deepEqual(await shopA.getOrSet('p1', load, { tags: ['product:1'] }), { version: 1 }, 'A reads B’s value from L2')
+      version = 2
+      const { id } = await shopA.invalidateTags(['product:1'])
+      assert.equal(await shopA.get('p1'), undefined, 'read-your-invalidation on A')
+      await until(() => b.log.lastId() >= id, 5000, 'B to read the invalidation')
+      assert.equal(await shopB.get('p1'), undefined, 'B dropped its L1 copy')
+      assert.deepEqual(await shopB.getOrSet('p1', load, { tags: ['product:1'] }), { version: 2 })
+      // Deletes and clears travel the same way.
+      await shopB.delete('p1')
+      await until(() => a.log.lastId() >= b.log.lastId(), 5000, 'A to read the delete')
+      assert.equal(await shopA.get('p1'), undefined)
+    } finally {
+      await close(a, b)
+    }
+  })
+
+  test('B3: 1,000 concurrent misses over 2 instances → exactly 1 load', async () => {
+    const [a, b] = await pair()
+    try {
+      let loads = 0
+      const loader = async () => {
+        loads++
+        await new Promise((r) => setTimeout(r, 50))
+        return { name: 'hot product' }
+      }
+      const calls = Array.from({ length: 1000 }, (_, i) => (i % 2 ? a : b).cache.tenant('shop').getOrSet('hot', loader, { tags: ['product:hot'] }))
+      const values = await Promise.all(calls)
+      assert.equal(loads, 1)
+      assert.ok(values.every((v) => v.name === 'hot product'))
+    } finally {
+      await close(a, b)
+    }
+  })
+
+  test('randomized stale-set races across instances: 0 stale reads (one instance hears the log late)', async () => {
+    // B's log replies come 15 ms late: B finishes loads before it learns of A's
+    // invalidations, so only the Redis-side fence (WRITE script) can refuse its stale writes.
+    const slow = await tcpProxy(redis.port, { delayMs: 15 })
+    const stream = `fleet-${++n}`
+    const a = await instance(redis.url, 'A', { stream })
+    const b = await instance(redis.url, 'B', { stream, logUrl: slow.url })
+    const db = new Map<string, number>()
+    let stale = 0
+    let trials = 0
+    const rnd = (k: number) => Math.floor(Math.random() * k)
+    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
+    try {
+      const trial = async (i: number) => {
+        const key = `race-${i}`
+        const tag = `t-${i}`
+        db.set(key, 1)
+        const [loader, writer] = [
+          [b, a],
+          [b, a],
+          [a, b],
+          [a, a],
+          [b, b],
+        ][rnd(5)] as [Instance, Instance]
+        // A slow load starts on one instance and reads the old row …
+        let release!: () => void
+        const gate = new Promise<void>((r) => (release = r))
+        const loading = loader.cache.tenant('shop').getOrSet(
+          key,
+          async () => {
+            const v = db.get(key)
+            await gate
+            return v
+          },
+          { tags: [tag] },
+        )
+        await pause(rnd(5))
+        // … the row changes and another (or the same) instance invalidates …
+        db.set(key, 2)
+        const inv = rnd(2) ? await writer.cache.tenant('shop').invalidateTags([tag]) : await writer.cache.tenant('shop').delete(key)
+        // … then the old load finishes and tries to write back.
+        release()
+        await loading.catch(() => {})
+        const read = (x: Instance) => x.cache.tenant('shop').getOrSet(key, async () => db.get(key), { tags: [tag] })
+        // The invalidating instance: no stale read once the invalidation resolved.
+        if ((await read(writer)) !== 2) stale++
+        // The other: once the log brought it the invalidation.
+        await until(() => loader.log.lastId() >= inv.id, 5000, 'convergence')
+        if ((await read(loader)) !== 2) stale++
+        trials++
+      }
+      for (let round = 0; round < 10; round++) await Promise.all(Array.from({ length: 20 }, (_, j) => trial(round * 20 + j)))
+      assert.equal(trials, 200)
+      assert.equal(stale, 0)
+    } finally {
+      await close(a, b)
+      await slow.close()
+    }
+  })
+
+  test('Redis killed mid-load: the read is answered from the loader within the timeout; after restart the fleet converges', async () => {
+    const own = await startRedis()
+    const a = await instance(own.url, 'A')
+    const b = await instance(own.url, 'B')
+    try {
+      let version = 1
+      const shopA = a.cache.tenant('shop')
+      const shopB = b.cache.tenant('shop')
+      assert.equal(await shopB.getOrSet('p', () => version, { tags: ['p'] }), 1)
+      const started = Date.now()
+      const v = await shopA.getOrSet(
+        'q',
+        async () => {
+          await own.kill()
+          return 'loaded while Redis died'
+        },
+        { tags: ['q'] },
+      )
+      assert.equal(v, 'loaded while Redis died')
+      assert.ok(Date.now() - started < 3000, `getOrSet took ${Date.now() - started} ms`)
+      // While Redis is down: reads still answer (L1 or loader), invalidations resolve.
+      assert.equal(await shopA.getOrSet('r', () => 'from loader', { tags: ['r'] }), 'from loader')
+      version = 2
+      const inv = await shopA.invalidateTags(['p'])
+      assert.ok(inv.id > 0)
+      await own.restart()
+      // The queued invalidation is replayed; B (which cached p = 1) must drop it.
+      await until(async () => (await shopB.getOrSet('p', () => version, { tags: ['p'] })) === 2, 15_000, 'B to converge on p = 2')
+      assert.equal(await shopA.getOrSet('p', () => version, { tags: ['p'] }), 2)
+    } finally {
+      await close(a, b)
+      await own.stop()
+    }
+  })
+})
