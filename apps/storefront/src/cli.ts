@@ -112,8 +112,12 @@ async function load(argv: string[]): Promise<number> {
     seed: int(values.seed, 'seed', 42),
     compare: !values['no-compare'],
   })
-  const ok = result.events.staleReads === 0 && result.events.hitRatio >= 0.95
-  console.log(`\nB8 target (>= 95 % hit ratio, 0 stale reads): ${ok ? 'met' : 'NOT met'}`)
+  const e = result.events
+  const ok = e.staleReads === 0 && e.hitRatio >= 0.95
+  console.log(
+    `\nB8 (>= 95 % hit ratio, 0 stale reads): ${e.staleReads} stale reads; hit ratio ${(e.hitRatio * 100).toFixed(1)} % of all reads, ` +
+      `${(e.warmHitRatio * 100).toFixed(1)} % of repeat reads (first reads of a URL are compulsory misses) — ${ok ? 'met' : e.staleReads === 0 && e.warmHitRatio >= 0.95 ? 'met on repeat reads only' : 'NOT met'}`,
+  )
   return ok ? 0 : 1
 }
 

@@ -74,6 +74,9 @@ END $$ LANGUAGE plpgsql;
 
 CREATE OR REPLACE FUNCTION storefront_bump_version() RETURNS trigger AS $$
 BEGIN
+  -- An UPDATE that changes nothing (same price, same status) is not a new version: no
+  -- reader could tell the two apart, and no event is emitted for it either.
+  IF NEW IS NOT DISTINCT FROM OLD THEN RETURN NEW; END IF;
   NEW.version := OLD.version + 1;
   NEW.updated_at := now();
   RETURN NEW;
@@ -84,6 +87,7 @@ DECLARE d jsonb := jsonb_build_object(
     'productId', NEW.id, 'categoryIds', jsonb_build_array(NEW.category_id, OLD.category_id),
     'version', NEW.version, 'priceCents', NEW.price_cents, 'stock', NEW.stock);
 BEGIN
+  IF NEW.version = OLD.version THEN RETURN NULL; END IF;
   -- Distinct types, so the rules purge sorted listings only when the order can change.
   IF NEW.price_cents IS DISTINCT FROM OLD.price_cents THEN PERFORM storefront_emit('product.price_changed', NEW.tenant, d); END IF;
   IF NEW.category_id IS DISTINCT FROM OLD.category_id THEN PERFORM storefront_emit('product.moved', NEW.tenant, d); END IF;
@@ -95,6 +99,7 @@ END $$ LANGUAGE plpgsql;
 
 CREATE OR REPLACE FUNCTION storefront_variant_changed() RETURNS trigger AS $$
 BEGIN
+  IF NEW.version = OLD.version THEN RETURN NULL; END IF;
   PERFORM storefront_emit('variant.updated', NEW.tenant, jsonb_build_object(
     'variantId', NEW.id, 'productId', NEW.product_id,
     'version', NEW.version, 'priceCents', NEW.price_cents, 'stock', NEW.stock));

@@ -52,6 +52,7 @@ export function formatReports(rows: [string, WorkloadReport][]): string {
     ['', ...rows.map(([name]) => name)],
     ['requests (reads + writes)', ...rows.map(([, r]) => `${r.reads} + ${r.writes}`)],
     ['hit ratio', ...rows.map(([, r]) => pct(r.hitRatio))],
+    ['hit ratio, repeat reads', ...rows.map(([, r]) => `${pct(r.warmHitRatio)} (${r.firstReads} first reads left out)`)],
     ['origin reads', ...rows.map(([, r]) => (r.originReads === undefined ? 'n/a' : String(r.originReads)))],
     ['origin requests saved', ...rows.map(([, r]) => pct(r.saved))],
     ['latency p50 / p99', ...rows.map(([, r]) => `${r.p50Ms.toFixed(2)} / ${r.p99Ms.toFixed(2)} ms`)],
@@ -90,7 +91,7 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadResult> {
     const originReads = () => demo.origin.stats().reads
     // One checker over both runs: the database and its versions carry on from the first run.
     const checker = new StaleChecker()
-    out(`workload: ${base.requests} requests after ${base.warmup ?? Math.floor((base.requests ?? 0) / 4)} warm-up, ${((base.writeRatio ?? 0) * 100).toFixed(1)} % writes, ${base.concurrency} in flight, Zipf s=1.1`)
+    out(`workload: ${base.requests} requests after ${base.warmup ?? base.requests} warm-up, ${((base.writeRatio ?? 0) * 100).toFixed(1)} % writes, ${base.concurrency} in flight, Zipf s=1.1`)
     const events = await runWorkload({ ...base, url: gw.url, originReads, checker, onProgress: bar('events', progress) })
     let ttlOnly: WorkloadReport | undefined
     if (options.compare !== false) {

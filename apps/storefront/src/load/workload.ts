@@ -19,7 +19,7 @@ export interface WorkloadOptions {
   tenants: readonly WorkloadTenant[]
   /** Measured requests. Default 20,000. */
   requests?: number
-  /** Requests sent before measuring (fill the cache). Default requests / 4. */
+  /** Requests sent before measuring (fill the cache). Default: as many as `requests`. */
   warmup?: number
   /** In-flight requests. Default 16. */
   concurrency?: number
@@ -32,6 +32,8 @@ export interface WorkloadOptions {
   originReads?: () => number
   onProgress?: (done: number, total: number, report: WorkloadReport) => void
   checker?: StaleChecker
+  /** Keeps only the planned requests it accepts (tests aim the traffic at one endpoint). */
+  filter?: (op: { kind: 'read' | 'write'; path: string }) => boolean
 }
 
 export interface WorkloadReport {
@@ -41,6 +43,10 @@ export interface WorkloadReport {
   errors: number
   hits: number
   hitRatio: number
+  /** Reads of a URL never requested before (in warm-up or run): no cache can answer them. */
+  firstReads: number
+  /** Hit ratio of the other reads: what caching and invalidation decide (steady state). */
+  warmHitRatio: number
   originReads: number | undefined
   /** 1 - origin reads / reads. */
   saved: number | undefined
@@ -134,12 +140,21 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 /** Runs `ops` with `concurrency` workers; `measure` false = warm-up (checked, not counted). */
-async function drive(options: WorkloadOptions, ops: Op[], checker: StaleChecker, measure: boolean, progress?: (done: number, r: WorkloadReport) => void): Promise<WorkloadReport> {
+async function drive(
+  options: WorkloadOptions,
+  ops: Op[],
+  checker: StaleChecker,
+  seen: Set<string>,
+  measure: boolean,
+  progress?: (done: number, r: WorkloadReport) => void,
+): Promise<WorkloadReport> {
   const concurrency = options.concurrency ?? 16
   const latencies: number[] = []
   let next = 0
   let hits = 0
   let reads = 0
+  let firstReads = 0
+  let warmHits = 0
   let writes = 0
   let errors = 0
   const staleBefore = checker.stale.length
@@ -158,6 +173,8 @@ async function drive(options: WorkloadOptions, ops: Op[], checker: StaleChecker,
       errors,
       hits,
       hitRatio: reads ? hits / reads : 0,
+      firstReads,
+      warmHitRatio: reads > firstReads ? warmHits / (reads - firstReads) : 0,
       originReads,
       saved: originReads === undefined || reads === 0 ? undefined : 1 - originReads / reads,
       p50Ms: percentile(sorted, 50),
@@ -185,11 +202,17 @@ async function drive(options: WorkloadOptions, ops: Op[], checker: StaleChecker,
             continue
           }
           checker.read(startedAt, op.path, versionsOf(op.tenant, body))
+          const url = `${op.tenant} ${op.path}`
+          const first = !seen.has(url)
+          seen.add(url)
           if (measure) {
             reads++
             latencies.push(ms)
             const x = res.headers.get('x-cache') ?? ''
-            if (x.startsWith('HIT') || x.startsWith('STALE')) hits++
+            const hit = x.startsWith('HIT') || x.startsWith('STALE')
+            if (hit) hits++
+            if (first) firstReads++
+            else if (hit) warmHits++
           }
         } else {
           const res = await fetch(options.url + op.path, { method: op.method, headers: { 'x-tenant-id': op.tenant, 'content-type': 'application/json' }, body: JSON.stringify(op.body) })
@@ -218,9 +241,12 @@ async function drive(options: WorkloadOptions, ops: Op[], checker: StaleChecker,
 /** Warm-up, then the measured run. */
 export async function runWorkload(options: WorkloadOptions): Promise<WorkloadReport> {
   const requests = options.requests ?? 20_000
-  const warmup = options.warmup ?? Math.floor(requests / 4)
+  const warmup = options.warmup ?? requests
   const seed = options.seed ?? 42
   const checker = options.checker ?? new StaleChecker()
-  if (warmup > 0) await drive(options, plan(options, warmup, seed + 1), checker, false)
-  return drive(options, plan(options, requests, seed), checker, true, (done, r) => options.onProgress?.(done, requests, r))
+  const seen = new Set<string>()
+  const ops = (n: number, s: number) => (options.filter ? plan(options, n, s).filter(options.filter) : plan(options, n, s))
+  if (warmup > 0) await drive(options, ops(warmup, seed + 1), checker, seen, false)
+  const measured = ops(requests, seed)
+  return drive(options, measured, checker, seen, true, (done, r) => options.onProgress?.(done, measured.length, r))
 }

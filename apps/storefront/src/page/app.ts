@@ -165,8 +165,11 @@ function connect() {
 
 let scheduled = false
 const dirty = { list: false, product: false, sellers: false }
+let lastEventId = ''
 function onEvent(e: RealtimeEvent) {
-  if (e.type !== 'invalidate') return
+  // One event can match several of our prefix topics; handle it once.
+  if (e.type !== 'invalidate' || e.id === lastEventId) return
+  lastEventId = e.id
   logEvent(`invalidate ${e.tags.slice(0, 4).join(' ')}${e.tags.length > 4 ? ` +${e.tags.length - 4}` : ''}`)
   for (const t of e.tags) {
     const m = /^(product|variant):(\d+)(:sellers)?$/.exec(t)

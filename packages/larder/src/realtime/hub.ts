@@ -501,7 +501,8 @@ export function createSseHub(options: SseHubOptions): SseHub {
       'cache-control': 'no-store',
       // nginx and similar proxies must not buffer the stream.
       'x-accel-buffering': 'no',
-      ...(req.httpVersionMajor < 2 ? { connection: 'keep-alive' } : {}),
+      // HTTP/1.0 has no chunked coding: its stream simply runs until the connection closes.
+      ...(req.httpVersionMajor === 1 && req.httpVersionMinor === 1 ? { connection: 'keep-alive' } : {}),
     })
     if (req.method === 'HEAD') {
       res.end()

@@ -111,6 +111,43 @@ describe('SSE hub: events from the log', () => {
   })
 })
 
+describe('SSE hub: wire format', () => {
+  test('HTTP/1.1 gets one chunk per event; HTTP/1.0 gets the raw stream until close', async () => {
+    const { connect } = await import('node:net')
+    const log = new MemoryLog()
+    const srv = await startHubServer({ log })
+    try {
+      const read = async (version: string) => {
+        const s = connect({ port: srv.port, host: '127.0.0.1' })
+        s.setEncoding('utf8')
+        let buf = ''
+        const seen = new Promise<void>((resolve) =>
+          s.on('data', (d: string) => {
+            buf += d
+            if (buf.includes('"tags":["p"]')) resolve()
+          }),
+        )
+        const ready = new Promise<void>((resolve) => s.on('data', () => buf.includes('event: ready') && resolve()))
+        s.write(`GET /_larder/stream?topics=p HTTP/${version}\r\nHost: x\r\nx-tenant: acme\r\n\r\n`)
+        await ready
+        const e = await log.append({ kind: 'hard', tenant: 'acme', tags: ['p'] })
+        await seen
+        s.destroy()
+        return { buf, id: e.id }
+      }
+      const v11 = await read('1.1')
+      assert.match(v11.buf, /transfer-encoding: chunked/i)
+      const body = `id: ${v11.id}\nevent: invalidate\ndata: {"tags":["p"],"keys":[],"soft":false}\n\n`
+      assert.ok(v11.buf.endsWith(`${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n`), v11.buf)
+      const v10 = await read('1.0')
+      assert.doesNotMatch(v10.buf, /transfer-encoding/i)
+      assert.ok(v10.buf.endsWith(`\n\nid: ${v10.id}\nevent: invalidate\ndata: {"tags":["p"],"keys":[],"soft":false}\n\n`), v10.buf)
+    } finally {
+      await srv.close()
+    }
+  })
+})
+
 describe('SSE hub: tenant isolation', () => {
   test('many clients of two tenants: each sees only its own tenant', async () => {
     const log = new MemoryLog()
