@@ -17,3 +17,4 @@ export { TopK, type TopItem } from './top-k.ts'
 export { createAuthorizer, tokensFromEnv, type Authorizer, type Principal, type TokenConfig } from '../core/auth.ts'
 // Warming ships here too (package.json has no ./warm export yet).
 export * from '../warm/index.ts'
+export { loadTokens, tokensFromFile } from './tokens.ts'
