@@ -456,6 +456,8 @@ export function createSseHub(options: SseHubOptions): SseHub {
       if (page.entries.length < REPLAY_PAGE) break
       if (scanned >= replayLimit) return resetAndGoLive(s, 'too-old')
     }
+    // The replay itself may have overflowed the stream's buffer (and dropped it).
+    if (s.closed) return
     if (s.gapped) return resetAndGoLive(s, 'gap')
     const upTo = Math.max(cursor, afterId)
     write(s, frameOf(sseFrame('ready', JSON.stringify({ resumed: true }), upTo)))
