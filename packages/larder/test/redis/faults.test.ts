@@ -6,7 +6,7 @@ import { qualify } from '../../src/core/keys.ts'
 import type { StoredEntry } from '../../src/core/types.ts'
 import { redisStore } from '../../src/redis/index.ts'
 import { type RedisServerHandle, startRedis } from '../../src/testing/servers.ts'
-import { type Proxy, tcpProxy, until, withAdmin } from './helpers.ts'
+import { type TcpProxy, tcpProxy, until, withAdmin } from './helpers.ts'
 
 function entry(v: unknown, over: Partial<StoredEntry> = {}): StoredEntry {
   const now = Date.now()
@@ -120,7 +120,7 @@ describe('redisStore under faults', () => {
 
   describe('partition', () => {
     let redis: RedisServerHandle
-    let proxy: Proxy
+    let proxy: TcpProxy
     before(async () => {
       redis = await startRedis()
       proxy = await tcpProxy(redis.port)

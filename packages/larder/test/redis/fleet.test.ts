@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { Cache } from '../../src/core/api.ts'
 import { createCache } from '../../src/core/cache.ts'
-import { RedisLog, RedisStore, redisLog, redisStore } from '../../src/redis/index.ts'
+import { type RedisLog, type RedisStore, redisLog, redisStore } from '../../src/redis/index.ts'
 import { type RedisServerHandle, startRedis } from '../../src/testing/servers.ts'
 import { tcpProxy, until } from './helpers.ts'
 

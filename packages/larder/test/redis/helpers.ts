@@ -31,7 +31,7 @@ export function recorder(): LogSubscriber & { got: LogEntry[]; gaps: LogGap[] } 
  * A TCP proxy in front of a Redis server, so a test can cut one instance off the network
  * (a partition) or slow its replies while Redis keeps serving the others.
  */
-export interface Proxy {
+export interface TcpProxy {
   port: number
   url: string
   cut(): void
@@ -39,7 +39,7 @@ export interface Proxy {
   close(): Promise<void>
 }
 
-export async function tcpProxy(targetPort: number, options: { delayMs?: number } = {}): Promise<Proxy> {
+export async function tcpProxy(targetPort: number, options: { delayMs?: number } = {}): Promise<TcpProxy> {
   const delay = options.delayMs ?? 0
   let open = true
   const sockets = new Set<Socket>()

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test'
 import { isLarderError } from '../../src/core/errors.ts'
 import { redisLog } from '../../src/redis/index.ts'
 import { type RedisServerHandle, startRedis } from '../../src/testing/servers.ts'
-import { type Proxy, recorder, tcpProxy, until, withAdmin } from './helpers.ts'
+import { type TcpProxy, recorder, tcpProxy, until, withAdmin } from './helpers.ts'
 
 describe('redisLog', () => {
   let redis: RedisServerHandle
@@ -101,7 +101,7 @@ describe('redisLog', () => {
   })
 
   describe('partitions', () => {
-    let proxy: Proxy
+    let proxy: TcpProxy
     before(async () => {
       proxy = await tcpProxy(redis.port)
     })
