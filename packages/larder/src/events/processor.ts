@@ -223,12 +223,19 @@ export function createEventProcessor(options: EventProcessorOptions): EventProce
     for (const k of plan.warm) b.warm.add(k)
     s.pending++
     const p = new Promise<EventResult>((resolve, reject) => b.waiters.push({ event, started, resolve, reject }))
-    if (q.timer === undefined) q.timer = setT(() => schedule(event.tenant, q), coalesceMs)
+    if (q.timer === undefined) {
+      // coalesceMs 0 still merges what arrives in the same turn of the event loop, without
+      // paying setTimeout's ≥ 1 ms floor.
+      q.timer = coalesceMs === 0 && !clock.setTimeout ? setImmediate(() => schedule(event.tenant, q)) : setT(() => schedule(event.tenant, q), coalesceMs)
+    }
     return p
   }
 
   function schedule(tenant: string, q: TenantQueue): Promise<void> {
-    if (q.timer !== undefined) clearT(q.timer)
+    if (q.timer !== undefined) {
+      if (coalesceMs === 0 && !clock.setTimeout) clearImmediate(q.timer as NodeJS.Immediate)
+      else clearT(q.timer)
+    }
     q.timer = undefined
     const b = q.batch
     q.batch = undefined
