@@ -24,7 +24,7 @@ export interface ChangeFeedOptions {
   /** Notifications may have been lost (connection to a real server dropped). */
   onLost?: () => void
   onError?: (err: unknown, event: FeedEvent | undefined) => void
-  /** How long a write waits for its invalidation before it is acknowledged anyway (default 2000 ms). */
+  /** How long a write waits for its invalidation before it is acknowledged anyway (default 5000 ms). */
   waitTimeoutMs?: number
 }
 
@@ -45,7 +45,7 @@ export interface ChangeFeed {
 const DONE_TOKENS = 10_000
 
 export async function startChangeFeed(options: ChangeFeedOptions): Promise<ChangeFeed> {
-  const timeoutMs = options.waitTimeoutMs ?? 2000
+  const timeoutMs = options.waitTimeoutMs ?? 5000
   const waiters = new Map<string, (applied: boolean) => void>()
   // Markers can be processed before the write asks (the notification may beat the HTTP
   // handler's continuation); remember recent ones, bounded.

@@ -57,6 +57,7 @@ export function formatReports(rows: [string, WorkloadReport][]): string {
     ['origin requests saved', ...rows.map(([, r]) => pct(r.saved))],
     ['latency p50 / p99', ...rows.map(([, r]) => `${r.p50Ms.toFixed(2)} / ${r.p99Ms.toFixed(2)} ms`)],
     ['stale reads', ...rows.map(([, r]) => `${r.staleReads} (of ${r.checkedRows} rows checked)`)],
+    ['writes acked before invalidation', ...rows.map(([, r]) => String(r.pendingAcks))],
     ['errors', ...rows.map(([, r]) => String(r.errors))],
     ['throughput', ...rows.map(([, r]) => `${Math.round(r.rps)} req/s`)],
   ]

@@ -40,6 +40,8 @@ export interface WorkloadReport {
   requests: number
   reads: number
   writes: number
+  /** Writes the origin acknowledged before their invalidation was applied (X-Invalidation: pending). */
+  pendingAcks: number
   errors: number
   hits: number
   hitRatio: number
@@ -156,6 +158,7 @@ async function drive(
   let firstReads = 0
   let warmHits = 0
   let writes = 0
+  let pendingAcks = 0
   let errors = 0
   const staleBefore = checker.stale.length
   const checkedBefore = checker.checked
@@ -170,6 +173,7 @@ async function drive(
       requests: reads + writes,
       reads,
       writes,
+      pendingAcks,
       errors,
       hits,
       hitRatio: reads ? hits / reads : 0,
@@ -225,6 +229,7 @@ async function drive(
           if (e) checker.acknowledged(e[0], e[1])
           if (measure) {
             writes++
+            if (res.headers.get('x-invalidation') === 'pending') pendingAcks++
             latencies.push(performance.now() - t0)
           }
         }
