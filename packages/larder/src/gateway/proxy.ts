@@ -157,8 +157,10 @@ export class CachingProxy {
     return out
   }
 
-  #request(method: string, target: string, headers: Record<string, string | string[]>, body?: IncomingMessage): Promise<OriginResponse> {
-    return this.pool.request({ method, path: target, headers, body: body ?? null }) as unknown as Promise<OriginResponse>
+  #request(method: string, target: string, headers: Record<string, string | string[]>, body?: IncomingMessage, res?: ServerResponse | null): Promise<OriginResponse> {
+    // Interim responses (RFC 9110 §15.2) are relayed to the client, never stored (RFC 9111 §3).
+    const onInfo = res ? (info: { statusCode: number; headers: HeaderRecord }) => relayInterim(res, info.statusCode, info.headers) : undefined
+    return this.pool.request({ method, path: target, headers, body: body ?? null, onInfo } as Parameters<Pool['request']>[0]) as unknown as Promise<OriginResponse>
   }
 
   /** Client-visible response fields from the origin's (hop-by-hop and surrogate keys removed). */
@@ -214,7 +216,7 @@ export class CachingProxy {
     const requestTime = this.#http.now()
     let r: OriginResponse
     try {
-      r = await this.#request(info.method, info.target, headers)
+      r = await this.#request(info.method, info.target, headers, undefined, res)
     } catch (err) {
       // RFC 5861 §4 / RFC 9111 §4.2.4: a stale response may answer when the origin fails, if allowed.
       if (stale !== undefined && res !== null && (staleIfError || staleIfDisconnected)) return this.#serve(res, info, stale, 'STALE', tenant)
@@ -278,7 +280,7 @@ export class CachingProxy {
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
     let r: OriginResponse
     try {
-      r = await this.#request(info.method, info.target, headers, hasBody ? req : undefined)
+      r = await this.#request(info.method, info.target, headers, hasBody ? req : undefined, res)
     } catch (err) {
       return this.#originError(res, err)
     }
@@ -306,6 +308,16 @@ export class CachingProxy {
   close(): Promise<void> {
     return this.pool.close()
   }
+}
+
+function relayInterim(res: ServerResponse, status: number, headers: HeaderRecord): void {
+  if (res.headersSent || res.destroyed) return
+  if (status === 103) {
+    const hints: Record<string, string | string[]> = {}
+    const hop = hopByHop(headers)
+    for (const [k, v] of Object.entries(headers)) if (v !== undefined && !hop.has(k)) hints[k] = v
+    if (hints.link !== undefined) res.writeEarlyHints(hints)
+  } else if (status === 102) res.writeProcessing()
 }
 
 function waitDrain(res: ServerResponse): Promise<void> {

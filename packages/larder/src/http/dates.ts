@@ -1,6 +1,6 @@
 /**
  * HTTP-date parsing (RFC 9110 §5.6.7). Recipients must accept the three historical
- * formats; anything else is invalid and callers treat it as the RFC says for the field
+ * formats (we also accept them in any letter case, as most caches do); anything else is invalid and callers treat it as the RFC says for the field
  * (e.g. an invalid Expires means "already expired", RFC 9111 §5.3).
  * @module
  */
@@ -9,11 +9,11 @@ const MONTHS: Record<string, number> = { jan: 0, feb: 1, mar: 2, apr: 3, may: 4,
 const DAY3 = '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)'
 const DAYLONG = '(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)'
 // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
-const IMF = new RegExp(`^${DAY3}, (\\d{2}) ([A-Za-z]{3}) (\\d{4}) (\\d{2}):(\\d{2}):(\\d{2}) GMT$`)
+const IMF = new RegExp(`^${DAY3}, (\\d{2}) ([A-Za-z]{3}) (\\d{4}) (\\d{2}):(\\d{2}):(\\d{2}) GMT$`, 'i')
 // rfc850-date: Sunday, 06-Nov-94 08:49:37 GMT
-const RFC850 = new RegExp(`^${DAYLONG}, (\\d{2})-([A-Za-z]{3})-(\\d{2}) (\\d{2}):(\\d{2}):(\\d{2}) GMT$`)
+const RFC850 = new RegExp(`^${DAYLONG}, (\\d{2})-([A-Za-z]{3})-(\\d{2}) (\\d{2}):(\\d{2}):(\\d{2}) GMT$`, 'i')
 // asctime-date: Sun Nov  6 08:49:37 1994
-const ASCTIME = new RegExp(`^${DAY3} ([A-Za-z]{3}) ([ \\d]\\d) (\\d{2}):(\\d{2}):(\\d{2}) (\\d{4})$`)
+const ASCTIME = new RegExp(`^${DAY3} ([A-Za-z]{3}) ([ \\d]\\d) (\\d{2}):(\\d{2}):(\\d{2}) (\\d{4})$`, 'i')
 
 function build(y: number, mon: string, d: number, h: number, mi: number, s: number): number | undefined {
   const m = MONTHS[mon.toLowerCase()]
