@@ -271,6 +271,25 @@ export function createSseHub(options: SseHubOptions): SseHub {
     res.once('close', () => clearTimeout(t))
   }
 
+  /**
+   * Waits while half the stream's buffer bound is unsent, so a long replay goes at the
+   * client's pace instead of overflowing it. A client that stops reading stays here while
+   * live frames pile up in `pending`, which is bounded too (then it is dropped).
+   */
+  function drained(s: Stream): Promise<void> | undefined {
+    const target = s.sock ?? s.res
+    if (s.closed || target.writableLength <= bufferBytes / 2) return undefined
+    return new Promise((resolve) => {
+      const done = () => {
+        target.off('drain', done)
+        s.res.off('close', done)
+        resolve()
+      }
+      target.on('drain', done)
+      s.res.on('close', done)
+    })
+  }
+
   function deliver(s: Stream, id: number, frame: Frame): void {
     if (s.live) {
       write(s, frame)
@@ -445,6 +464,9 @@ export function createSseHub(options: SseHubOptions): SseHub {
         if (!wants(s, e)) continue
         const text = textOf(e)
         if (text !== undefined) {
+          const wait = drained(s)
+          if (wait) await wait
+          if (s.closed) return
           write(s, frameOf(text))
           counters.sent++
         }

@@ -303,6 +303,37 @@ describe('SSE hub: resume', () => {
     }
   })
 
+  test('a long replay goes at the client pace; a client that stops reading mid-replay is dropped', async () => {
+    const log = new MemoryLog()
+    const srv = await startHubServer({ log, bufferBytes: 64 * 1024 })
+    try {
+      const from = await log.append({ kind: 'hard', tenant: 'acme', tags: ['big'] })
+      const value = 'v'.repeat(16_000)
+      for (let i = 0; i < 300; i++) await log.append({ kind: 'live', tenant: 'acme', tags: ['big'], data: { topic: 'big', value } })
+      // 300 × 16 KB = 4.8 MB replayed through a 64 KB bound: nobody is dropped.
+      const reader = await openStream(srv.port, '?topics=big', { ...acme, 'last-event-id': String(from.id) })
+      await reader.waitFor((es) => es.some(ofType('ready')), 10_000, 'the end of the replay')
+      assert.equal(reader.events.filter(ofType('update')).length, 300)
+      assert.equal(srv.hub.stats().dropped, 0)
+      reader.close()
+
+      const stuck = await openStream(srv.port, '?topics=big', { ...acme, 'last-event-id': String(from.id) })
+      stuck.pause()
+      let sent = 0
+      while (srv.hub.stats().dropped === 0 && sent < 2000) {
+        await srv.hub.publishLive('acme', 'big', value)
+        sent++
+        await new Promise((r) => setImmediate(r))
+      }
+      assert.equal(srv.hub.stats().dropped, 1)
+      assert.equal(srv.hub.stats().replaying, 0)
+      assert.equal(srv.hub.stats().clients, 0)
+      stuck.close()
+    } finally {
+      await srv.close()
+    }
+  })
+
   test('a log gap resets every stream', async () => {
     const log = new MemoryLog()
     let gap: ((g: { reason: 'trimmed' }) => void) | undefined

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import type { Server } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import http2 from 'node:http2'
 import { describe, test } from 'node:test'
 import express from 'express'
 import Fastify from 'fastify'
@@ -68,6 +69,42 @@ describe('mounting the hub in frameworks', () => {
     } finally {
       await hub.close()
       server.closeAllConnections()
+      await new Promise((r) => server.close(r))
+    }
+  })
+  test('HTTP/2 (node:http2 compatibility API): the hub falls back to res.write and streams the same events', async () => {
+    const log = new MemoryLog()
+    const hub = createSseHub({ log })
+    const server = http2.createServer((req, res) => {
+      // The compatibility request/response stand in for node:http's at runtime.
+      if (!hub.route(req as unknown as IncomingMessage, res as unknown as ServerResponse, { tenant: 'acme', url: new URL(req.url, 'http://localhost') })) res.writeHead(404).end()
+    })
+    const port = await freePort()
+    server.listen(port, '127.0.0.1')
+    await once(server, 'listening')
+    const session = http2.connect(`http://127.0.0.1:${port}`)
+    try {
+      const stream = session.request({ ':path': '/_larder/stream?topics=p' })
+      stream.setEncoding('utf8')
+      const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders]
+      assert.equal(headers[':status'], 200)
+      assert.match(String(headers['content-type']), /^text\/event-stream/)
+      let buf = ''
+      const got = new Promise<void>((resolve) =>
+        stream.on('data', (d: string) => {
+          buf += d
+          if (buf.includes('event: invalidate')) resolve()
+        }),
+      )
+      const ready = new Promise<void>((resolve) => stream.on('data', () => buf.includes('event: ready') && resolve()))
+      await ready
+      const e = await log.append({ kind: 'hard', tenant: 'acme', tags: ['p'] })
+      await got
+      assert.ok(buf.includes(`id: ${e.id}\nevent: invalidate\ndata: {"tags":["p"],"keys":[],"soft":false}\n\n`), buf)
+      stream.close()
+    } finally {
+      await hub.close()
+      session.close()
       await new Promise((r) => server.close(r))
     }
   })
