@@ -20,7 +20,7 @@ import { LRUCache } from 'lru-cache'
 import type { Cache } from '../core/api.ts'
 import { channels } from '../core/diagnostics.ts'
 import { LarderError } from '../core/errors.ts'
-import { SEP } from '../core/keys.ts'
+import { PUBLIC_TENANT, SEP, isTenantId } from '../core/keys.ts'
 import type { Clock, LogAppend } from '../core/types.ts'
 import { type LarderEvent, validateEvent } from './envelope.ts'
 import { type Plan, type RuleOptions, type RuleSet, type RulesSpec, loadRules } from './rules.ts'
@@ -188,9 +188,11 @@ export function createEventProcessor(options: EventProcessorOptions): EventProce
     const tenant = typeof e?.tenant === 'string' ? e.tenant : ''
     const type = typeof e?.type === 'string' ? e.type : ''
     emit(tenant, type, 'rejected', started, err)
-    // Only a well-formed tenant and id can be recorded (the log is per tenant).
-    const field = (err as LarderError).details?.field
-    if (field !== 'tenant' && field !== 'id' && field !== '(root)' && typeof e?.id === 'string') recordOutcome(tenant, e.id, type, 'rejected', (err as Error).message.slice(0, 200))
+    // Only an event with a valid user tenant and id is recorded (the log is per tenant; a
+    // bad event must not write into another scope such as @public).
+    if (typeof e?.id === 'string' && e.id.length <= 200 && isTenantId(tenant) && tenant !== PUBLIC_TENANT) {
+      recordOutcome(tenant, e.id, type.slice(0, 100), 'rejected', (err as Error).message.slice(0, 200))
+    }
   }
 
   function queue(tenant: string): TenantQueue {

@@ -128,12 +128,15 @@ describe('events: processor', () => {
         processor.publishBatch([product('ok', 'acme', 1), { id: 'bad', type: 'nope.nope', tenant: 'acme' }]),
         (err: unknown) => err instanceof LarderError && err.details?.field === 'type' && err.details?.index === 1,
       )
+      // A bad event naming the public scope (or garbage) leaves no record in that scope.
+      await assert.rejects(processor.publish({ id: 'p', type: 'Not A Type', tenant: '@public' }), (err: unknown) => err instanceof LarderError && err.details?.field === 'type')
       await processor.flush()
+      assert.ok(!seen.some((e) => e.tenant === '@public'))
       assert.equal(invalidations.length, 0)
       assert.equal(seen.filter((e) => e.kind === 'hard' || e.kind === 'soft').length, 0)
       // The batch's valid event was not remembered: publishing it now applies it.
       assert.equal((await processor.publish(product('ok', 'acme', 1))).outcome, 'applied')
-      assert.equal(processor.stats().rejected, 3)
+      assert.equal(processor.stats().rejected, 4)
       assert.ok(events.some((e) => (e as { outcome: string }).outcome === 'rejected'))
       assert.ok(seen.some((e) => e.kind === 'event' && (e.data as { outcome: string }).outcome === 'rejected'))
     } finally {
