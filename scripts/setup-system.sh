@@ -4,6 +4,7 @@
 set -uo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v promtool >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || need+=(chromium)
 if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then need+=(postgresql); fi
 if [ ${#need[@]} -gt 0 ]; then

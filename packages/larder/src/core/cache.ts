@@ -13,10 +13,20 @@ import { type Counters, StatsBook } from './stats.ts'
 import { TenantScope } from './tenant.ts'
 import type { Clock, InvalidationLog, LeaseProvider, LogEntry, LogGap, Store, StoredEntry } from './types.ts'
 
-/** An L1 entry remembers the epoch version it was last validated at (`c`) and whether it was soft-invalidated. */
+/**
+ * An L1 entry remembers the epoch version it was last validated at in `c`: `c === version`
+ * means valid, `c === -version - 2` valid but soft-invalidated, anything else (-1 when new)
+ * means "check again". One small-integer field keeps entries compact.
+ */
 interface L1Entry extends StoredEntry {
   c?: number
-  soft?: boolean
+}
+
+const NO_TAGS: readonly string[] = Object.freeze([])
+
+/** Builds an entry with one fixed shape (fewer hidden classes, smaller objects). */
+function makeEntry(v: unknown, tags: readonly string[], began: number, at: number, staleAt: number, expireAt: number): L1Entry {
+  return { v, tags: tags.length === 0 ? NO_TAGS : tags, began, at, staleAt, expireAt, c: -1 }
 }
 
 /** Where a call lands: a tenant, optionally a namespace inside it. */
@@ -24,6 +34,8 @@ export interface Scope {
   tenant: string
   /** Qualified-key prefix: tenant + SEP (+ namespace marker). */
   prefix: string
+  /** Namespace marker put before keys inside the tenant ('' outside namespaces). */
+  marker: string
   /** Implicit tag of the namespace, if any. */
   nsTag: string | undefined
   counters: Counters
@@ -69,6 +81,8 @@ export class CacheEngine implements Cache {
   readonly #unsubscribe: () => void
   /** Bumped when L1 must not be trusted (log gap, distrust): loads begun before it never write back. */
   #flushGen = 0
+  /** Loads running now (including replaced ones no longer in #inflight). */
+  #running = 0
   #closed = false
   readonly public: TenantCache
 
@@ -115,7 +129,7 @@ export class CacheEngine implements Cache {
 
   #makeScope(tenant: string, namespace: string | undefined): Scope {
     const marker = namespace === undefined ? '' : `\u0000ns:${namespace}\u0000`
-    return { tenant, prefix: tenant + SEP + marker, nsTag: namespace === undefined ? undefined : `\u0000ns:${namespace}`, counters: this.#stats.forTenant(tenant) }
+    return { tenant, prefix: tenant + SEP + marker, marker, nsTag: namespace === undefined ? undefined : `\u0000ns:${namespace}`, counters: this.#stats.forTenant(tenant) }
   }
 
   #policy(name: string | undefined): ResolvedPolicy {
@@ -129,14 +143,16 @@ export class CacheEngine implements Cache {
 
   /** Judges an entry: FRESH, STALE (servable within grace) or DEAD. */
   #judge(scope: Scope, qkey: string, e: L1Entry, now: number): number {
-    if (e.c !== this.#epochs.version) {
+    const version = this.#epochs.version
+    let c = e.c
+    if (c !== version && c !== -version - 2) {
       const v = this.#epochs.check(scope.tenant, qkey, e.tags, e.began)
       if (v === Verdict.Dead) return DEAD
-      if (v === Verdict.Soft) e.soft = true
-      e.c = this.#epochs.version
+      c = v === Verdict.Soft || (c !== undefined && c <= -2) ? -version - 2 : version
+      e.c = c
     }
     if (now >= e.expireAt) return DEAD
-    return e.soft === true || now >= e.staleAt ? STALE : FRESH
+    return c < 0 || now >= e.staleAt ? STALE : FRESH
   }
 
   #hit(scope: Scope, key: string, layer: 'l1' | 'l2', stale: boolean): void {
@@ -184,7 +200,11 @@ export class CacheEngine implements Cache {
   #putL1(qkey: string, e: L1Entry): void {
     if (!this.l1) return
     try {
-      this.l1.set(qkey, e)
+      // Entries from L2 come in the store's own shape: copy into ours (keeps the judged state).
+      const own = makeEntry(e.v, e.tags, e.began, e.at, e.staleAt, e.expireAt)
+      own.c = e.c ?? -1
+      if (e.d !== undefined) own.d = e.d
+      this.l1.set(qkey, own)
     } catch (err) {
       this.#onError(err, 'l1.set')
     }
@@ -195,7 +215,7 @@ export class CacheEngine implements Cache {
     this.#open()
     const qkey = scope.prefix + key
     const now = this.#clock.now()
-    const e = this.l1?.get(qkey) as L1Entry | undefined
+    const e = this.l1?.getIn(scope.tenant, scope.marker === '' ? key : scope.marker + key) as L1Entry | undefined
     if (e !== undefined) {
       const s = this.#judge(scope, qkey, e, now)
       if (s === FRESH) {
@@ -223,7 +243,7 @@ export class CacheEngine implements Cache {
     const missing: number[] = []
     for (let i = 0; i < keys.length; i++) {
       const qkey = scope.prefix + keys[i]
-      const e = this.l1?.get(qkey) as L1Entry | undefined
+      const e = this.l1?.getIn(scope.tenant, scope.marker + keys[i]) as L1Entry | undefined
       if (e !== undefined && this.#judge(scope, qkey, e, now) === FRESH) {
         this.#hit(scope, keys[i] as string, 'l1', false)
         out[i] = e.v as V
@@ -253,30 +273,32 @@ export class CacheEngine implements Cache {
   }
 
   async getOrSet<V>(scope: Scope, key: string, loader: Loader<V>, options: GetOrSetOptions | undefined): Promise<V> {
-    const policy = this.#policy(options?.policy)
-    const qkey = scope.prefix + key
+    const policy = options?.policy === undefined ? this.#defaults : this.#policy(options.policy)
     const now = this.#clock.now()
     const l1 = this.l1
     let stale: L1Entry | undefined
+    let qkey: string | undefined
     if (l1 !== undefined) {
-      const e = l1.get(qkey) as L1Entry | undefined
+      const e = l1.getIn(scope.tenant, scope.marker === '' ? key : scope.marker + key) as L1Entry | undefined
       if (e !== undefined) {
-        const s = this.#judge(scope, qkey, e, now)
+        // The qualified key is only built when the entry needs re-validation (rare).
+        const s = e.c === this.#epochs.version && now < e.staleAt && now < e.expireAt ? FRESH : this.#judge(scope, (qkey = scope.prefix + key), e, now)
         if (s === FRESH) {
           // XFetch (Vattani et al.): refresh early with a probability that grows as expiry nears.
           if (policy.refreshAhead > 0 && e.d !== undefined && now - e.d * policy.refreshAhead * Math.log(Math.random()) >= e.staleAt) {
-            this.#background(scope, key, qkey, loader, policy, options, e)
+            this.#background(scope, key, scope.prefix + key, loader, policy, options, e)
           }
           this.#hit(scope, key, 'l1', false)
           return e.v as V
         }
         if (s === STALE) stale = e
-        else l1.delete([qkey])
+        else l1.delete([(qkey ??= scope.prefix + key)])
       }
     }
     if (typeof loader !== 'function') throw new LarderError('E_INVALID_OPTION', 'getOrSet needs a loader function')
     validateKey(key)
     this.#open()
+    qkey ??= scope.prefix + key
     if (stale === undefined) {
       const r = await this.#readL2(scope, qkey, now)
       if (r) {
@@ -295,7 +317,7 @@ export class CacheEngine implements Cache {
       if (soft !== undefined && soft > 0) return this.#load(scope, key, qkey, loader, policy, options, stale)
       // Stale-while-revalidate: serve the stale value, refresh once in the background.
       this.#background(scope, key, qkey, loader, policy, options, stale)
-      this.#hit(scope, key, l1 && l1.peek(qkey) === stale ? 'l1' : 'l2', true)
+      this.#hit(scope, key, l1 !== undefined && l1.peek(qkey) === stale ? 'l1' : 'l2', true)
       return stale.v as V
     }
     this.#miss(scope, key)
@@ -369,11 +391,22 @@ export class CacheEngine implements Cache {
           this.#putL1(qkey, r.entry)
           return r.entry.v as V
         }
+      } else if (token) {
+        // Another instance may have loaded, stored and released between our L2 miss and our
+        // lease: read L2 once more before loading (one round trip on a fleet miss).
+        const r = await this.#readL2(scope, qkey, this.#clock.now())
+        if (r && r.state === FRESH && this.#flushGen === flushGen) {
+          this.#lease.release(qkey, token).catch((err) => this.#onError(err, 'lease.release'))
+          this.#putL1(qkey, r.entry)
+          return r.entry.v as V
+        }
       }
     }
+    this.#running++
     try {
       return await this.#loadAndStore(scope, key, qkey, loader, policy, options, stale, background, began, flushGen, flight)
     } finally {
+      this.#running--
       if (token) this.#lease?.release(qkey, token).catch((err) => this.#onError(err, 'lease.release'))
     }
   }
@@ -439,12 +472,14 @@ export class CacheEngine implements Cache {
     }
     if (policy.jitter > 0) life += Math.floor(life * policy.jitter * Math.random())
     const g = grace ?? (options?.grace === undefined ? policy.grace : parseDuration(options.grace, 'grace'))
-    const entry: L1Entry = { v: value, tags: tags ?? this.#tagsFor(scope, policy, options), began, at: now, staleAt: now + life, expireAt: now + life + g, d: now - start }
+    const entry = makeEntry(value, tags ?? this.#tagsFor(scope, policy, options), began, now, now + life, now + life + g)
+    if (policy.refreshAhead > 0) entry.d = now - start
     await this.#store(scope, key, qkey, entry, flushGen, false, flight)
     return value
   }
 
-  #tagsFor(scope: Scope, policy: ResolvedPolicy, options: SetOptions | undefined): string[] {
+  #tagsFor(scope: Scope, policy: ResolvedPolicy, options: SetOptions | undefined): readonly string[] {
+    if (options?.tags === undefined && policy.tags.length === 0 && scope.nsTag === undefined) return NO_TAGS
     const own = options?.tags === undefined ? [] : validateTags(options.tags)
     const tags = policy.tags.length === 0 ? [...own] : [...policy.tags, ...own]
     if (scope.nsTag !== undefined) tags.push(scope.nsTag)
@@ -458,9 +493,10 @@ export class CacheEngine implements Cache {
    */
   async #store(scope: Scope, key: string, qkey: string, entry: L1Entry, flushGen: number, strict: boolean, flight?: Flight): Promise<boolean> {
     if (this.#fenced(scope, qkey, entry, flushGen) || (flight !== undefined && this.#writes.superseded(qkey, flight.stamp))) return this.#setEvent(scope, key, 'l1', false)
-    if (this.l1 && entry.size === undefined) {
+    let size: number | undefined
+    if (this.l1) {
       try {
-        entry.size = this.l1.measure(qkey, entry)
+        size = this.l1.measure(qkey, entry)
       } catch (err) {
         if (strict) throw err
         this.#onError(err, 'l1.measure')
@@ -484,7 +520,7 @@ export class CacheEngine implements Cache {
       // An invalidation (or a newer set) may have come while we waited for L2.
       if (this.#fenced(scope, qkey, entry, flushGen) || (flight !== undefined && this.#writes.superseded(qkey, flight.stamp))) return false
     }
-    if (this.l1) this.l1.set(qkey, entry)
+    if (this.l1) this.l1.set(qkey, entry, size)
     scope.counters.sets++
     this.#stats.total.sets++
     return this.#setEvent(scope, key, 'l1', true)
@@ -508,7 +544,7 @@ export class CacheEngine implements Cache {
     let life = options?.ttl === undefined ? (value === null ? policy.negativeTtl : (policy.ttlFrom?.(value) ?? policy.ttl)) : parseDuration(options.ttl, 'ttl')
     if (policy.jitter > 0) life += Math.floor(life * policy.jitter * Math.random())
     const grace = options?.grace === undefined ? policy.grace : parseDuration(options.grace, 'grace')
-    return { v: value, tags: this.#tagsFor(scope, policy, options), began, at: now, staleAt: now + life, expireAt: now + life + grace }
+    return makeEntry(value, this.#tagsFor(scope, policy, options), began, now, now + life, now + life + grace)
   }
 
   async set(scope: Scope, key: string, value: unknown, options: SetOptions | undefined, began = this.log.lastId(), flushGen = this.#flushGen): Promise<boolean> {
@@ -522,6 +558,8 @@ export class CacheEngine implements Cache {
 
   /** A direct write wins over loads of the same key that are still running. */
   #supersede(qkey: string): void {
+    // Only a running load can be superseded; with none running there is nothing to record.
+    if (this.#running === 0) return
     this.#writes.write(qkey)
     this.#inflight.delete(qkey)
   }
@@ -535,9 +573,9 @@ export class CacheEngine implements Cache {
       validateKey(it?.key)
       const entry = this.#entryFor(scope, it.value, it, began)
       const qkey = scope.prefix + it.key
-      if (this.l1) entry.size = this.l1.measure(qkey, entry)
+      const size = this.l1?.measure(qkey, entry)
       this.#supersede(qkey)
-      return { key: qkey, entry, name: it.key }
+      return { key: qkey, entry, name: it.key, size }
     })
     let l2ok: boolean[] = prepared.map(() => true)
     if (this.l2 && prepared.length > 0) {
@@ -552,7 +590,7 @@ export class CacheEngine implements Cache {
         this.l1?.delete([p.key])
         return this.#setEvent(scope, p.name, 'l1', false)
       }
-      this.l1?.set(p.key, p.entry)
+      this.l1?.set(p.key, p.entry, p.size)
       scope.counters.sets++
       this.#stats.total.sets++
       return this.#setEvent(scope, p.name, 'l1', true)

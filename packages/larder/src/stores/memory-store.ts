@@ -1,4 +1,3 @@
-import { LRUCache } from 'lru-cache'
 import { channels } from '../core/diagnostics.ts'
 import { LarderError } from '../core/errors.ts'
 import { SEP } from '../core/keys.ts'
@@ -14,21 +13,44 @@ export interface MemoryStoreOptions {
   maxEntryBytes?: number
 }
 
-/** Per-entry overhead we account besides the value (entry object, LRU slots, key). */
-const ENTRY_OVERHEAD = 96
+/** Per-entry overhead we account besides the value (entry object, node, map slot, key). */
+const ENTRY_OVERHEAD = 160
+
+/** A slot in the recency list. */
+interface Node {
+  tenant: string
+  key: string
+  e: StoredEntry
+  size: number
+  prev: Node | undefined
+  next: Node | undefined
+}
 
 /**
- * The in-process tier: an LRU bounded by entries and bytes (lru-cache), with a tag index
- * (qualified tag → keys) so a purge can drop matching entries at once and say how many.
- * It answers synchronously. It never judges freshness beyond dropping entries whose
- * `expireAt` passed when asked to (`get` with `now`): the engine does the rest.
+ * The in-process tier: an LRU bounded by entries and bytes, indexed tenant → key.
+ *
+ * Why not one flat map keyed by "tenant + separator + key": building that string on every
+ * read costs more than the lookup itself (a fresh string must be hashed each time, measured
+ * at 2.5 M vs 13 M lookups/s). Two lookups on strings whose hashes are already cached are
+ * cheaper, and the recency list is a plain doubly-linked list through the nodes.
+ *
+ * A tag index (qualified tag → qualified keys) lets a purge drop matching entries at once and
+ * say how many. It answers synchronously, never judges freshness: the engine does.
  */
 export class MemoryStore implements Store {
   readonly name = 'memory'
   readonly shared = false
   readonly maxEntryBytes: number
-  readonly #lru: LRUCache<string, StoredEntry>
+  readonly #maxEntries: number
+  readonly #maxBytes: number
+  readonly #tenants = new Map<string, Map<string, Node>>()
   readonly #byTag = new Map<string, Set<string>>()
+  /** Least recently used end. */
+  #head: Node | undefined
+  /** Most recently used end. */
+  #tail: Node | undefined
+  #count = 0
+  #bytes = 0
   #evictions = 0
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -36,36 +58,13 @@ export class MemoryStore implements Store {
     const maxBytes = options.maxBytes ?? 256 * 2 ** 20
     if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new LarderError('E_INVALID_OPTION', `l1.maxEntries must be a positive integer, got ${maxEntries}`)
     if (!Number.isFinite(maxBytes) || maxBytes < 1024) throw new LarderError('E_INVALID_OPTION', `l1.maxBytes must be at least 1024, got ${maxBytes}`)
+    this.#maxEntries = maxEntries
+    this.#maxBytes = maxBytes
     this.maxEntryBytes = options.maxEntryBytes ?? Math.min(maxBytes / 16, 8 * 2 ** 20)
-    this.#lru = new LRUCache<string, StoredEntry>({
-      max: maxEntries,
-      maxSize: maxBytes,
-      sizeCalculation: (e) => e.size ?? ENTRY_OVERHEAD,
-      dispose: (entry, key, reason) => {
-        this.#unindex(key, entry)
-        if (reason === 'evict') {
-          this.#evictions++
-          if (channels.evict.hasSubscribers) channels.evict.publish({ key, reason: 'evict', layer: 'l1' })
-        }
-      },
-    })
   }
 
   get evictions(): number {
     return this.#evictions
-  }
-
-  #unindex(key: string, entry: StoredEntry): void {
-    if (entry.tags.length === 0) return
-    const tenant = key.slice(0, key.indexOf(SEP))
-    for (const tag of entry.tags) {
-      const qt = tenant + SEP + tag
-      const set = this.#byTag.get(qt)
-      if (set) {
-        set.delete(key)
-        if (set.size === 0) this.#byTag.delete(qt)
-      }
-    }
   }
 
   /** Computes and checks the entry's size; throws E_VALUE_TOO_LARGE past the per-entry limit. */
@@ -78,31 +77,111 @@ export class MemoryStore implements Store {
     return size
   }
 
-  get(key: string): StoredEntry | undefined {
-    return this.#lru.get(key)
+  // ------------------------------------------------------------ list plumbing
+
+  #unlink(n: Node): void {
+    if (n.prev) n.prev.next = n.next
+    else this.#head = n.next
+    if (n.next) n.next.prev = n.prev
+    else this.#tail = n.prev
+    n.prev = n.next = undefined
+  }
+
+  #append(n: Node): void {
+    n.prev = this.#tail
+    n.next = undefined
+    if (this.#tail) this.#tail.next = n
+    else this.#head = n
+    this.#tail = n
+  }
+
+  #remove(n: Node, reason: 'evict' | 'delete'): void {
+    this.#unlink(n)
+    const map = this.#tenants.get(n.tenant)
+    if (map?.get(n.key) === n) map.delete(n.key)
+    this.#count--
+    this.#bytes -= n.size
+    this.#unindex(n)
+    if (reason === 'evict') {
+      this.#evictions++
+      if (channels.evict.hasSubscribers) channels.evict.publish({ key: n.tenant + SEP + n.key, reason: 'evict', layer: 'l1' })
+    }
+  }
+
+  #unindex(n: Node): void {
+    const tags = n.e.tags
+    if (tags.length === 0) return
+    const qkey = n.tenant + SEP + n.key
+    for (const tag of tags) {
+      const qt = n.tenant + SEP + tag
+      const set = this.#byTag.get(qt)
+      if (set) {
+        set.delete(qkey)
+        if (set.size === 0) this.#byTag.delete(qt)
+      }
+    }
+  }
+
+  #node(qkey: string): Node | undefined {
+    const i = qkey.indexOf(SEP)
+    if (i < 0) return undefined
+    return this.#tenants.get(qkey.slice(0, i))?.get(qkey.slice(i + 1))
+  }
+
+  // ------------------------------------------------------------ the hot path
+
+  /** Looks up `key` inside `tenant` and marks it recently used. */
+  getIn(tenant: string, key: string): StoredEntry | undefined {
+    const n = this.#tenants.get(tenant)?.get(key)
+    if (n === undefined) return undefined
+    if (n !== this.#tail) {
+      this.#unlink(n)
+      this.#append(n)
+    }
+    return n.e
+  }
+
+  // ------------------------------------------------------------ the Store contract
+
+  get(qkey: string): StoredEntry | undefined {
+    const i = qkey.indexOf(SEP)
+    return i < 0 ? undefined : this.getIn(qkey.slice(0, i), qkey.slice(i + 1))
   }
 
   /** Reads without touching recency (admin listings). */
-  peek(key: string): StoredEntry | undefined {
-    return this.#lru.peek(key)
+  peek(qkey: string): StoredEntry | undefined {
+    return this.#node(qkey)?.e
   }
 
   getMany(keys: readonly string[]): (StoredEntry | undefined)[] {
-    return keys.map((k) => this.#lru.get(k))
+    return keys.map((k) => this.get(k))
   }
 
-  set(key: string, entry: StoredEntry): boolean {
-    if (entry.size === undefined) entry.size = this.measure(key, entry)
-    this.#lru.set(key, entry)
-    if (entry.tags.length > 0 && this.#lru.peek(key) === entry) {
-      const tenant = key.slice(0, key.indexOf(SEP))
+  /** Stores an entry; `size` (from {@link measure}) saves measuring it again. */
+  set(qkey: string, entry: StoredEntry, size?: number): boolean {
+    const i = qkey.indexOf(SEP)
+    if (i < 0) throw new LarderError('E_INVALID_KEY', 'not a qualified key')
+    const bytes = size ?? this.measure(qkey, entry)
+    const tenant = qkey.slice(0, i)
+    const key = qkey.slice(i + 1)
+    let map = this.#tenants.get(tenant)
+    if (map === undefined) this.#tenants.set(tenant, (map = new Map()))
+    const old = map.get(key)
+    if (old !== undefined) this.#remove(old, 'delete')
+    const n: Node = { tenant, key, e: entry, size: bytes, prev: undefined, next: undefined }
+    map.set(key, n)
+    this.#append(n)
+    this.#count++
+    this.#bytes += bytes
+    if (entry.tags.length > 0) {
       for (const tag of entry.tags) {
         const qt = tenant + SEP + tag
         let set = this.#byTag.get(qt)
         if (!set) this.#byTag.set(qt, (set = new Set()))
-        set.add(key)
+        set.add(qkey)
       }
     }
+    while ((this.#count > this.#maxEntries || this.#bytes > this.#maxBytes) && this.#head !== undefined && this.#head !== n) this.#remove(this.#head, 'evict')
     return true
   }
 
@@ -111,48 +190,63 @@ export class MemoryStore implements Store {
   }
 
   delete(keys: readonly string[]): number {
-    let n = 0
-    for (const k of keys) if (this.#lru.delete(k)) n++
-    return n
+    let count = 0
+    for (const k of keys) {
+      const n = this.#node(k)
+      if (n) {
+        this.#remove(n, 'delete')
+        count++
+      }
+    }
+    return count
   }
 
   /** Drops every entry carrying one of these tags (qualified by tenant); returns how many. */
   deleteTagged(tenant: string, tags: readonly string[]): number {
-    let n = 0
+    let count = 0
     for (const tag of tags) {
       const set = this.#byTag.get(tenant + SEP + tag)
       if (!set) continue
-      for (const key of [...set]) if (this.#lru.delete(key)) n++
+      for (const qkey of [...set]) count += this.delete([qkey])
     }
-    return n
+    return count
   }
 
   clear(tenant?: string): number {
     if (tenant === undefined) {
-      const n = this.#lru.size
-      this.#lru.clear()
+      const count = this.#count
+      this.#tenants.clear()
       this.#byTag.clear()
-      return n
+      this.#head = this.#tail = undefined
+      this.#count = 0
+      this.#bytes = 0
+      return count
     }
-    const prefix = tenant + SEP
-    let n = 0
-    for (const key of [...this.#lru.keys()]) if (key.startsWith(prefix) && this.#lru.delete(key)) n++
-    return n
+    const map = this.#tenants.get(tenant)
+    if (!map) return 0
+    let count = 0
+    for (const n of [...map.values()]) {
+      this.#remove(n, 'delete')
+      count++
+    }
+    this.#tenants.delete(tenant)
+    return count
   }
 
   keys(tenant: string, prefix: string, opts: { cursor?: string; limit: number }): { keys: string[]; cursor?: string } {
-    const qprefix = tenant + SEP + prefix
+    const map = this.#tenants.get(tenant)
+    if (!map) return { keys: [] }
     const all: string[] = []
-    for (const key of this.#lru.keys()) if (key.startsWith(qprefix)) all.push(key.slice(tenant.length + 1))
+    for (const key of map.keys()) if (key.startsWith(prefix)) all.push(key)
     all.sort()
     const start = opts.cursor === undefined ? 0 : all.findIndex((k) => k > (opts.cursor as string))
     if (start < 0) return { keys: [] }
     const page = all.slice(start, start + opts.limit)
-    return page.length === opts.limit && start + opts.limit < all.length ? { keys: page, cursor: page[page.length - 1] } : { keys: page }
+    return start + opts.limit < all.length ? { keys: page, cursor: page[page.length - 1] } : { keys: page }
   }
 
   size(): { entries: number; bytes: number } {
-    return { entries: this.#lru.size, bytes: this.#lru.calculatedSize }
+    return { entries: this.#count, bytes: this.#bytes }
   }
 
   applyInvalidation(_entry: LogEntry): void {
@@ -160,8 +254,7 @@ export class MemoryStore implements Store {
   }
 
   close(): void {
-    this.#lru.clear()
-    this.#byTag.clear()
+    this.clear()
   }
 }
 
