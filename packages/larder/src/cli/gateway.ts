@@ -6,11 +6,18 @@
  * over the environment, which wins over the config file.
  * @module
  */
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import type { CacheOptions } from '../core/api.ts'
-import { createAuthorizer, type TokenConfig, tokensFromEnv } from '../core/auth.ts'
+import { parse as parseYaml } from 'yaml'
+import { createAdminApi } from '../admin/index.ts'
+import type { Cache, CacheOptions } from '../core/api.ts'
+import { type Authorizer, createAuthorizer, type TokenConfig, tokensFromEnv } from '../core/auth.ts'
 import { createCache } from '../core/cache.ts'
 import type { LarderRoute } from '../core/route.ts'
+import { createEventIngest, createEventProcessor, type RulesSpec } from '../events/index.ts'
+import type { HttpCache } from '../http/engine.ts'
+import { createMetrics } from '../metrics/index.ts'
+import { createSseHub } from '../realtime/index.ts'
 import { type GatewayConfigFile, loadGatewayConfig } from '../gateway/config.ts'
 import { createGateway } from '../gateway/index.ts'
 import { createForwarders, type ForwarderSpec } from '../http/cdn/index.ts'
@@ -71,7 +78,8 @@ export async function run(argv: string[]): Promise<number | undefined> {
     const cache = createCache(cacheOptions)
     closeables.push(cache)
     if (file.forwarders?.length) closeables.unshift(createForwarders(cache.log, file.forwarders as unknown as ForwarderSpec[], { onError: (err, f) => console.error(`[gateway] ${f} purge forwarding failed: ${(err as Error).message}`) }))
-    const routes: LarderRoute[] = await optionalRoutes(cache, auth, closeables)
+    // Filled once the gateway (and its HTTP engine) exists; the gateway reads this array per request.
+    const routes: LarderRoute[] = []
     gw = createGateway({
       origin,
       cache,
@@ -95,6 +103,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
         if (env.LARDER_DEBUG) console.error(`[gateway] ${where}:`, err)
       },
     })
+    mountParts(routes, cache, auth, gw.http, file, closeables)
   } catch (err) {
     console.error((err as Error).message)
     return 2
@@ -130,7 +139,42 @@ function parse(argv: string[]) {
   })
 }
 
-/** Mounts the other parts (SSE hub, admin API, metrics) when present in this build. */
-async function optionalRoutes(_cache: unknown, _auth: unknown, _closeables: { close(): unknown }[]): Promise<LarderRoute[]> {
-  return []
+/**
+ * Mounts the other parts on the gateway: the SSE hub (GET /_larder/stream), the admin API
+ * and dashboard (/_larder/…; its purges go through the HTTP engine so `urls` work), the
+ * Prometheus exporter (GET /metrics) and event ingest (POST /_larder/events) with the
+ * config's `rules` plus one rule per `invalidate_on` event of the route policies.
+ */
+function mountParts(routes: LarderRoute[], cache: Cache, auth: Authorizer, http: HttpCache, file: GatewayConfigFile, closeables: { close(): unknown }[]): void {
+  const hub = createSseHub({ log: cache.log })
+  const admin = createAdminApi({ cache, auth, hub, purge: (tenant, input, req) => http.purge(tenant, input, (req.headers.host ?? '').toLowerCase()) })
+  const metrics = createMetrics({ auth, stats: () => cache.stats() })
+  closeables.unshift(hub, admin, metrics)
+  routes.push(hub.route, metrics.route)
+  const rules = rulesFor(file, http)
+  if (rules) {
+    const processor = createEventProcessor({ cache, rules })
+    closeables.unshift(processor)
+    routes.push(createEventIngest({ processor, auth }).route)
+  }
+  routes.push(admin.route)
+}
+
+/** The config's rules (inline or a file path) merged with the routes' `invalidate_on` events. */
+function rulesFor(file: GatewayConfigFile, http: HttpCache): RulesSpec | undefined {
+  let spec: RulesSpec | undefined
+  if (typeof file.rules === 'string') spec = parseYaml(readFileSync(file.rules, 'utf8')) as RulesSpec
+  else if (file.rules) spec = file.rules as RulesSpec
+  const fromRoutes = http.eventTags()
+  if (!spec && Object.keys(fromRoutes).length === 0) return undefined
+  const out: RulesSpec = { version: 1, events: { ...(spec?.events ?? {}) } }
+  for (const [event, tags] of Object.entries(fromRoutes)) {
+    const rule = { ...(out.events[event] ?? {}) }
+    const prev = rule.invalidate
+    const prevTags = prev === undefined ? [] : Array.isArray(prev) ? prev : ((prev as { tags?: readonly string[] }).tags ?? [])
+    const prevKeys = prev !== undefined && !Array.isArray(prev) ? (prev as { keys?: readonly string[] }).keys : undefined
+    rule.invalidate = prevKeys ? { tags: [...prevTags, ...tags], keys: prevKeys } : [...prevTags, ...tags]
+    out.events[event] = rule
+  }
+  return out
 }

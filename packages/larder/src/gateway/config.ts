@@ -22,10 +22,12 @@ export interface GatewayConfigFile {
   cache?: { max_body_bytes?: number; keep_stale?: string | number; targets?: string[]; name?: string; etag?: boolean }
   timeouts?: { headers?: number; body?: number }
   /** CDN purge forwarders (larder/http cdn): `{ type: fastly, serviceId, token }`, `{ type: cloudflare, zoneId, token }`, `{ type: webhook, url, headers? }`. */
+  /** Event rules for POST /_larder/events: a file path or an inline `{ events: … }` (larder/events). */
+  rules?: string | { version?: 1; events: Record<string, unknown> }
   forwarders?: { type: 'fastly' | 'cloudflare' | 'webhook'; [k: string]: unknown }[]
 }
 
-const KNOWN = new Set(['origin', 'port', 'host', 'redis', 'tenant_header', 'default_tenant', 'hosts', 'tokens', 'routes', 'cache', 'timeouts', 'forwarders'])
+const KNOWN = new Set(['origin', 'port', 'host', 'redis', 'tenant_header', 'default_tenant', 'hosts', 'tokens', 'routes', 'cache', 'timeouts', 'forwarders', 'rules'])
 
 export function parseGatewayConfig(text: string, source = 'config'): GatewayConfigFile {
   let doc: unknown

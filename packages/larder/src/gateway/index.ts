@@ -106,10 +106,6 @@ export function createGateway(o: GatewayOptions): Gateway {
     } catch (err) {
       return sendError(res, 400, isLarderError(err) ? err.code : 'E_BAD_REQUEST', `tenant: ${(err as Error).message}`)
     }
-    if (routes.length > 0 && prefixes.some((p) => target.startsWith(p))) {
-      const url = new URL(target, `http://${req.headers.host ?? 'localhost'}`)
-      for (const r of routes) if (await r(req, res, { tenant, url })) return
-    }
     if (req.method === 'PURGE') return handlePurgeMethod(req, res, http, o.auth, tenant, target)
     if (target === '/_larder/purge' || target.startsWith('/_larder/purge?')) {
       if (req.method !== 'POST') {
@@ -117,6 +113,10 @@ export function createGateway(o: GatewayOptions): Gateway {
         return sendError(res, 405, 'E_BAD_REQUEST', 'use POST /_larder/purge')
       }
       return handlePurgeApi(req, res, http, o.auth, tenant)
+    }
+    if (routes.length > 0 && prefixes.some((p) => target.startsWith(p))) {
+      const url = new URL(target, `http://${req.headers.host ?? 'localhost'}`)
+      for (const r of routes) if (await r(req, res, { tenant, url })) return
     }
     return proxy.handle(req, res, tenant, target)
   }

@@ -26,7 +26,7 @@ export interface RoutePolicy {
   vary?: readonly string[]
   /** Tags added to every entry; `{name}` is replaced by the path segment (e.g. `product:{id}`). */
   tags?: readonly string[]
-  /** Domain event names that should purge this route's tag (`route:<path>`); read by larder/events. */
+  /** Domain event names that should purge this route's tag (`route:<path>`, `{id}` written `:id`); read by larder/events. */
   invalidate_on?: readonly string[]
   /** false: never cache this route (pass through). Default true. */
   cache?: boolean
@@ -34,7 +34,10 @@ export interface RoutePolicy {
 
 export interface CompiledRoute {
   readonly policy: RoutePolicy
-  /** `route:<path>`: on every entry of the route. */
+  /**
+   * `route:<path>` on every entry of the route, with `{name}` written `:name` so the tag
+   * holds no template braces (larder/events rules treat `{…}` as placeholders).
+   */
   readonly tag: string
   readonly ttlSeconds: number | undefined
   readonly graceSeconds: number | undefined
@@ -53,7 +56,7 @@ function compile(policy: RoutePolicy): CompiledRoute {
   }
   return {
     policy,
-    tag: `route:${policy.path}`,
+    tag: `route:${policy.path.replace(/\{([^}]*)\}/g, ':$1')}`,
     ttlSeconds: secs(policy.ttl, 'ttl'),
     graceSeconds: secs(policy.grace, 'grace'),
     sieSeconds: secs(policy.staleIfError, 'staleIfError'),

@@ -292,7 +292,7 @@ describe('route policies (seed 002 endpoint table)', () => {
   it('matches literal, parameter and rest patterns; most specific first', () => {
     const m = matchRoute(routes, '/api/v1/products/42')
     assert.equal(m?.route.policy.path, '/api/v1/products/{id}')
-    assert.deepEqual(routeTags(m as NonNullable<typeof m>), ['route:/api/v1/products/{id}', 'product:42'])
+    assert.deepEqual(routeTags(m as NonNullable<typeof m>), ['route:/api/v1/products/:id', 'product:42'])
     assert.equal(matchRoute(routes, '/api/v1/analytics/reports/a/b')?.route.ttlSeconds, 21600)
     assert.equal(matchRoute(routes, '/api/v1/products/42/x'), undefined)
     assert.equal(matchRoute(routes, '/api/v1/products/*')?.route.policy.path, '/api/v1/products/{id}')
@@ -303,7 +303,7 @@ describe('route policies (seed 002 endpoint table)', () => {
     assert.equal(keyQuery('?utm=1', r), '')
   })
   it('exposes invalidate_on as event → route tags', () => {
-    assert.deepEqual(eventTags(routes).product_update?.sort(), ['route:/api/v1/products', 'route:/api/v1/products/{id}'])
+    assert.deepEqual(eventTags(routes).product_update?.sort(), ['route:/api/v1/products', 'route:/api/v1/products/:id'])
   })
   it('rejects bad config with the field name', () => {
     assert.throws(() => compileRoutes([{ path: 'nope' }]), /must start with/)

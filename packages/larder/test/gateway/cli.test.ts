@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { freePort } from '../../src/testing/servers.ts'
+import { ADMIN, get, type Origin, startOrigin } from './helpers.ts'
+
+const bin = new URL('../../bin/larder.mjs', import.meta.url).pathname
+
+function run(args: string[], env: Record<string, string>): { child: ChildProcess; ready: Promise<string>; exit: Promise<number | null> } {
+  const child = spawn(process.execPath, ['--conditions=larder-src', bin, 'gateway', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+  const ready = new Promise<string>((resolve, reject) => {
+    const on = (d: Buffer) => {
+      out += d
+      if (out.includes('larder gateway on')) resolve(out)
+    }
+    child.stdout?.on('data', on)
+    child.stderr?.on('data', on)
+    exit.then((code) => reject(new Error(`exited ${code}: ${out}`)))
+  })
+  ready.catch(() => {}) // a test that expects an exit never awaits `ready`
+  return { child, ready, exit }
+}
+
+describe('larder gateway CLI', () => {
+  let origin: Origin
+  let dir: string
+  before(async () => {
+    origin = await startOrigin((req, res) => {
+      res.writeHead(200, { 'cache-control': 'max-age=60', 'surrogate-key': 'cli' })
+      res.end(`${req.url} ${origin.seen.length}`)
+    })
+    dir = mkdtempSync(join(tmpdir(), 'larder-cli-'))
+  })
+  after(async () => {
+    await origin.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('reads flags, env and the config file; serves, purges with the admin token, mounts /metrics; stops on SIGTERM', async () => {
+    const port = await freePort()
+    const config = join(dir, 'larder.yaml')
+    writeFileSync(
+      config,
+      `hosts:\n  shop.acme.test: acme\nroutes:\n  /api/v1/products/{id}:\n    ttl: 1h\n    tags: ["product:{id}"]\n    invalidate_on: [product_update]\n`,
+    )
+    const gw = run(['--port', String(port)], { LARDER_ORIGIN: origin.url, LARDER_CONFIG: config, LARDER_ADMIN_TOKEN: ADMIN, LARDER_TENANT_HEADER: 'x-shop' })
+    await gw.ready
+    const base = `http://127.0.0.1:${port}`
+    try {
+      await get(`${base}/api/v1/products/7`, { host: 'shop.acme.test' })
+      const hit = await get(`${base}/api/v1/products/7`, { host: 'shop.acme.test' })
+      assert.equal(hit.headers.get('x-cache'), 'HIT')
+      // x-shop header names another tenant: its own miss.
+      assert.equal((await get(`${base}/api/v1/products/7`, { host: 'shop.acme.test', 'x-shop': 'globex' })).headers.get('x-cache'), 'MISS')
+      const purge = await get(`${base}/_larder/purge`, { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, 'POST', JSON.stringify({ tenant: 'acme', tags: ['product:7'] }))
+      assert.equal(purge.status, 200)
+      assert.equal((await get(`${base}/api/v1/products/7`, { host: 'shop.acme.test' })).headers.get('x-cache'), 'MISS')
+      // route:<path> tags from invalidate_on reach the events ingest.
+      const ev = await get(`${base}/_larder/events`, { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, 'POST', JSON.stringify({ type: 'product_update', tenant: 'acme', id: 'e1', data: {} }))
+      assert.ok(ev.status < 300, `events answered ${ev.status}: ${ev.text}`)
+      assert.equal((await get(`${base}/api/v1/products/7`, { host: 'shop.acme.test' })).headers.get('x-cache'), 'MISS')
+      const m = await get(`${base}/metrics`, { authorization: `Bearer ${ADMIN}` })
+      assert.equal(m.status, 200)
+    } finally {
+      gw.child.kill('SIGTERM')
+    }
+    assert.equal(await gw.exit, 0)
+  })
+
+  it('exits 2 with a message for a missing origin or a bad config', async () => {
+    const a = run([], { LARDER_ORIGIN: '', LARDER_CONFIG: '' })
+    assert.equal(await a.exit, 2)
+    const bad = join(dir, 'bad.yaml')
+    writeFileSync(bad, 'origin: http://x\nnope: 1\n')
+    const b = run(['--config', bad], { LARDER_ORIGIN: '' })
+    assert.equal(await b.exit, 2)
+  })
+})
