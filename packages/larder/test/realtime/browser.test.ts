@@ -100,7 +100,9 @@ describe('browser end to end (headless Chromium)', () => {
       await once(server, 'listening')
       return { hub, server }
     }
-    async function stop(s: { hub: SseHub; server: Server }): Promise<void> {
+    async function stop(s: { hub: SseHub; server: Server }, kill = false): Promise<void> {
+      // A kill cuts every connection mid-stream (no clean end of the SSE response).
+      if (kill) s.server.closeAllConnections()
       await s.hub.close()
       s.server.closeAllConnections()
       await new Promise((r) => s.server.close(r))
@@ -126,7 +128,7 @@ describe('browser end to end (headless Chromium)', () => {
       assert.equal(await page.textContent('#loads'), '2')
 
       // Kill the server; the product changes during the outage; restart on the same port.
-      await stop(srv)
+      await stop(srv, true)
       db.name = 'Widget v3'
       const missed = await shop.invalidateTags(['product:42'])
       await page.waitForFunction(() => (window as unknown as { rt: { state: string } }).rt.state === 'connecting')
