@@ -70,9 +70,17 @@ describe('browser end to end (headless Chromium)', () => {
     let dbReads = 0
     const shop = cache.tenant('acme')
 
+    let bad502 = 0
     function serve(hub: SseHub): Server {
       return createServer((req, res) => {
         const url = new URL(req.url ?? '/', 'http://localhost')
+        // A deploy still rolling: the first stream requests after the restart get 502
+        // (the native EventSource would give up here for good).
+        if (url.pathname === '/_larder/stream' && bad502 > 0) {
+          bad502--
+          res.writeHead(502, { 'content-type': 'text/plain' }).end('bad gateway')
+          return
+        }
         // This storefront has one tenant; a real host resolves it from the Host header or a token.
         if (hub.route(req, res, { tenant: 'acme', url })) return
         if (url.pathname === '/') {
@@ -127,13 +135,16 @@ describe('browser end to end (headless Chromium)', () => {
       await page.waitForFunction(() => document.querySelector('#stock')?.textContent === '3')
       assert.equal(await page.textContent('#loads'), '2')
 
-      // Kill the server; the product changes during the outage; restart on the same port.
+      // Kill the server; the product changes during the outage; restart on the same port,
+      // answering 502 to the first two stream requests.
       await stop(srv, true)
       db.name = 'Widget v3'
       const missed = await shop.invalidateTags(['product:42'])
       await page.waitForFunction(() => (window as unknown as { rt: { state: string } }).rt.state === 'connecting')
+      bad502 = 2
       srv = await start(port)
       await page.waitForFunction(() => document.querySelector('#name')?.textContent === 'Widget v3')
+      assert.equal(bad502, 0)
       const events = await page.evaluate(() => (window as unknown as { rtEvents: string[] }).rtEvents)
       // Caught up by replay (the missed invalidation with its log id), not by a reset.
       assert.deepEqual(events, [`invalidate:${inv.id}`, `invalidate:${missed.id}`])
