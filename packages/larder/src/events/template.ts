@@ -27,6 +27,8 @@ export interface Placeholder {
   text: string
   /** Declared optional in the rule's `fields` (`note?`): when absent the template renders nothing. */
   optional?: boolean
+  /** Field names for errors, computed once: `data.seller.id`; for arrays `data.categoryIds`. */
+  field: string
 }
 
 export type Segment = string | Placeholder
@@ -62,7 +64,7 @@ function parsePlaceholder(inner: string, template: string): Placeholder {
     if (!IDENT.test(p)) throw new TemplateSyntaxError(`"${template}": placeholder {${inner}} is not a field path such as {productId}, {seller.id} or {categoryIds[]}`)
     path.push(p)
   }
-  return { path, arrayAt, text: inner }
+  return { path, arrayAt, text: inner, field: fieldName(path, arrayAt >= 0 ? arrayAt + 1 : path.length) }
 }
 
 /** Parses and checks one template; throws TemplateSyntaxError saying what is wrong. */
@@ -139,20 +141,22 @@ export function scalarText(v: unknown, field: string): string {
 
 /** Reads a scalar placeholder from event data (throws naming the field when missing or wrong). */
 export function readScalar(data: unknown, ph: Placeholder): string {
-  return scalarText(walk(data, ph.path, 0, ph.path.length), fieldName(ph.path))
+  return scalarText(walk(data, ph.path, 0, ph.path.length), ph.field)
 }
 
 /** Reads the values of an array placeholder: `{categoryIds[]}` or `{items[].id}`. */
 export function readArray(data: unknown, ph: Placeholder, maxItems: number): string[] {
   const arr = walk(data, ph.path, 0, ph.arrayAt + 1)
-  const field = fieldName(ph.path, ph.arrayAt + 1)
+  const field = ph.field
   if (arr === undefined || arr === null) throw invalidEvent(field, 'is missing (the rule uses it in a template)')
   if (!Array.isArray(arr)) throw invalidEvent(field, `must be an array, got ${typeof arr}`)
   if (arr.length > maxItems) throw invalidEvent(field, `has ${arr.length} items; a rule expands at most ${maxItems}`, { limit: maxItems })
   const out: string[] = []
   for (let i = 0; i < arr.length; i++) {
     const v = ph.arrayAt === ph.path.length - 1 ? arr[i] : walk(arr[i], ph.path, ph.arrayAt + 1, ph.path.length)
-    out.push(scalarText(v, `${field}[${i}]${ph.arrayAt === ph.path.length - 1 ? '' : `.${ph.path.slice(ph.arrayAt + 1).join('.')}`}`))
+    // The element's field name is only built when the value is wrong.
+    const ok = typeof v === 'number' ? Number.isFinite(v) : typeof v === 'string' && v.length > 0 && v.length <= MAX_VALUE_LENGTH && !CONTROL.test(v)
+    out.push(ok ? String(v) : scalarText(v, `${field}[${i}]${ph.arrayAt === ph.path.length - 1 ? '' : `.${ph.path.slice(ph.arrayAt + 1).join('.')}`}`))
   }
   return out
 }

@@ -134,6 +134,29 @@ describe('events: PostgreSQL change capture on PGlite', () => {
     }
   })
 
+  it('a value too long to send marks the payload overflow: the tenant is cleared instead', async () => {
+    const { cache, watch, processor } = setup()
+    try {
+      await db.exec(`CREATE SCHEMA three; SET search_path = three; ${schema}`)
+      await installPgTrigger(db, { table: 'products', event: 'product.row_changed', columns: ['category_id'] })
+      const listener = createPgListener({ client: db, processor, cache })
+      await listener.ready
+      await cache.tenant('acme').set('listing:any', [1], { tags: ['category:whatever'] })
+      await db.query(`INSERT INTO products VALUES (1, 'acme', repeat('x', 2000), 'n', 1)`)
+      const cleared = await watch.waitFor((e) => e.tenant === 'acme' && e.kind === 'clear', 'the tenant clear')
+      const hard = watch.entries.find(hasTag('acme', 'product:1'))
+      assert.ok(hard && hard.id < cleared.id, 'the ids that fit were still invalidated')
+      assert.ok(!hard.tags?.some((t) => t.startsWith('category:')), 'the long value was left out')
+      // clear() purges L1 once its log append resolved: let the pending promise callbacks run.
+      await new Promise((r) => setImmediate(r))
+      assert.equal(await cache.tenant('acme').get('listing:any'), undefined)
+      await listener.close()
+    } finally {
+      await processor.close()
+      await cache.close()
+    }
+  })
+
   it('rejects unsafe identifiers and event types at install', () => {
     assert.throws(() => pgTriggerSql({ table: 'products; drop table x', event: 'a.b' }), /plain SQL identifier/)
     assert.throws(() => pgTriggerSql({ table: 'products', event: "a.b'; --" }), /dotted lower-case/)

@@ -125,6 +125,15 @@ events:
     )
   })
 
+  it('bounds array expansion and outputs per event', () => {
+    const rules = parseRules('events:\n  a.b:\n    fields: ["ids[]"]\n    invalidate: ["x:{ids[]}"]\n', { maxExpansion: 3, maxOutputs: 10 })
+    assert.deepEqual(rules.plan(ev('a.b', { ids: [1, 2, 3] })).hardTags, ['x:1', 'x:2', 'x:3'])
+    assert.throws(() => rules.plan(ev('a.b', { ids: [1, 2, 3, 4] })), (err: unknown) => err instanceof LarderError && err.details?.field === 'data.ids' && err.details?.limit === 3)
+    const many = parseRules('events:\n  a.b:\n    fields: ["ids[]"]\n    invalidate: ["x:{ids[]}", "y:{ids[]}", "z:{ids[]}", "w:{ids[]}"]\n', { maxExpansion: 3, maxOutputs: 10 })
+    assert.throws(() => many.plan(ev('a.b', { ids: [1, 2, 3] })), (err: unknown) => err instanceof LarderError && /limit per event is 10/.test(err.message))
+    assert.throws(() => rules.plan(ev('a.b', { ids: ['y'.repeat(300)] })), (err: unknown) => err instanceof LarderError && err.details?.field === 'data.ids[0]')
+  })
+
   it('does not read inherited properties as fields', () => {
     const rules = parseRules('events:\n  a.b:\n    fields: [constructor]\n    invalidate: ["x:{constructor}"]\n')
     assert.throws(() => rules.plan(ev('a.b', {})), (err: unknown) => err instanceof LarderError && err.details?.field === 'data.constructor')
