@@ -55,6 +55,12 @@ export interface SseHubOptions {
   tokenSecret?: string | Buffer
   /** Refuse streams without a valid token. Default false. */
   requireToken?: boolean
+  /**
+   * Origins allowed to read the stream cross-origin (`Access-Control-Allow-Origin`, on
+   * refusals too so the page can read the message). A GET with `?token=` and the client's
+   * `Accept` header is a CORS "simple" request, so no preflight is needed. Default: none.
+   */
+  allowOrigin?: string | readonly string[] | ((origin: string) => boolean)
   /** Vets topics (e.g. only `product:`, `stock:` …); a refused topic answers 400 "unknown topic". */
   allowTopic?: (topic: string, tenant: string) => boolean
   timers?: HubTimers
@@ -501,8 +507,21 @@ export function createSseHub(options: SseHubOptions): SseHub {
     return true
   }
 
+  const allowOrigin = options.allowOrigin
+  function originAllowed(origin: string): boolean {
+    if (allowOrigin === undefined) return false
+    if (typeof allowOrigin === 'function') return allowOrigin(origin)
+    if (typeof allowOrigin === 'string') return allowOrigin === '*' || allowOrigin === origin
+    return allowOrigin.includes(origin)
+  }
+
   const route: LarderRoute = (req, res, ctx) => {
     if (ctx.url.pathname !== path) return false
+    const origin = req.headers.origin
+    if (typeof origin === 'string' && originAllowed(origin)) {
+      res.setHeader('access-control-allow-origin', origin)
+      res.setHeader('vary', 'Origin')
+    }
     if (closed) return refuse(res, 503, 'E_CLOSED', 'the SSE hub is shutting down; reconnect shortly', 1)
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD')

@@ -402,6 +402,26 @@ describe('SSE hub: bad input and limits', () => {
     }
   })
 
+  test('allowOrigin: allowed origins may read the stream (and its refusals) cross-origin; others get no CORS header', async () => {
+    const log = new MemoryLog()
+    const srv = await startHubServer({ log, allowOrigin: ['https://shop.example'] })
+    try {
+      const ok = await openStream(srv.port, '?topics=p', { ...acme, origin: 'https://shop.example' })
+      assert.equal(ok.headers['access-control-allow-origin'], 'https://shop.example')
+      assert.equal(ok.headers.vary, 'Origin')
+      const bad = await openStream(srv.port, '?topics=', { ...acme, origin: 'https://shop.example' })
+      assert.equal(bad.status, 400)
+      assert.equal(bad.headers['access-control-allow-origin'], 'https://shop.example')
+      const other = await openStream(srv.port, '?topics=p', { ...acme, origin: 'https://evil.example' })
+      assert.equal(other.status, 200)
+      assert.equal(other.headers['access-control-allow-origin'], undefined)
+      ok.close()
+      other.close()
+    } finally {
+      await srv.close()
+    }
+  })
+
   test('per-tenant and per-process limits answer 429 and 503 with a message', async () => {
     const log = new MemoryLog()
     const srv = await startHubServer({ log, maxClientsPerTenant: 2, maxClients: 3 })
