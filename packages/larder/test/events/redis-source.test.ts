@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import { createCache } from '../../src/core/cache.ts'
 import { createEventProcessor } from '../../src/events/processor.ts'
 import { createRedisEventSource } from '../../src/events/redis-source.ts'
 import { MemoryLog } from '../../src/log/memory-log.ts'
-import { type RedisServerHandle, startRedis } from '../../src/testing/servers.ts'
+import { type RedisServerHandle, startRedis, startRedisCluster } from '../../src/testing/servers.ts'
 import { applied, hasTag, watchLog } from './helpers.ts'
 
 const catalog = new URL('../../rules/catalog.yaml', import.meta.url).pathname
@@ -154,6 +154,33 @@ describe('events: Redis stream source', () => {
       await source.close()
       await processor.close()
       await cache.close()
+    }
+  })
+})
+
+describe('events: Redis stream source on a Redis Cluster', () => {
+  it('reads, parks and acknowledges across slots', async () => {
+    const cluster = await startRedisCluster({ masters: 3 })
+    const { cache, watch, processor } = setup()
+    const producer = new Cluster(cluster.urls.map((u) => ({ host: '127.0.0.1', port: Number(new URL(u).port) })))
+    const source = createRedisEventSource({ cluster: cluster.urls, stream: 'events', group: 'larder', consumer: 'c1', processor, blockMs: 100 })
+    try {
+      await source.ready
+      await producer.xadd('events', '*', 'event', productEvent('c1', 1))
+      await producer.xadd('events', '*', 'event', '{broken')
+      await applied(watch, 'acme', 'product:1')
+      let parked: unknown[] = []
+      for (let i = 0; i < 200 && parked.length === 0; i++) {
+        parked = await producer.xrange('events:parked', '-', '+')
+        if (parked.length === 0) await new Promise((r) => setTimeout(r, 10))
+      }
+      assert.equal(parked.length, 1)
+    } finally {
+      await source.close()
+      producer.disconnect()
+      await processor.close()
+      await cache.close()
+      await cluster.stop()
     }
   })
 })
