@@ -9,7 +9,7 @@ import { runLoad } from './load/run.ts'
 const USAGE = `usage:
   larder demo start [--port 8080] [--host 127.0.0.1] [--instances N] [--origin-port P] [--data-dir DIR] [--ttl-only]
       env: REDIS_URL (needed for --instances > 1), DATABASE_URL (a real PostgreSQL instead of the embedded one), LARDER_ADMIN_TOKEN
-  larder demo load [--requests 20000] [--warmup N] [--concurrency 16] [--write-ratio 0.01] [--seed 42] [--no-compare] [--url http://gateway]`
+  larder demo load [--requests 20000] [--warmup N] [--concurrency 16] [--write-ratio 0.01] [--seed 42] [--no-compare] [--no-prewarm] [--url http://gateway]`
 
 function int(v: string | undefined, name: string, def: number): number {
   if (v === undefined) return def
@@ -99,6 +99,7 @@ async function load(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       url: { type: 'string' },
       'no-compare': { type: 'boolean' },
+      'no-prewarm': { type: 'boolean' },
     },
   })
   const writeRatio = values['write-ratio'] === undefined ? 0.01 : Number(values['write-ratio'])
@@ -111,6 +112,7 @@ async function load(argv: string[]): Promise<number> {
     writeRatio,
     seed: int(values.seed, 'seed', 42),
     compare: !values['no-compare'],
+    prewarm: !values['no-prewarm'],
   })
   const e = result.events
   const ok = e.staleReads === 0 && e.hitRatio >= 0.95

@@ -14,6 +14,8 @@ export interface StaleRead {
   seen: number
   required: number
   url: string
+  /** What the cache said about the answer (X-Cache, Age), when known. */
+  detail?: string
 }
 
 export class StaleChecker {

@@ -9,8 +9,36 @@ import { createGateway } from 'larder/gateway'
 import { SELLERS_PER_TENANT, TENANTS } from '../db/seed.ts'
 import { startDemo } from '../demo.ts'
 import { TENANT_HEADER } from '../origin.ts'
-import { StaleChecker } from './checker.ts'
-import { runWorkload, type WorkloadOptions, type WorkloadReport } from './workload.ts'
+import { Worker } from 'node:worker_threads'
+import type { WorkloadOptions, WorkloadReport } from './workload.ts'
+
+/**
+ * Runs the workload on a worker thread; `originReads` (read in this thread, where the origin
+ * lives) is sampled when measuring starts and when it ends.
+ */
+function runInWorker(options: WorkloadOptions, originReads: (() => number) | undefined, onProgress: (done: number, total: number, r: WorkloadReport) => void): Promise<WorkloadReport> {
+  const { onProgress: _p, originReads: _o, checker: _c, filter: _f, onMeasuring: _m, ...data } = options
+  const worker = new Worker(new URL('./worker-boot.mjs', import.meta.url), { workerData: data })
+  let before: number | undefined
+  return new Promise<WorkloadReport>((resolve, reject) => {
+    worker.on('message', (m: { type: string; done?: number; total?: number; report?: WorkloadReport }) => {
+      if (m.type === 'measuring') before = originReads?.()
+      else if (m.type === 'progress') onProgress(m.done ?? 0, m.total ?? 0, m.report as WorkloadReport)
+      else if (m.type === 'done') {
+        const r = m.report as WorkloadReport
+        if (originReads && before !== undefined) {
+          r.originReads = originReads() - before
+          r.saved = r.reads ? 1 - r.originReads / r.reads : undefined
+        }
+        resolve(r)
+      }
+    })
+    worker.on('error', reject)
+    worker.on('exit', (code) => {
+      if (code !== 0) reject(new Error(`workload worker exited with ${code}`))
+    })
+  })
+}
 
 export interface LoadOptions {
   /** A running gateway to drive (no comparison run then). */
@@ -22,6 +50,8 @@ export interface LoadOptions {
   seed?: number
   /** Also run TTL-only caching. Default true (in-process only). */
   compare?: boolean
+  /** Request every product page and sellers list once before the warm-up. Default true. */
+  prewarm?: boolean
   out?: (line: string) => void
   /** Progress bar stream (default process.stderr when it is a TTY). */
   progress?: NodeJS.WriteStream | undefined
@@ -75,11 +105,12 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadResult> {
     concurrency: options.concurrency ?? 16,
     writeRatio: options.writeRatio ?? 0.01,
     seed: options.seed ?? 42,
+    prewarm: options.prewarm ?? true,
     ...(options.warmup !== undefined ? { warmup: options.warmup } : {}),
   }
 
   if (options.url) {
-    const events = await runWorkload({ ...base, url: options.url, onProgress: bar('gateway', progress) })
+    const events = await runInWorker({ ...base, url: options.url }, undefined, bar('gateway', progress))
     out(formatReports([['gateway', events]]))
     return { events, ttlOnly: undefined }
   }
@@ -90,10 +121,8 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadResult> {
     const gw = demo.instances[0]
     if (!gw) throw new Error('no gateway instance started')
     const originReads = () => demo.origin.stats().reads
-    // One checker over both runs: the database and its versions carry on from the first run.
-    const checker = new StaleChecker()
-    out(`workload: ${base.requests} requests after ${base.warmup ?? base.requests} warm-up, ${((base.writeRatio ?? 0) * 100).toFixed(1)} % writes, ${base.concurrency} in flight, Zipf s=1.1`)
-    const events = await runWorkload({ ...base, url: gw.url, originReads, checker, onProgress: bar('events', progress) })
+    out(`workload: ${base.requests} requests after ${base.warmup ?? base.requests} warm-up, ${((base.writeRatio ?? 0) * 100).toFixed(1)} % writes, ${base.concurrency} in flight, Zipf s=1.1${base.prewarm ? '; every product page and sellers list requested once first' : ''}`)
+    const events = await runInWorker({ ...base, url: gw.url }, originReads, bar('events', progress))
     let ttlOnly: WorkloadReport | undefined
     if (options.compare !== false) {
       // Same origin, a cache that hears of no change: what TTLs alone give.
@@ -101,7 +130,7 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadResult> {
       const ttl = createGateway({ origin: demo.originUrl, cache, tenantHeader: TENANT_HEADER })
       const addr = await ttl.listen(0, '127.0.0.1')
       try {
-        ttlOnly = await runWorkload({ ...base, url: `http://127.0.0.1:${addr.port}`, originReads, checker, onProgress: bar('ttl-only', progress) })
+        ttlOnly = await runInWorker({ ...base, url: `http://127.0.0.1:${addr.port}` }, originReads, bar('ttl-only', progress))
       } finally {
         await ttl.close()
         await cache.close()
@@ -110,7 +139,7 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadResult> {
     out('')
     out(formatReports(ttlOnly ? [['event-driven', events], ['TTL only', ttlOnly]] : [['event-driven', events]]))
     for (const [name, r] of [['event-driven', events], ['TTL only', ttlOnly]] as const) {
-      for (const s of r?.staleExamples ?? []) out(`  stale (${name}): ${s.entity} v${s.seen} < acknowledged v${s.required} at ${s.url}`)
+      for (const s of r?.staleExamples ?? []) out(`  stale (${name}): ${s.entity} v${s.seen} < acknowledged v${s.required} at ${s.url}${s.detail ? ` (${s.detail})` : ''}`)
     }
     return { events, ttlOnly }
   } finally {
