@@ -31,8 +31,17 @@ export function b64(text: string): string {
   return out
 }
 
+const unmemo = new Map<string, string>()
+
+/** Inverse of {@link b64}, memoised too (tags are decoded on every L2 hit). */
 export function unb64(text: string): string {
-  return Buffer.from(text, 'base64url').toString('utf8')
+  let out = unmemo.get(text)
+  if (out === undefined) {
+    out = Buffer.from(text, 'base64url').toString('utf8')
+    if (unmemo.size >= 10_000) unmemo.clear()
+    unmemo.set(text, out)
+  }
+  return out
 }
 
 export function tenantPrefix(tenant: string): string {

@@ -86,6 +86,8 @@ export class RedisLog implements InvalidationLog {
   #replayTimer: NodeJS.Timeout | undefined
   readonly #ready: Promise<void>
   #markReady!: () => void
+  readonly #initializedP: Promise<void>
+  #markInitialized!: () => void
   readonly #loop: Promise<void>
 
   constructor(options: RedisLogOptions) {
@@ -113,12 +115,18 @@ export class RedisLog implements InvalidationLog {
       if (s === 'closed') this.#scheduleReplay(0)
     })
     this.#ready = new Promise((r) => (this.#markReady = r))
+    this.#initializedP = new Promise((r) => (this.#markInitialized = r))
     this.#loop = this.#readLoop()
   }
 
   /** Resolves once the reader knows the log's current position (or gave up for now). */
   ready(): Promise<void> {
     return this.#ready
+  }
+
+  /** Resolves only once the log's position was read from Redis (never on failure). */
+  whenInitialized(): Promise<void> {
+    return this.#initializedP
   }
 
   lastId(): number {
@@ -331,6 +339,7 @@ export class RedisLog implements InvalidationLog {
     this.#since = since === null ? null : Number(since)
     this.#initialized = true
     this.#markReady()
+    this.#markInitialized()
   }
 
   /** After the reader was cut off: decide whether subscribers can still trust what they derived. */

@@ -31,11 +31,23 @@ for i, k in ipairs(KEYS) do
   if raw then
     local p, key = split_key(k)
     local b, tg = header(raw)
-    if p and b and not newer(p .. 'g', b) then
-      local ok, stale = true, newer(p .. 'sg', b) or newer(p .. 'sd:' .. key, b)
+    if p and b then
+      -- All epochs in one MGET: each redis.call costs more than the lookup itself.
+      -- Layout: g, sg, sd:key, then t:tag, s:tag per tag (odd positions from 4 are hard).
+      local names = { p .. 'g', p .. 'sg', p .. 'sd:' .. key }
       for t in string.gmatch(tg, '[^,]+') do
-        if newer(p .. 't:' .. t, b) then ok = false break end
-        if not stale and newer(p .. 's:' .. t, b) then stale = true end
+        names[#names + 1] = p .. 't:' .. t
+        names[#names + 1] = p .. 's:' .. t
+      end
+      local e = redis.call('MGET', unpack(names))
+      local ok = not (e[1] and tonumber(e[1]) > b)
+      local stale = false
+      for j = 2, #names do
+        local v = e[j]
+        if v and tonumber(v) > b then
+          if j >= 4 and j % 2 == 0 then ok = false break end
+          stale = true
+        end
       end
       if ok then res = stale and ('S' .. string.sub(raw, 2)) or raw end
     end

@@ -3,11 +3,12 @@ import { randomBytes } from 'node:crypto'
 import { parseDuration } from '../core/duration.ts'
 import { LarderError } from '../core/errors.ts'
 import { splitQualified } from '../core/keys.ts'
-import type { Clock, Duration, LeaseProvider, LogEntry, Store, StoredEntry } from '../core/types.ts'
+import type { Clock, Duration, InvalidationLog, LeaseProvider, LogEntry, Store, StoredEntry } from '../core/types.ts'
 import { Breaker, type BreakerState } from './breaker.ts'
 import { decodeEntry, encodeEntry } from './codec.ts'
 import { type ConnectionOptions, connect, isCluster, quit, type RedisClient } from './connection.ts'
 import { b64, entryKey, genKey, globEscape, leaseKey, tenantPrefix } from './keyspace.ts'
+import { LocalEpochs, Verdict } from './local-epochs.ts'
 import { INVALIDATE, READ, RELEASE, WRITE } from './scripts.ts'
 import { nodeFor } from './slot.ts'
 
@@ -30,6 +31,14 @@ export interface RedisStoreOptions extends ConnectionOptions {
   pendingLimit?: number
   /** Longest pause between two polls while waiting on another instance's lease. Default 50ms. */
   leasePollMax?: Duration
+  /**
+   * The invalidation log this instance uses (the same object passed to createCache). With
+   * it, L2 hits are plain GETs judged against epochs heard from the log (see
+   * local-epochs.ts); without it every read runs the READ script. Default: none.
+   */
+  log?: InvalidationLog
+  /** Most epochs kept locally for that (older ones fall back to the script). Default 100,000. */
+  localEpochs?: number
   clock?: Clock
 }
 
@@ -63,6 +72,8 @@ export class RedisStore implements Store, LeaseProvider {
   /** Tenants whose queued invalidations overflowed: fenced by a generation bump on recovery. */
   readonly #overflow = new Map<string, number>()
   #flushing: Promise<void> | undefined
+  #local: LocalEpochs | undefined
+  readonly #localLimit: number
   #closed = false
   readonly #offBreaker: () => void
 
@@ -78,6 +89,8 @@ export class RedisStore implements Store, LeaseProvider {
     this.#maxValueBytes = positiveInt(options.maxValueBytes ?? 8 * 1024 * 1024, 'maxValueBytes')
     this.#pendingLimit = positiveInt(options.pendingLimit ?? 10_000, 'pendingLimit')
     this.#pollMax = parseDuration(options.leasePollMax ?? '50ms', 'leasePollMax')
+    this.#localLimit = positiveInt(options.localEpochs ?? 100_000, 'localEpochs')
+    if (options.log) this.attachLog(options.log)
     this.breaker = new Breaker({
       name: `${this.name}-store`,
       timeoutMs: parseDuration(options.timeout ?? '250ms', 'timeout'),
@@ -101,10 +114,36 @@ export class RedisStore implements Store, LeaseProvider {
 
   // ------------------------------------------------------------------ reads
 
+  /**
+   * Lets L2 hits be plain GETs judged against the epochs this instance hears from `log`
+   * (entries too old for that still go through the READ script). Idempotent per store.
+   */
+  attachLog(log: InvalidationLog): void {
+    this.#local?.close()
+    this.#local = new LocalEpochs(log, this.#localLimit)
+  }
+
   async get(qkey: string): Promise<StoredEntry | undefined> {
     const { tenant, key } = splitQualified(qkey)
-    await this.#reconciled()
-    const res = await this.breaker.run('get', () => this.#cmd.larderRead(1, entryKey(tenant, key)))
+    const pending = this.#reconciled()
+    if (pending) await pending
+    const rk = entryKey(tenant, key)
+    const local = this.#local
+    if (local !== undefined && local.watermark !== Number.MAX_SAFE_INTEGER) {
+      const raw = await this.breaker.run('get', () => this.client.get(rk))
+      if (raw === null) return undefined
+      const e = decodeEntry(raw)
+      if (e === undefined) return undefined
+      const v = local.verdict(tenant, key, e)
+      if (v === Verdict.Fresh) return e
+      if (v === Verdict.Dead) return undefined
+      if (v === Verdict.Stale) {
+        e.staleAt = 0
+        return e
+      }
+      // Began before what the local epochs vouch for: the server-side check decides.
+    }
+    const res = await this.breaker.run('get', () => this.#cmd.larderRead(1, rk))
     const raw = res[0]
     return raw == null ? undefined : decodeEntry(raw)
   }
@@ -112,13 +151,42 @@ export class RedisStore implements Store, LeaseProvider {
   async getMany(qkeys: readonly string[]): Promise<(StoredEntry | undefined)[]> {
     const out: (StoredEntry | undefined)[] = new Array(qkeys.length).fill(undefined)
     if (qkeys.length === 0) return out
-    await this.#reconciled()
+    const pending = this.#reconciled()
+    if (pending) await pending
     const groups = this.#group(qkeys)
+    const local = this.#local
+    let scripted = groups
+    if (local !== undefined && local.watermark !== Number.MAX_SAFE_INTEGER) {
+      // Plain MGETs (one per slot; one in all on a single node), judged locally; the few
+      // entries too old for the local epochs are re-read through the script below.
+      const unknown: number[] = []
+      await this.breaker.run('getMany', () =>
+        Promise.all(
+          groups.map(async (g) => {
+            const res = await this.client.mget(...g.keys)
+            for (let i = 0; i < g.idx.length; i++) {
+              const raw = res[i]
+              const at = g.idx[i] as number
+              if (raw == null) continue
+              const e = decodeEntry(raw)
+              if (e === undefined) continue
+              const { tenant, key } = splitQualified(qkeys[at] as string)
+              const v = local.verdict(tenant, key, e)
+              if (v === Verdict.Fresh) out[at] = e
+              else if (v === Verdict.Stale) out[at] = { ...e, staleAt: 0 }
+              else if (v === Verdict.Unknown) unknown.push(at)
+            }
+          }),
+        ),
+      )
+      if (unknown.length === 0) return out
+      scripted = this.#group(unknown.map((i) => qkeys[i] as string)).map((g) => ({ keys: g.keys, idx: g.idx.map((j) => unknown[j] as number) }))
+    }
     await this.breaker.run('getMany', () =>
       // All groups are sent in the same tick: ioredis writes them to each node's socket
       // together, so the whole call costs one round trip per node.
       Promise.all(
-        groups.map(async (g) => {
+        scripted.map(async (g) => {
           const res = await this.#cmd.larderRead(g.keys.length, ...g.keys)
           for (let i = 0; i < g.idx.length; i++) {
             const raw = res[i]
@@ -149,7 +217,8 @@ export class RedisStore implements Store, LeaseProvider {
       if (px > 0) live.push({ key: entryKey(tenant, key), payload, px, i })
     }
     if (live.length === 0) return out
-    await this.#reconciled()
+    const pending = this.#reconciled()
+    if (pending) await pending
     const groups = this.#groupBy(live, (x) => x.key)
     await this.breaker.run(items.length === 1 ? 'set' : 'setMany', () =>
       Promise.all(
@@ -270,9 +339,13 @@ export class RedisStore implements Store, LeaseProvider {
   }
 
   /** Reads are answered only once every queued invalidation reached Redis (invariant 3). */
-  async #reconciled(): Promise<void> {
+  #reconciled(): Promise<void> | undefined {
     if (this.#closed) throw new LarderError('E_CLOSED', 'the Redis store is closed')
-    if (!this.#hasPending()) return
+    // No promise on the hot path (an await costs a microtask turn even for undefined).
+    return this.#hasPending() ? this.#replayFirst() : undefined
+  }
+
+  async #replayFirst(): Promise<void> {
     try {
       await this.#flush()
     } catch (cause) {
@@ -352,6 +425,7 @@ export class RedisStore implements Store, LeaseProvider {
     if (this.#closed) return
     this.#closed = true
     this.#offBreaker()
+    this.#local?.close()
     if (this.#owned) await quit(this.client)
   }
 }
