@@ -86,7 +86,13 @@ export async function run(argv: string[], io: { out: (s: string) => void; err: (
     io.err(`larder pg ${sub}: give --database-url or set DATABASE_URL`)
     return 2
   }
-  const { default: pg } = await import('pg')
+  let pg: typeof import('pg').default
+  try {
+    pg = (await import('pg')).default
+  } catch {
+    io.err(`larder pg ${sub}: the "pg" package is not installed here; run "npm install pg" (or use "larder pg sql" and apply the SQL yourself)`)
+    return 1
+  }
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 })
   try {
     await client.connect()

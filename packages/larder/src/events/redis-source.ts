@@ -18,6 +18,7 @@
  *   later retry.
  * @module
  */
+import { channels } from '../core/diagnostics.ts'
 import { LarderError } from '../core/errors.ts'
 import { type ConnectionOptions, type RedisClient, connect, duplicate, quit } from '../redis/connection.ts'
 import type { EventProcessor } from './processor.ts'
@@ -151,6 +152,11 @@ export function createRedisEventSource(options: RedisEventSourceOptions): RedisE
     await client.call('XACK', stream, group, id)
     attempts.delete(id)
     s.parked++
+    if (channels.event.hasSubscribers) {
+      const f: Record<string, string> = {}
+      for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string
+      channels.event.publish({ tenant: f.tenant ?? '', type: f.type ?? '', outcome: 'parked', durationMs: 0, error })
+    }
   }
 
   /** Processes entries; `deliveries` (from XPENDING) overrides our own attempt count. */

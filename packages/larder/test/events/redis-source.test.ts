@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { Cluster, Redis } from 'ioredis'
 import { createCache } from '../../src/core/cache.ts'
+import { channels } from '../../src/core/diagnostics.ts'
 import { createEventProcessor } from '../../src/events/processor.ts'
 import { createRedisEventSource } from '../../src/events/redis-source.ts'
 import { MemoryLog } from '../../src/log/memory-log.ts'
@@ -74,6 +75,9 @@ describe('events: Redis stream source', () => {
   it('parks poison entries with their error and keeps going', async () => {
     const { cache, watch, processor } = setup()
     const source = createRedisEventSource({ url: redis.url, stream: 's2', group: 'larder', consumer: 'c1', processor, blockMs: 200 })
+    const outcomes: string[] = []
+    const onEvent = (m: unknown) => outcomes.push((m as { outcome: string }).outcome)
+    channels.event.subscribe(onEvent)
     try {
       await source.ready
       await producer.xadd('s2', '*', 'event', '{not json')
@@ -96,7 +100,9 @@ describe('events: Redis stream source', () => {
       assert.ok(parked[1]?.[1].includes('event'), 'the original fields are kept')
       assert.equal(await settledPending('s2', 'larder'), 0, 'parked entries are acknowledged, not retried')
       assert.equal(watch.entries.filter((e) => e.kind === 'hard').length, 1, 'nothing applied from a poison entry')
+      assert.equal(outcomes.filter((o) => o === 'parked').length, 4)
     } finally {
+      channels.event.unsubscribe(onEvent)
       await source.close()
       await processor.close()
       await cache.close()
