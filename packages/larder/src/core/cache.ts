@@ -200,11 +200,8 @@ export class CacheEngine implements Cache {
   #putL1(qkey: string, e: L1Entry): void {
     if (!this.l1) return
     try {
-      // Entries from L2 come in the store's own shape: copy into ours (keeps the judged state).
-      const own = makeEntry(e.v, e.tags, e.began, e.at, e.staleAt, e.expireAt)
-      own.c = e.c ?? -1
-      if (e.d !== undefined) own.d = e.d
-      this.l1.set(qkey, own)
+      // The L1 copies the entry into its own record (keeping the judged mark `c`).
+      this.l1.set(qkey, e)
     } catch (err) {
       this.#onError(err, 'l1.set')
     }

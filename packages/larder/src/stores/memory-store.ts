@@ -13,18 +13,66 @@ export interface MemoryStoreOptions {
   maxEntryBytes?: number
 }
 
-/** Per-entry overhead we account besides the value (entry object, node, map slot, key). */
+/** Per-entry overhead we account besides the value (entry object, map slot, key). */
 const ENTRY_OVERHEAD = 160
 
-/** A slot in the recency list. */
-interface Node {
-  tenant: string
-  key: string
-  e: StoredEntry
-  size: number
-  prev: Node | undefined
-  next: Node | undefined
+/**
+ * Times are kept as small integers relative to one process-wide base, because V8 stores
+ * a small integer inside the object but boxes every other number in a 16-byte heap
+ * object: four timestamps per entry would cost 64 bytes. Getters give back wall-clock ms.
+ */
+let BASE = Number.NaN
+
+/**
+ * One L1 entry and its slot in the recency list, in a single object (one allocation, a
+ * fixed shape). It is a {@link StoredEntry}: the engine reads it as one.
+ */
+class L1Rec implements StoredEntry {
+  v: unknown
+  tags: readonly string[]
+  began: number
+  #at: number
+  #stale: number
+  #expire: number
+  /** The engine's validation mark (see core/cache.ts). */
+  c: number
+  /** Load duration, for refresh-ahead. */
+  d: number | undefined
+  readonly tenant: string
+  readonly key: string
+  readonly size: number
+  prev: L1Rec | undefined = undefined
+  next: L1Rec | undefined = undefined
+
+  constructor(e: StoredEntry, tenant: string, key: string, size: number) {
+    if (Number.isNaN(BASE)) BASE = Math.floor(e.at)
+    this.v = e.v
+    this.tags = e.tags
+    this.began = e.began
+    this.#at = e.at - BASE
+    this.#stale = e.staleAt - BASE
+    this.#expire = e.expireAt - BASE
+    this.c = (e as { c?: number }).c ?? -1
+    this.d = e.d
+    this.tenant = tenant
+    this.key = key
+    this.size = size
+  }
+
+  get at(): number {
+    return this.#at + BASE
+  }
+
+  get staleAt(): number {
+    return this.#stale + BASE
+  }
+
+  get expireAt(): number {
+    return this.#expire + BASE
+  }
 }
+
+type Node = L1Rec
 
 /**
  * The in-process tier: an LRU bounded by entries and bytes, indexed tenant → key.
@@ -37,6 +85,11 @@ interface Node {
  * A tag index (qualified tag → qualified keys) lets a purge drop matching entries at once and
  * say how many. It answers synchronously, never judges freshness: the engine does.
  */
+/** A flat copy of a string (a slice of a longer string would keep the longer one alive). */
+function flatten(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8')
+}
+
 export class MemoryStore implements Store {
   readonly name = 'memory'
   readonly shared = false
@@ -44,7 +97,8 @@ export class MemoryStore implements Store {
   readonly #maxEntries: number
   readonly #maxBytes: number
   readonly #tenants = new Map<string, Map<string, Node>>()
-  readonly #byTag = new Map<string, Set<string>>()
+  /** tenant → tag → the record carrying it, or a Set when several do (most tags are on one entry). */
+  readonly #byTag = new Map<string, Map<string, Node | Set<Node>>>()
   /** Least recently used end. */
   #head: Node | undefined
   /** Most recently used end. */
@@ -99,6 +153,7 @@ export class MemoryStore implements Store {
     this.#unlink(n)
     const map = this.#tenants.get(n.tenant)
     if (map?.get(n.key) === n) map.delete(n.key)
+    // keep the tenant's (empty) map: tenants are few and come back
     this.#count--
     this.#bytes -= n.size
     this.#unindex(n)
@@ -109,16 +164,28 @@ export class MemoryStore implements Store {
   }
 
   #unindex(n: Node): void {
-    const tags = n.e.tags
+    const tags = n.tags
     if (tags.length === 0) return
-    const qkey = n.tenant + SEP + n.key
+    const index = this.#byTag.get(n.tenant)
+    if (!index) return
     for (const tag of tags) {
-      const qt = n.tenant + SEP + tag
-      const set = this.#byTag.get(qt)
-      if (set) {
-        set.delete(qkey)
-        if (set.size === 0) this.#byTag.delete(qt)
+      const slot = index.get(tag)
+      if (slot === n) index.delete(tag)
+      else if (slot instanceof Set) {
+        slot.delete(n)
+        if (slot.size === 1) index.set(tag, slot.values().next().value as Node)
       }
+    }
+  }
+
+  #index(n: Node): void {
+    let index = this.#byTag.get(n.tenant)
+    if (!index) this.#byTag.set(n.tenant, (index = new Map()))
+    for (const tag of n.tags) {
+      const slot = index.get(tag)
+      if (slot === undefined) index.set(tag, n)
+      else if (slot instanceof Set) slot.add(n)
+      else if (slot !== n) index.set(tag, new Set([slot, n]))
     }
   }
 
@@ -138,7 +205,7 @@ export class MemoryStore implements Store {
       this.#unlink(n)
       this.#append(n)
     }
-    return n.e
+    return n
   }
 
   // ------------------------------------------------------------ the Store contract
@@ -150,7 +217,7 @@ export class MemoryStore implements Store {
 
   /** Reads without touching recency (admin listings). */
   peek(qkey: string): StoredEntry | undefined {
-    return this.#node(qkey)?.e
+    return this.#node(qkey)
   }
 
   getMany(keys: readonly string[]): (StoredEntry | undefined)[] {
@@ -163,24 +230,19 @@ export class MemoryStore implements Store {
     if (i < 0) throw new LarderError('E_INVALID_KEY', 'not a qualified key')
     const bytes = size ?? this.measure(qkey, entry)
     const tenant = qkey.slice(0, i)
-    const key = qkey.slice(i + 1)
+    const rawKey = qkey.slice(i + 1)
+    // One flat copy serves as map key and record key (a slice would pin the whole qkey).
+    const key = rawKey.length > 12 ? flatten(rawKey) : rawKey
     let map = this.#tenants.get(tenant)
     if (map === undefined) this.#tenants.set(tenant, (map = new Map()))
     const old = map.get(key)
     if (old !== undefined) this.#remove(old, 'delete')
-    const n: Node = { tenant, key, e: entry, size: bytes, prev: undefined, next: undefined }
+    const n = new L1Rec(entry, tenant, key, bytes)
     map.set(key, n)
     this.#append(n)
     this.#count++
     this.#bytes += bytes
-    if (entry.tags.length > 0) {
-      for (const tag of entry.tags) {
-        const qt = tenant + SEP + tag
-        let set = this.#byTag.get(qt)
-        if (!set) this.#byTag.set(qt, (set = new Set()))
-        set.add(qkey)
-      }
-    }
+    if (n.tags.length > 0) this.#index(n)
     while ((this.#count > this.#maxEntries || this.#bytes > this.#maxBytes) && this.#head !== undefined && this.#head !== n) this.#remove(this.#head, 'evict')
     return true
   }
@@ -204,10 +266,15 @@ export class MemoryStore implements Store {
   /** Drops every entry carrying one of these tags (qualified by tenant); returns how many. */
   deleteTagged(tenant: string, tags: readonly string[]): number {
     let count = 0
+    const index = this.#byTag.get(tenant)
+    if (!index) return 0
     for (const tag of tags) {
-      const set = this.#byTag.get(tenant + SEP + tag)
-      if (!set) continue
-      for (const qkey of [...set]) count += this.delete([qkey])
+      const slot = index.get(tag)
+      if (slot === undefined) continue
+      for (const n of slot instanceof Set ? [...slot] : [slot]) {
+        this.#remove(n, 'delete')
+        count++
+      }
     }
     return count
   }
