@@ -2,8 +2,10 @@
  * B5: cached-hit throughput of `larder gateway` against, in the same run and on the same
  * origin bytes: a bare node:http server sending those bytes (the Node ceiling), nginx
  * `proxy_cache` (1 worker) and Varnish. Load: `wrk -t1 -c50 -d<D>s` on loopback.
+ * The machine is shared, so targets are measured in interleaved rounds and each reports
+ * its median; ratios are of medians.
  *
- *   node --import tsx --conditions=larder-src bench/b5-gateway.ts [seconds=10]
+ *   node --import tsx --conditions=larder-src bench/b5-gateway.ts [seconds=5] [rounds=3]
  *
  * nginx / varnish are installed from Debian when missing (apt-get); when that fails the
  * anchor is skipped with a note. Every server runs in its own process.
@@ -15,7 +17,8 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-const seconds = Number(process.argv[2] ?? process.env.B5_SECONDS ?? 10)
+const seconds = Number(process.argv[2] ?? process.env.B5_SECONDS ?? 5)
+const rounds = Number(process.argv[3] ?? process.env.B5_ROUNDS ?? 3)
 const root = new URL('..', import.meta.url).pathname
 const BODY = '{"id":42,"name":"Larder bench"}' // 31 bytes, like BENCHMARKS.md's ~30-byte anchor body
 const dir = mkdtempSync(join(tmpdir(), 'b5-'))
@@ -97,7 +100,7 @@ const node = process.execPath
 const serverJs = (port: number, cc: string) =>
   `require('http').createServer((q,s)=>{s.writeHead(200,{'content-type':'application/json','cache-control':'${cc}','content-length':${BODY.length}});s.end('${BODY}')}).listen(${port},'127.0.0.1')`
 
-const results: { name: string; rps?: number; note?: string }[] = []
+const results: { name: string; rps?: number; all?: number[]; note?: string }[] = []
 try {
   if (!has('wrk')) throw new Error('wrk is not installed (apt-get install wrk)')
   const originPort = await freePort()
@@ -157,10 +160,19 @@ http { access_log off; proxy_cache_path ${dir}/nginx-cache keys_zone=b5:10m; cli
     ['nginx proxy_cache (1 worker)', nginxPort],
     ['Varnish', varnishPort],
   ]
-  for (const [name, port] of targets) {
-    if (port === undefined) continue
-    await probe(port)
-    results.push({ name, rps: wrk(port) })
+  const runs = new Map<string, number[]>()
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, port] of targets) {
+      if (port === undefined) continue
+      await probe(port)
+      const list = runs.get(name) ?? []
+      list.push(wrk(port))
+      runs.set(name, list)
+    }
+  }
+  for (const [name, list] of runs) {
+    const sorted = [...list].sort((a, b) => a - b)
+    results.push({ name, rps: sorted[Math.floor(sorted.length / 2)], all: list })
   }
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
@@ -170,10 +182,10 @@ http { access_log off; proxy_cache_path ${dir}/nginx-cache keys_zone=b5:10m; cli
 }
 
 const gw = results.find((r) => r.name.startsWith('larder'))?.rps ?? 0
-console.log(`B5 HTTP gateway, cached hit, ${BODY.length}-byte body, wrk -t1 -c50 -d${seconds}s, loopback, one run`)
-console.log('| server | req/s | larder gateway ÷ this |')
-console.log('|---|---|---|')
+console.log(`B5 HTTP gateway, cached hit, ${BODY.length}-byte body, wrk -t1 -c50 -d${seconds}s, loopback, ${rounds} interleaved rounds (median)`)
+console.log('| server | req/s (median) | rounds | larder gateway ÷ this |')
+console.log('|---|---|---|---|')
 for (const r of results) {
-  if (r.rps === undefined) console.log(`| ${r.name} | ${r.note} | |`)
-  else console.log(`| ${r.name} | ${Math.round(r.rps).toLocaleString('en')} | ${(gw / r.rps).toFixed(2)}× |`)
+  if (r.rps === undefined) console.log(`| ${r.name} | ${r.note} | | |`)
+  else console.log(`| ${r.name} | ${Math.round(r.rps).toLocaleString('en')} | ${r.all?.map((x) => Math.round(x / 1000)).join(' / ')} k | ${(gw / r.rps).toFixed(2)}× |`)
 }

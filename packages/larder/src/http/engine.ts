@@ -60,8 +60,13 @@ export interface HttpEntry {
   status: number
   /** Stored header lines, lower-case names, no hop-by-hop or surrogate fields. */
   h: [string, string][]
-  /** Body, base64. */
+  /**
+   * Body as a latin1 string (one char per byte: no copy on a hit, and node writes header
+   * and body in one syscall), or base64 when `enc` is 'b64' (bodies with control bytes,
+   * which JSON — the shared tier's format — would blow up as \u00XX escapes).
+   */
   b: string
+  enc?: 'b64'
   /** response_time (ms), corrected_initial_age (s), freshness lifetime (s). */
   rt: number
   ia: number
@@ -83,12 +88,14 @@ interface VaryMarker {
 /** Hot-path form of an entry, built once per entry object. */
 export interface Prepared {
   entry: HttpEntry
-  body: Buffer
+  /** Body as latin1 text (`res.end(text, 'latin1')` sends the exact bytes). */
+  text: string
   /** Flat [name, value, …] without age/content-length (added per response). */
   lines: string[]
   headers: HeaderRecord
   facts: StoredFacts
-  /** Cache-Status member prefix. */
+  /** Index in `lines` of the origin's Cache-Status value (-1: none); ours is prepended (RFC 9211 §2). */
+  statusAt: number
 }
 
 export interface RequestInfo {
@@ -200,18 +207,21 @@ export class HttpCache {
     if (p !== undefined) return p
     const lines: string[] = []
     const headers: HeaderRecord = {}
+    let statusAt = -1
     for (const [k, val] of e.h) {
       const prev = headers[k]
       headers[k] = prev === undefined ? val : Array.isArray(prev) ? [...prev, val] : [prev, val]
       if (k === 'age' || k === 'content-length' || k === 'x-cache') continue
+      if (k === 'cache-status' && statusAt < 0) statusAt = lines.length + 1
       lines.push(k, val)
     }
     p = {
       entry: e,
-      body: Buffer.from(e.b, 'base64'),
+      text: e.enc === 'b64' ? Buffer.from(e.b, 'base64').toString('latin1') : e.b,
       lines,
       headers,
       facts: { responseTime: e.rt, initialAge: e.ia, lifetime: e.lt, noCache: e.nc, mustRevalidate: e.mr, swr: e.swr, sie: e.sie },
+      statusAt,
     }
     prepared.set(e, p)
     return p
@@ -275,7 +285,7 @@ export class HttpCache {
       f: 1,
       status: input.status,
       h,
-      b: input.body.toString('base64'),
+      b: '',
       rt: input.responseTime,
       ia: initialAge(input.headers, input.requestTime, input.responseTime),
       lt: plan.lifetime,
@@ -286,6 +296,10 @@ export class HttpCache {
       sie: plan.sie,
     }
     if (generated) entry.ge = true
+    if (hasControlBytes(input.body)) {
+      entry.b = input.body.toString('base64')
+      entry.enc = 'b64'
+    } else entry.b = input.body.toString('latin1')
     const tags = [`@url ${lk.primary}`, ...surrogateKeys(input.headers)]
     if (lk.route) tags.push(...routeTags(lk.route))
     const ttl = plan.seconds * 1000
@@ -314,7 +328,7 @@ export class HttpCache {
   /** Freshens a stored entry from a 304 (RFC 9111 §4.3.4, §3.2) and stores it again. */
   async freshen(lk: Lookup, req: RequestInfo, reqCc: CacheControl, old: Prepared, notModifiedHeaders: HeaderRecord, requestTime: number, responseTime: number): Promise<Prepared> {
     const merged = updateHeaders(old.headers, notModifiedHeaders, hopByHop(notModifiedHeaders))
-    const stored = await this.store(lk, req, reqCc, { status: old.entry.status, headers: merged, body: old.body, requestTime, responseTime })
+    const stored = await this.store(lk, req, reqCc, { status: old.entry.status, headers: merged, body: Buffer.from(old.text, 'latin1'), requestTime, responseTime })
     if (stored) return stored
     // Not storable any more (e.g. the 304 said no-store): serve the merged response once.
     const lines: string[] = []
@@ -323,7 +337,9 @@ export class HttpCache {
       if (Array.isArray(v)) for (const x of v) lines.push(k, x)
       else lines.push(k, v)
     }
-    return { ...old, lines, headers: merged }
+    let statusAt = -1
+    for (let i = 0; i < lines.length && statusAt < 0; i += 2) if (lines[i] === 'cache-status') statusAt = i + 1
+    return { ...old, lines, headers: merged, statusAt }
   }
 
   /** Age of a prepared entry now, whole seconds (RFC 9111 §5.1). */
@@ -337,51 +353,45 @@ export class HttpCache {
    */
   serve(res: ServerResponse, method: string, reqHeaders: HeaderRecord, p: Prepared, outcome: CacheOutcome, fwdStatus?: number): void {
     const age = this.age(p)
-    const ttl = p.facts.lifetime - age
-    const status = cacheStatus(this.name, outcome, { ttl, fwdStatus })
-    const prevStatus = first(p.headers['cache-status'] as string | undefined)
+    const status = cacheStatus(this.name, outcome, { ttl: p.facts.lifetime - age, fwdStatus })
     const xcache = outcome === 'REVALIDATED' ? 'HIT' : outcome
-    if (notModified(method, reqHeaders, p.headers, p.facts.responseTime)) {
+    // Hot path: most hits carry no conditional header, so skip the RFC 9110 §13 evaluation.
+    if ((reqHeaders['if-none-match'] !== undefined || reqHeaders['if-modified-since'] !== undefined) && notModified(method, reqHeaders, p.headers, p.facts.responseTime)) {
       const lines: string[] = []
       for (const f of NOT_MODIFIED_FIELDS) {
         const v = p.headers[f]
         if (v !== undefined) lines.push(f, Array.isArray(v) ? v.join(', ') : v)
       }
-      lines.push('age', String(age), 'cache-status', prevStatus ? `${status}, ${prevStatus}` : status)
+      lines.push('age', String(age), 'cache-status', p.statusAt < 0 ? status : `${status}, ${p.lines[p.statusAt]}`)
       if (this.#opts.xCache !== false) lines.push('x-cache', xcache)
       res.writeHead(304, lines)
       res.end()
       return
     }
     const lines = p.lines.slice()
-    for (let i = 0; i < lines.length; i += 2) {
-      if (lines[i] === 'cache-status') {
-        lines[i + 1] = `${status}, ${lines[i + 1]}`
-        break
-      }
-    }
-    if (prevStatus === undefined) lines.push('cache-status', status)
+    if (p.statusAt < 0) lines.push('cache-status', status)
+    else lines[p.statusAt] = `${status}, ${lines[p.statusAt]}`
     lines.push('age', String(age))
     if (this.#opts.xCache !== false) lines.push('x-cache', xcache)
     const range = reqHeaders.range
     if (range !== undefined && method === 'GET' && p.entry.status === 200 && ifRangeMatches(reqHeaders, p.headers)) {
-      const r = parseRange(headerValue(range), p.body.length)
+      const r = parseRange(headerValue(range), p.text.length)
       if (r.kind === 'partial') {
-        lines.push('content-range', `bytes ${r.start}-${r.end}/${p.body.length}`, 'content-length', String(r.end - r.start + 1))
+        lines.push('content-range', `bytes ${r.start}-${r.end}/${p.text.length}`, 'content-length', String(r.end - r.start + 1))
         res.writeHead(206, lines)
-        res.end(p.body.subarray(r.start, r.end + 1))
+        res.end(p.text.slice(r.start, r.end + 1), 'latin1')
         return
       }
       if (r.kind === 'unsatisfiable') {
-        res.writeHead(416, ['content-range', `bytes */${p.body.length}`, 'content-length', '0', 'age', String(age)])
+        res.writeHead(416, ['content-range', `bytes */${p.text.length}`, 'content-length', '0', 'age', String(age)])
         res.end()
         return
       }
     }
-    lines.push('content-length', String(p.body.length))
+    lines.push('content-length', String(p.text.length))
     res.writeHead(p.entry.status, lines)
     if (method === 'HEAD') res.end()
-    else res.end(p.body)
+    else res.end(p.text, 'latin1')
   }
 
   /** Purges by tags, keys and URLs in one log entry (hard by default). */
@@ -397,6 +407,15 @@ export class HttpCache {
     const u = new URL(url)
     return this.primaryKey(u.host.toLowerCase(), u.pathname + u.search).primary
   }
+}
+
+/** True when a byte below 0x20 other than TAB/LF/CR occurs (binary bodies). */
+function hasControlBytes(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i] as number
+    if (c < 0x20 && c !== 9 && c !== 10 && c !== 13) return true
+  }
+  return false
 }
 
 export function createHttpCache(opts: HttpCacheOptions): HttpCache {

@@ -33,6 +33,9 @@ describe('gateway caching', () => {
         }
         res.writeHead(200, { etag, 'cache-control': 'max-age=10', date, 'x-fresh': 'no' })
         res.end(`etag${version}`)
+      } else if (url.pathname === '/bin' || url.pathname === '/utf8') {
+        res.writeHead(200, { 'cache-control': 'max-age=600', date })
+        res.end(url.pathname === '/bin' ? Buffer.from(Array.from({ length: 512 }, (_, i) => i % 256)) : Buffer.from(`héllo ✓ ${version}\n`))
       } else if (url.pathname === '/private') {
         res.writeHead(200, { 'cache-control': 'private, max-age=60', date })
         res.end(`p${version}`)
@@ -187,6 +190,17 @@ describe('gateway caching', () => {
     assert.equal(p.status, 204)
     assert.equal((await get(`${rig.base}/post-target`)).text, 'pt5')
     assert.equal((await get(`${rig.base}/fresh`)).text, 'v5')
+  })
+
+  it('binary and UTF-8 bodies come back byte for byte from the cache', async () => {
+    for (const path of ['/bin', '/utf8']) {
+      const a = await get(`${rig.base}${path}`)
+      const b = await get(`${rig.base}${path}`)
+      assert.equal(b.headers.get('x-cache'), 'HIT')
+      assert.deepEqual(b.raw, a.raw)
+      assert.equal(b.headers.get('content-length'), String(a.raw.length))
+    }
+    assert.equal((await get(`${rig.base}/bin`)).raw[255], 255)
   })
 
   it('only-if-cached with nothing stored answers 504', async () => {

@@ -77,7 +77,7 @@ export async function startRig(handler: Handler, opts: Partial<GatewayOptions> =
  * One request with node:http (fetch() would add `Cache-Control: no-cache` to conditional
  * requests and refuses Connection headers, which hides what these tests check).
  */
-export function get(url: string, headers: Record<string, string> = {}, method = 'GET', body?: string): Promise<{ status: number; headers: { get(name: string): string | null }; text: string }> {
+export function get(url: string, headers: Record<string, string> = {}, method = 'GET', body?: string): Promise<{ status: number; headers: { get(name: string): string | null }; text: string; raw: Buffer }> {
   return new Promise((resolve, reject) => {
     const q = request(url, { method, headers, agent: false }, (res) => {
       const chunks: Buffer[] = []
@@ -93,6 +93,7 @@ export function get(url: string, headers: Record<string, string> = {}, method = 
             },
           },
           text: Buffer.concat(chunks).toString(),
+          raw: Buffer.concat(chunks),
         }),
       )
     })

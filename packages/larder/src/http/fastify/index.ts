@@ -82,7 +82,7 @@ async function plugin(fastify: FastifyInstance, opts: FastifyCacheOptions): Prom
     if (p?.lk === undefined) return payload
     const snapshot: HeaderRecord = {}
     for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) snapshot[k] = Array.isArray(v) ? v.map(String) : String(v)
-    for (const f of SURROGATE_FIELDS) reply.removeHeader(f)
+    if (opts.stripSurrogateKeys !== false) for (const f of SURROGATE_FIELDS) reply.removeHeader(f)
     reply.header('x-cache', 'MISS')
     reply.header('cache-status', cacheStatus(http.name, 'MISS'))
     p.headers = snapshot

@@ -93,7 +93,7 @@ export function httpCache(opts: NodeCacheOptions): NodeCacheMiddleware {
         }),
       )
     else done = () => {}
-    capture(req, res, http, lk, info, reqCc, done)
+    capture(req, res, http, lk, info, reqCc, done, opts.stripSurrogateKeys !== false)
     next()
   }
 
@@ -121,6 +121,7 @@ function capture(
   info: RequestInfo,
   reqCc: ReturnType<typeof requestDirectives>,
   done: () => void,
+  strip: boolean,
 ): void {
   const requestTime = http.now()
   const chunks: Buffer[] = []
@@ -143,7 +144,7 @@ function capture(
     headers = undefined
     snapshot = {}
     for (const [k, v] of Object.entries(this.getHeaders())) if (v !== undefined) snapshot[k] = Array.isArray(v) ? v : String(v)
-    for (const f of SURROGATE_FIELDS) this.removeHeader(f)
+    if (strip) for (const f of SURROGATE_FIELDS) this.removeHeader(f)
     return message === undefined ? origWriteHead.call(this, status) : (origWriteHead as (s: number, m: string) => ServerResponse).call(this, status, message)
   } as typeof res.writeHead
   const take = (chunk: unknown, enc?: unknown) => {
