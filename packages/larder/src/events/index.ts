@@ -14,7 +14,7 @@
  * @module
  */
 export { type LarderEvent, validateEvent, MAX_EVENT_DATA_BYTES, MAX_EVENT_ID_LENGTH, MAX_EVENT_TYPE_LENGTH } from './envelope.ts'
-export { type CompiledRule, type Plan, type RuleOptions, type RuleSet, type RuleSpec, type RulesSpec, type RuleTargets, compileRules, loadRules, parseRules } from './rules.ts'
+export { type CompiledRule, type Plan, type RuleOptions, type RuleSet, type RuleSpec, type RulesSpec, type RuleTargets, compileRules, loadRules, parseRules, readRulesSpec } from './rules.ts'
 export { parseTemplate, type Template } from './template.ts'
 export {
   createEventProcessor,

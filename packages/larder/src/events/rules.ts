@@ -343,3 +343,18 @@ export function loadRules(input: string | RulesSpec | RuleSet, options: RuleOpti
   }
   return compileRules(input, options)
 }
+
+/**
+ * Reads a YAML rules file into the plain object (to merge with other rules before
+ * `createEventProcessor`), after validating it on its own so errors keep file and line.
+ */
+export function readRulesSpec(path: string, options: RuleOptions = {}): RulesSpec {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new LarderError('E_INVALID_RULE', `cannot read rules file ${path}: ${(err as Error).message}`, { cause: err })
+  }
+  parseRules(text, { ...options, source: path })
+  return parseDocument(text).toJS({ maxAliasCount: 100 }) as RulesSpec
+}

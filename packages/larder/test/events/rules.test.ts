@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { LarderError } from '../../src/core/errors.ts'
 import { validateEvent } from '../../src/events/envelope.ts'
-import { compileRules, loadRules, parseRules } from '../../src/events/rules.ts'
+import { compileRules, loadRules, parseRules, readRulesSpec } from '../../src/events/rules.ts'
 
 const catalogPath = new URL('../../rules/catalog.yaml', import.meta.url).pathname
 
@@ -174,6 +176,20 @@ events:
       errors.map((e) => e.path),
       ['events["a.b"].invalidate[0]', 'events["a.b"].invalidate[1]', 'events["c.d"]'],
     )
+  })
+
+  it('readRulesSpec returns the plain object of a valid file and keeps line numbers for a bad one', () => {
+    const spec = readRulesSpec(catalogPath)
+    assert.ok('product.updated' in spec.events)
+    const dir = mkdtempSync(join(tmpdir(), 'larder-rules-'))
+    try {
+      const bad = join(dir, 'larder.yaml')
+      writeFileSync(bad, 'events:\n  a.b:\n    invalidate: ["x:*"]\n')
+      const err = ruleError(() => readRulesSpec(bad))
+      assert.ok(err.message.includes(`${bad}:3:`), err.message)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('the catalog file parses without warnings as YAML text too', () => {
