@@ -15,9 +15,10 @@ interface Instance {
 }
 
 async function instance(url: string, name: string, extra: { stream?: string; logUrl?: string } = {}): Promise<Instance> {
-  const store = redisStore({ url })
   const log = redisLog({ url: extra.logUrl ?? url, source: name, ...(extra.stream ? { stream: extra.stream } : {}) })
-  await log.ready()
+  // With the log attached, L2 hits are plain GETs judged by the epochs heard from it.
+  const store = redisStore({ url, log })
+  await log.whenInitialized()
   const cache = createCache({ l2: store, log, instanceId: name, defaults: { ttl: '1m' } })
   return { cache, store, log }
 }
