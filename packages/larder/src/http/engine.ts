@@ -19,7 +19,6 @@ import { type CacheControl, headerValue } from './cache-control.ts'
 import { NOT_MODIFIED_FIELDS, notModified, updateHeaders } from './conditional.ts'
 import {
   currentAge,
-  first,
   freshnessLifetime,
   type HeaderRecord,
   initialAge,
