@@ -194,6 +194,7 @@ export function createPgListener(options: PgListenerOptions): PgListener {
     if (heartbeatMs > 0) {
       heartbeat = setInterval(() => {
         const t = setTimeout(() => lost(c, new Error(`heartbeat got no answer within ${heartbeatMs} ms`)), heartbeatMs)
+        t.unref()
         c.query('SELECT 1').then(
           () => clearTimeout(t),
           (err) => {
