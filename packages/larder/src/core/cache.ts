@@ -156,27 +156,17 @@ export class CacheEngine implements Cache {
   }
 
   #hit(scope: Scope, key: string, layer: 'l1' | 'l2', stale: boolean): void {
+    // Only the tenant's counters move on the hot path; totals are summed in stats().
     const c = scope.counters
-    const t = this.#stats.total
     c.hits++
-    t.hits++
-    if (layer === 'l1') {
-      c.l1Hits++
-      t.l1Hits++
-    } else {
-      c.l2Hits++
-      t.l2Hits++
-    }
-    if (stale) {
-      c.staleServes++
-      t.staleServes++
-    }
+    if (layer === 'l1') c.l1Hits++
+    else c.l2Hits++
+    if (stale) c.staleServes++
     if (channels.hit.hasSubscribers) channels.hit.publish({ tenant: scope.tenant, key, layer, stale })
   }
 
   #miss(scope: Scope, key: string): void {
     scope.counters.misses++
-    this.#stats.total.misses++
     if (channels.miss.hasSubscribers) channels.miss.publish({ tenant: scope.tenant, key })
   }
 
@@ -449,7 +439,6 @@ export class CacheEngine implements Cache {
     } catch (err) {
       const durationMs = this.#clock.now() - start
       scope.counters.loadErrors++
-      this.#stats.total.loadErrors++
       const timedOut = err instanceof LarderError && err.code === 'E_LOADER_TIMEOUT'
       if (channels.load.hasSubscribers) channels.load.publish({ tenant: scope.tenant, key, durationMs, error: err, timedOut, background })
       if (timedOut) throw err
@@ -457,7 +446,6 @@ export class CacheEngine implements Cache {
     }
     const now = this.#clock.now()
     scope.counters.loads++
-    this.#stats.total.loads++
     if (channels.load.hasSubscribers) channels.load.publish({ tenant: scope.tenant, key, durationMs: now - start, background })
     if (value === undefined || skipped || this.#closed || this.#writes.superseded(qkey, flight.stamp)) return value
     let life: number
@@ -519,7 +507,6 @@ export class CacheEngine implements Cache {
     }
     if (this.l1) this.l1.set(qkey, entry, size)
     scope.counters.sets++
-    this.#stats.total.sets++
     return this.#setEvent(scope, key, 'l1', true)
   }
 
@@ -589,7 +576,6 @@ export class CacheEngine implements Cache {
       }
       this.l1?.set(p.key, p.entry, p.size)
       scope.counters.sets++
-      this.#stats.total.sets++
       return this.#setEvent(scope, p.name, 'l1', true)
     })
   }
@@ -647,7 +633,6 @@ export class CacheEngine implements Cache {
       }
     }
     scope.counters.invalidations++
-    this.#stats.total.invalidations++
     if (channels.invalidate.hasSubscribers) channels.invalidate.publish({ entry, local: true, purged })
     return { id: entry.id, purged }
   }

@@ -30,7 +30,6 @@ export class Counters {
 
 /** Counters per tenant with bounded cardinality: the first `limit` tenants, the rest under `other`. */
 export class StatsBook {
-  readonly total = new Counters()
   readonly #tenants = new Map<string, Counters>()
   readonly #other = new Counters()
   readonly #limit: number
@@ -50,8 +49,24 @@ export class StatsBook {
 
   snapshot(extra: { entries: number; bytes: number; evictions: number; lastLogId: number }): StatsSnapshot {
     const tenants: Record<string, StatsCounters> = {}
-    for (const [t, c] of this.#tenants) tenants[t] = c.snapshot()
+    const total = new Counters()
+    const add = (c: Counters) => {
+      total.hits += c.hits
+      total.l1Hits += c.l1Hits
+      total.l2Hits += c.l2Hits
+      total.misses += c.misses
+      total.staleServes += c.staleServes
+      total.loads += c.loads
+      total.loadErrors += c.loadErrors
+      total.sets += c.sets
+      total.invalidations += c.invalidations
+    }
+    for (const [t, c] of this.#tenants) {
+      tenants[t] = c.snapshot()
+      add(c)
+    }
+    add(this.#other)
     if (this.#tenants.size >= this.#limit) tenants.other = this.#other.snapshot()
-    return { ...this.total.snapshot(), ...extra, tenants }
+    return { ...total.snapshot(), ...extra, tenants }
   }
 }
