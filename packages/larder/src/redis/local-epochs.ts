@@ -1,4 +1,3 @@
-import { SEP } from '../core/keys.ts'
 import type { InvalidationLog, LogEntry, StoredEntry } from '../core/types.ts'
 
 export const Verdict = {
@@ -26,11 +25,18 @@ const NEVER = Number.MAX_SAFE_INTEGER
  * - raised to the id of any epoch the bounded map evicts.
  */
 export class LocalEpochs {
-  readonly #map = new Map<string, number>()
+  /** Per tenant: most tenants have no invalidation in memory, and a miss here is one lookup. */
+  readonly #tenants = new Map<string, TenantEpochs>()
+  /** Insertion order of recorded epochs, for the bound. */
+  readonly #order: { t: TenantEpochs; map: Map<string, number> | undefined; field: 'g' | 'G' | undefined; name: string; id: number }[] = []
+  #orderHead = 0
+  #count = 0
   readonly #limit: number
   #watermark = NEVER
   #afterGap = false
   #started = false
+  /** The largest id evicted from the map: entries older than it are never judged here. */
+  #floor = 0
   readonly #off: () => void
 
   constructor(log: InvalidationLog & { whenInitialized?(): Promise<void> }, limit: number) {
@@ -58,49 +64,69 @@ export class LocalEpochs {
     })
   }
 
-  /** The largest id evicted from the map: entries older than it are never judged here. */
-  #floor = 0
-
   get watermark(): number {
     return this.#watermark
   }
 
-  #bump(k: string, id: number): void {
-    const cur = this.#map.get(k)
-    if (cur !== undefined && cur >= id) return
-    this.#map.delete(k)
-    this.#map.set(k, id)
-    if (this.#map.size > this.#limit) {
-      const [oldKey, oldId] = this.#map.entries().next().value as [string, number]
-      this.#map.delete(oldKey)
-      this.#floor = Math.max(this.#floor, oldId)
-      if (this.#watermark !== NEVER) this.#watermark = Math.max(this.#watermark, oldId)
+  #tenant(tenant: string): TenantEpochs {
+    let t = this.#tenants.get(tenant)
+    if (t === undefined) this.#tenants.set(tenant, (t = { g: 0, G: 0, hard: new Map(), soft: new Map(), deleted: new Map(), softKeys: new Map() }))
+    return t
+  }
+
+  #record(t: TenantEpochs, map: Map<string, number> | undefined, field: 'g' | 'G' | undefined, name: string, id: number): void {
+    if (map !== undefined) {
+      if ((map.get(name) ?? 0) >= id) return
+      map.set(name, id)
+    } else if (field !== undefined) {
+      if (t[field] >= id) return
+      t[field] = id
     }
+    this.#order.push({ t, map, field, name, id })
+    if (++this.#count > this.#limit) this.#evict()
+  }
+
+  #evict(): void {
+    const old = this.#order[this.#orderHead++]
+    if (this.#orderHead > 1024 && this.#orderHead * 2 > this.#order.length) {
+      this.#order.splice(0, this.#orderHead)
+      this.#orderHead = 0
+    }
+    if (old === undefined) return
+    this.#count--
+    // Drop it only if no newer epoch replaced it (then that one is in the queue too).
+    if (old.map !== undefined && old.map.get(old.name) === old.id) old.map.delete(old.name)
+    if (old.field !== undefined && old.t[old.field] === old.id) old.t[old.field] = 0
+    this.#floor = Math.max(this.#floor, old.id)
+    if (this.#watermark !== NEVER) this.#watermark = Math.max(this.#watermark, old.id)
   }
 
   apply(e: LogEntry): void {
-    const t = e.tenant + SEP
-    if (e.kind === 'clear') this.#bump(`g${t}`, e.id)
+    if (e.kind !== 'clear' && e.kind !== 'hard' && e.kind !== 'soft') return
+    const t = this.#tenant(e.tenant)
+    if (e.kind === 'clear') this.#record(t, undefined, 'g', '', e.id)
     else if (e.kind === 'hard') {
-      for (const tag of e.tags ?? []) this.#bump(`t${t}${tag}`, e.id)
-      for (const key of e.keys ?? []) this.#bump(`d${t}${key}`, e.id)
-    } else if (e.kind === 'soft') {
-      if (!e.tags?.length && !e.keys?.length) this.#bump(`G${t}`, e.id)
-      for (const tag of e.tags ?? []) this.#bump(`s${t}${tag}`, e.id)
-      for (const key of e.keys ?? []) this.#bump(`k${t}${key}`, e.id)
+      for (const tag of e.tags ?? []) this.#record(t, t.hard, undefined, tag, e.id)
+      for (const key of e.keys ?? []) this.#record(t, t.deleted, undefined, key, e.id)
+    } else {
+      if (!e.tags?.length && !e.keys?.length) this.#record(t, undefined, 'G', '', e.id)
+      for (const tag of e.tags ?? []) this.#record(t, t.soft, undefined, tag, e.id)
+      for (const key of e.keys ?? []) this.#record(t, t.softKeys, undefined, key, e.id)
     }
   }
 
   verdict(tenant: string, key: string, e: StoredEntry): Verdict {
     const b = e.began
     if (b < this.#watermark) return Verdict.Unknown
-    const t = tenant + SEP
-    const m = this.#map
-    if ((m.get(`g${t}`) ?? 0) > b || (m.get(`d${t}${key}`) ?? 0) > b) return Verdict.Dead
-    let stale = (m.get(`G${t}`) ?? 0) > b || (m.get(`k${t}${key}`) ?? 0) > b
-    for (const tag of e.tags) {
-      if ((m.get(`t${t}${tag}`) ?? 0) > b) return Verdict.Dead
-      if (!stale && (m.get(`s${t}${tag}`) ?? 0) > b) stale = true
+    const t = this.#tenants.get(tenant)
+    if (t === undefined) return Verdict.Fresh
+    if (t.g > b || (t.deleted.size > 0 && (t.deleted.get(key) ?? 0) > b)) return Verdict.Dead
+    let stale = t.G > b || (t.softKeys.size > 0 && (t.softKeys.get(key) ?? 0) > b)
+    if (t.hard.size > 0 || t.soft.size > 0) {
+      for (const tag of e.tags) {
+        if ((t.hard.get(tag) ?? 0) > b) return Verdict.Dead
+        if (!stale && (t.soft.get(tag) ?? 0) > b) stale = true
+      }
     }
     return stale ? Verdict.Stale : Verdict.Fresh
   }
@@ -108,4 +134,14 @@ export class LocalEpochs {
   close(): void {
     this.#off()
   }
+}
+
+interface TenantEpochs {
+  /** Generation (clear) and tenant-wide soft epoch. */
+  g: number
+  G: number
+  hard: Map<string, number>
+  soft: Map<string, number>
+  deleted: Map<string, number>
+  softKeys: Map<string, number>
 }
