@@ -11,7 +11,7 @@ import { startHubServer } from './helpers.ts'
 const headers = { 'x-tenant': 'acme' }
 
 /** Resolves when `pred()` holds, checked after each call of the returned `poke`. */
-function until(pred: () => boolean, timeoutMs = 3000, what = 'condition'): { done: Promise<void>; poke: () => void } {
+function until(pred: () => boolean, timeoutMs = 10_000, what = 'condition'): { done: Promise<void>; poke: () => void } {
   let poke = () => {}
   const done = new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs)
@@ -36,7 +36,7 @@ function collect(client: RealtimeClient, topic: string) {
   })
   return {
     events,
-    waitFor(pred: (es: RealtimeEvent[]) => boolean, what = 'events', timeoutMs = 3000): Promise<void> {
+    waitFor(pred: (es: RealtimeEvent[]) => boolean, what = 'events', timeoutMs = 10_000): Promise<void> {
       const u = until(() => pred(events), timeoutMs, `${what}; got ${JSON.stringify(events)}`)
       const w = () => u.poke()
       waiters.add(w)
@@ -142,7 +142,7 @@ describe('realtime client against a real hub', () => {
     })
     try {
       const started = Date.now()
-      assert.equal(await client.ready(5000), true)
+      assert.equal(await client.ready(10_000), true)
       assert.equal(requests, 4)
       assert.equal(errors.length, 3)
       assert.match(String(errors[0]), /stream answered 502: bad gateway/)
@@ -177,7 +177,7 @@ describe('realtime client against a real hub', () => {
     await once(server, 'listening')
     const client = createRealtimeClient({ url: `http://127.0.0.1:${port}/_larder/stream`, topics: ['p'], backoff: { initialMs: 10 }, onError: () => {} })
     try {
-      assert.equal(await client.ready(5000), true)
+      assert.equal(await client.ready(10_000), true)
       assert.equal(at.length, 2)
       assert.ok((at[1] as number) - (at[0] as number) >= 950, `retried after ${(at[1] as number) - (at[0] as number)} ms`)
     } finally {
@@ -209,7 +209,7 @@ describe('realtime client against a real hub', () => {
       const missed = await log.append({ kind: 'hard', tenant: 'acme', tags: ['product:1'] })
       assert.ok(missed.id > seen.id)
       srv = await startHubServer({ log }, port)
-      await product.waitFor((es) => es.length === 2, 'the replayed invalidation', 5000)
+      await product.waitFor((es) => es.length === 2, 'the replayed invalidation')
       assert.equal(product.events[1]?.id, String(missed.id))
       assert.deepEqual(resets, [])
       assert.equal(srv.hub.stats().replays, 1)
@@ -237,7 +237,7 @@ describe('realtime client against a real hub', () => {
       const fresh = new MemoryLog({ clock: { now: () => Date.now() + 60_000 } })
       await fresh.append({ kind: 'hard', tenant: 'acme', tags: ['zzz'] })
       srv = await startHubServer({ log: fresh }, port)
-      await a.waitFor((es) => es.some((e) => e.type === 'reset'), 'reset', 5000)
+      await a.waitFor((es) => es.some((e) => e.type === 'reset'), 'reset')
       assert.deepEqual(resets, ['unknown-id'])
       assert.equal(await client.getCached('x', async () => ++loads, { tags: ['a'] }), 3)
       assert.equal(await client.getCached('y', async () => ++loads, { tags: ['b'] }), 4)
@@ -259,7 +259,7 @@ describe('realtime client against a real hub', () => {
     await once(server, 'listening')
     const client = createRealtimeClient({ url: `http://127.0.0.1:${port}/s`, topics: ['p'], idleTimeoutMs: 80, random: () => 0 })
     try {
-      const u = until(() => requests >= 3, 3000, 'three connects')
+      const u = until(() => requests >= 3, 10_000, 'three connects')
       const iv = setInterval(u.poke, 10)
       await u.done.finally(() => clearInterval(iv))
     } finally {

@@ -77,7 +77,7 @@ export function openStream(port: number, query: string, headers: Record<string, 
         retry: undefined,
         lastEventId: '',
         ended: false,
-        waitFor(pred, timeoutMs = 3000, what = 'events') {
+        waitFor(pred, timeoutMs = 10_000, what = 'events') {
           return new Promise((ok, fail) => {
             const check = () => {
               if (pred(conn.events)) {
@@ -94,7 +94,7 @@ export function openStream(port: number, query: string, headers: Record<string, 
             check()
           })
         },
-        waitEnd(timeoutMs = 3000) {
+        waitEnd(timeoutMs = 10_000) {
           return new Promise((ok, fail) => {
             const check = () => {
               if (conn.ended) {
@@ -108,7 +108,7 @@ export function openStream(port: number, query: string, headers: Record<string, 
             check()
           })
         },
-        waitComment(n, timeoutMs = 3000) {
+        waitComment(n, timeoutMs = 10_000) {
           return new Promise((ok, fail) => {
             const check = () => {
               if (conn.comments.length >= n) {

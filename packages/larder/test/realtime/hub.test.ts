@@ -257,7 +257,7 @@ describe('SSE hub: resume', () => {
     const srv = await startHubServer({ log: slow })
     try {
       const s = await openStream(srv.port, '?topics=t', { ...acme, 'last-event-id': String(first.id) })
-      await s.waitFor((es) => es.filter(ofType('invalidate')).length === 1203, 5000, '1203 invalidations')
+      await s.waitFor((es) => es.filter(ofType('invalidate')).length === 1203, 10_000, '1203 invalidations')
       const ids = s.events.filter(ofType('invalidate')).map((e) => Number(e.lastEventId))
       assert.deepEqual(ids, [...ids].sort((a, b) => a - b))
       assert.equal(new Set(ids).size, ids.length)
