@@ -81,6 +81,8 @@ export class CacheEngine implements Cache {
   readonly #unsubscribe: () => void
   /** Bumped when L1 must not be trusted (log gap, distrust): loads begun before it never write back. */
   #flushGen = 0
+  /** L1 entries our own log entries purged when the log delivered them during append. */
+  readonly #ownPurged = new Map<number, number>()
   /** Loads running now (including replaced ones no longer in #inflight). */
   #running = 0
   #closed = false
@@ -624,7 +626,10 @@ export class CacheEngine implements Cache {
       this.#flushGen++
       throw err
     }
-    const purged = this.#apply(entry)
+    // Applied already if the log delivered it to us during append (then we know the count).
+    const early = this.#ownPurged.get(entry.id)
+    if (early !== undefined) this.#ownPurged.delete(entry.id)
+    const purged = this.#apply(entry) + (early ?? 0)
     if (this.l2?.applyInvalidation) {
       try {
         await this.l2.applyInvalidation(entry)
@@ -650,9 +655,15 @@ export class CacheEngine implements Cache {
 
   #received(entries: readonly LogEntry[]): void {
     for (const entry of entries) {
-      // Our own entries were applied (and recorded in L2) by invalidateIn before it resolved.
-      if (entry.kind === 'live' || entry.kind === 'event' || entry.source === this.instanceId) continue
+      if (entry.kind === 'live' || entry.kind === 'event') continue
+      // Apply at once, also our own entries: the log may hand them to later subscribers
+      // (the SSE hub) before append() resolves, and those must find L1 already purged.
       const purged = this.#apply(entry)
+      if (entry.source === this.instanceId) {
+        if (this.#ownPurged.size > 1000) this.#ownPurged.clear()
+        this.#ownPurged.set(entry.id, purged)
+        continue
+      }
       {
         const l2 = this.l2
         if (l2?.applyInvalidation) {

@@ -33,6 +33,8 @@ export const channels = {
   sse: diagnostics_channel.channel('larder:sse'),
   /** { tenant, type, outcome: 'applied'|'rejected'|'duplicate'|'parked', durationMs, error? } */
   event: diagnostics_channel.channel('larder:events:processed'),
+  /** { tenant, count, windowMs, mode } — a tenant passed the invalidation storm threshold */
+  storm: diagnostics_channel.channel('larder:events:storm'),
   /** { plan, done, total, loaded, skipped, failed } */
   warm: diagnostics_channel.channel('larder:warm:progress'),
 } as const

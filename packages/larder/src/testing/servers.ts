@@ -206,6 +206,9 @@ export async function startPostgres(): Promise<PostgresHandle> {
         execFileSync('pkill', ['-9', '-f', `postgres.*-p ${port}`])
       } catch {}
       rmSync(join(data, 'postmaster.pid'), { force: true })
+      // The killed postmaster leaves its socket and lock behind; restart() would refuse them.
+      rmSync(join(data, `.s.PGSQL.${port}.lock`), { force: true })
+      rmSync(join(data, `.s.PGSQL.${port}`), { force: true })
     },
     async restart() {
       await launch()

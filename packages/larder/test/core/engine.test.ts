@@ -548,3 +548,24 @@ describe('bulk, write patterns, limits', () => {
     await assert.rejects(cache.tenant('a').set('k', 1), (e) => isLarderError(e, 'E_CLOSED'))
   })
 })
+
+describe('log consumers see a purged L1', () => {
+  test('a subscriber that reads the cache when the entry arrives never gets the old value', async () => {
+    const cache = createCache()
+    const shop = cache.tenant('acme')
+    await shop.set('product:42', 'old', { tags: ['product:42'] })
+    const seenOnDelivery: Promise<unknown>[] = []
+    // Subscribed after the cache, like the SSE hub: it reacts as soon as the entry arrives.
+    cache.log.subscribe({
+      entries: (es) => {
+        // get() consults L1 synchronously, before its first await
+        for (const e of es) if (e.tags?.includes('product:42')) seenOnDelivery.push(shop.get('product:42'))
+      },
+      gap: () => {},
+    })
+    const r = await shop.invalidateTags(['product:42'])
+    assert.equal(r.purged, 1)
+    assert.deepEqual(await Promise.all(seenOnDelivery), [undefined])
+    await cache.close()
+  })
+})
