@@ -13,7 +13,7 @@
  * - the same two larder paths to one headless Chromium page running `larder/realtime/client`
  *   (the clock stops in the page's `subscribe` callback; page and bench share the wall clock).
  *
- * Run: node --import tsx --conditions=larder-src bench/b6-sse-latency.ts [events=500] [clients=10]
+ * Run: npm run bench -- b6-sse-latency, or node --import tsx --conditions=larder-src bench/b6-sse-latency.ts [events=500] [clients=10]
  */
 import { once } from 'node:events'
 import { createServer, type Server, type ServerResponse } from 'node:http'

@@ -8,7 +8,7 @@
  * keeps the same responses in a Set and writes the same bytes (no log, no hub), i.e. the
  * Node floor for holding and writing to N SSE responses.
  *
- * Run: node --import tsx --conditions=larder-src bench/b7-sse-fanout.ts [clients=10000] [events=10]
+ * Run: npm run bench -- b7-sse-fanout, or node --import tsx --conditions=larder-src bench/b7-sse-fanout.ts [clients=10000] [events=10]
  * (the script raises `ulimit -n` for its children).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
