@@ -17,8 +17,9 @@ import { isTenantId } from '../core/keys.ts'
 import { type LarderRoute, sendError } from '../core/route.ts'
 import type { Clock, InvalidationLog, LogEntry, LogGap } from '../core/types.ts'
 import { parseStreamRequest, type RequestRules, statusFor } from './request.ts'
-import { sseFrame, sseHeartbeat, sseRetry } from './sse-format.ts'
-import { DEFAULT_TOPIC_LIMITS, type TopicSet, validateTopic } from './topics.ts'
+import { eventOf, type ResetReason, resetEvent, topicsOf } from './entry-events.ts'
+import { chunkOf, type Frame, frameOf, sseFrame, sseHeartbeat, sseRetry } from './sse-format.ts'
+import { DEFAULT_TOPIC_LIMITS, type TopicSet, topicMatches, validateTopic } from './topics.ts'
 
 /** Interval timers the hub uses for heartbeats (fake in tests). */
 export interface HubTimers {
@@ -98,17 +99,6 @@ export interface SseHub {
   close(): Promise<void>
 }
 
-type ResetReason = 'clear' | 'gap' | 'trimmed' | 'unknown-id' | 'too-old' | 'overflow' | 'log-unavailable'
-
-/**
- * An encoded event, shared by every stream it goes to. `chunked` is the same bytes
- * framed as one HTTP/1.1 chunk (RFC 9112 §7.1), built at most once per event.
- */
-interface Frame {
-  readonly raw: Buffer
-  chunked: Buffer | undefined
-}
-
 interface Stream {
   readonly tenant: string
   readonly topics: TopicSet
@@ -140,17 +130,7 @@ interface TenantIndex {
 }
 
 const REPLAY_PAGE = 500
-const CRLF = Buffer.from('\r\n')
 const noop = () => {}
-
-function frameOf(text: string): Frame {
-  return { raw: Buffer.from(text), chunked: undefined }
-}
-
-function chunkOf(f: Frame): Buffer {
-  if (f.chunked === undefined) f.chunked = Buffer.concat([Buffer.from(`${f.raw.length.toString(16)}\r\n`), f.raw, CRLF])
-  return f.chunked
-}
 
 const defaultTimers: HubTimers = {
   setInterval(fn, ms) {
@@ -259,10 +239,6 @@ export function createSseHub(options: SseHubOptions): SseHub {
     if (!ok && waiting > bufferBytes) drop(s, 'overflow')
   }
 
-  function resetFrame(reason: ResetReason, id: number): string {
-    return sseFrame('reset', JSON.stringify({ reason }), id)
-  }
-
   /** Best-effort `reset`, then disconnect; the socket is destroyed if it does not drain soon. */
   function drop(s: Stream, reason: ResetReason): void {
     if (s.closed) return
@@ -271,7 +247,7 @@ export function createSseHub(options: SseHubOptions): SseHub {
     counters.dropped++
     counters.resets++
     publishSse(s.tenant, 'drop', undefined, reason)
-    res.end(resetFrame(reason, lastId))
+    res.end(resetEvent(reason, lastId))
     const t = setTimeout(() => res.destroy(), 1000)
     t.unref()
     res.once('close', () => clearTimeout(t))
@@ -320,56 +296,16 @@ export function createSseHub(options: SseHubOptions): SseHub {
       s.live = true
       replayingCount--
     }
-    write(s, frameOf(resetFrame(reason, lastId)))
+    write(s, frameOf(resetEvent(reason, lastId)))
   }
 
-  // ---- entries -> frames -----------------------------------------------------------
-
-  /** The event text a log entry becomes, or undefined for entries streams never see. */
-  function textOf(e: LogEntry): string | undefined {
-    switch (e.kind) {
-      case 'hard':
-      case 'soft':
-        if (!e.tags || e.tags.length === 0) return undefined
-        return sseFrame('invalidate', JSON.stringify({ tags: e.tags, keys: e.keys ?? [], soft: e.kind === 'soft' }), e.id)
-      case 'live': {
-        const topic = liveTopic(e)
-        if (topic === undefined) return undefined
-        return sseFrame('update', JSON.stringify({ topic, value: (e.data as { value?: unknown }).value ?? null }), e.id)
-      }
-      case 'clear':
-        return resetFrame('clear', e.id)
-      default:
-        return undefined
-    }
-  }
-
-  function liveTopic(e: LogEntry): string | undefined {
-    const d = e.data as { topic?: unknown } | undefined
-    if (d && typeof d.topic === 'string') return d.topic
-    return e.tags?.[0]
-  }
-
-  /** Topics an entry speaks to (tags for invalidations, the topic for live values). */
-  function topicsOf(e: LogEntry): readonly string[] {
-    if (e.kind === 'live') {
-      const t = liveTopic(e)
-      return t === undefined ? [] : [t]
-    }
-    return e.tags ?? []
-  }
-
-  function matches(s: Stream, topic: string): boolean {
-    if (s.topics.exact.includes(topic)) return true
-    for (const p of s.topics.prefixes) if (topic.startsWith(p)) return true
-    return false
-  }
+  // ---- entries -> streams -----------------------------------------------------------
 
   /** True when a replayed entry is for this stream. */
   function wants(s: Stream, e: LogEntry): boolean {
     if (e.tenant !== s.tenant) return false
     if (e.kind === 'clear') return true
-    for (const t of topicsOf(e)) if (matches(s, t)) return true
+    for (const t of topicsOf(e)) if (topicMatches(s.topics, t)) return true
     return false
   }
 
@@ -377,7 +313,7 @@ export function createSseHub(options: SseHubOptions): SseHub {
     if (e.id > lastId) lastId = e.id
     const t = tenants.get(e.tenant)
     if (!t) return
-    const text = textOf(e)
+    const text = eventOf(e)
     if (text === undefined) return
     // Encode once; every matching stream gets the same bytes.
     const frame = frameOf(text)
@@ -430,7 +366,15 @@ export function createSseHub(options: SseHubOptions): SseHub {
   const unsubscribe = log.subscribe(
     {
       entries(list) {
-        for (const e of list) dispatch(e)
+        // The embedded log calls subscribers inside append(): a fault here must never
+        // fail the invalidation that is being appended.
+        for (const e of list) {
+          try {
+            dispatch(e)
+          } catch (err) {
+            onError(err, 'sse dispatch')
+          }
+        }
       },
       gap: onGap,
     },
@@ -468,7 +412,7 @@ export function createSseHub(options: SseHubOptions): SseHub {
       } else if (page.gap) return resetAndGoLive(s, 'trimmed')
       for (const e of entries) {
         if (!wants(s, e)) continue
-        const text = textOf(e)
+        const text = eventOf(e)
         if (text !== undefined) {
           const wait = drained(s)
           if (wait) await wait

@@ -31,3 +31,24 @@ export function sseHeartbeat(lastId: number): string {
 export function sseRetry(ms: number): string {
   return `retry: ${Math.max(0, Math.floor(ms))}\n\n`
 }
+
+/**
+ * An encoded event, shared by every stream it goes to. `chunked` is the same bytes
+ * framed as one HTTP/1.1 chunk (RFC 9112 §7.1: chunk-size in hex, CRLF, data, CRLF),
+ * built at most once per event.
+ */
+export interface Frame {
+  readonly raw: Buffer
+  chunked: Buffer | undefined
+}
+
+const CRLF = Buffer.from('\r\n')
+
+export function frameOf(text: string): Frame {
+  return { raw: Buffer.from(text), chunked: undefined }
+}
+
+export function chunkOf(f: Frame): Buffer {
+  if (f.chunked === undefined) f.chunked = Buffer.concat([Buffer.from(`${f.raw.length.toString(16)}\r\n`), f.raw, CRLF])
+  return f.chunked
+}

@@ -85,6 +85,24 @@ describe('SSE hub: events from the log', () => {
     g.close()
   })
 
+  test('entries from other producers: live without data, keys only, event records', async () => {
+    const s = await openStream(srv.port, '?topics=p', acme)
+    await s.waitFor((es) => es.some(ofType('ready')))
+    await log.append({ kind: 'live', tenant: 'acme', tags: ['p'] }) // no data: topic from the tag, value null
+    await log.append({ kind: 'hard', tenant: 'acme', keys: ['k1'] }) // by key only: no topic to match
+    await log.append({ kind: 'event', tenant: 'acme', tags: ['p'], data: { type: 'x' } }) // records never stream
+    const last = await log.append({ kind: 'soft', tenant: 'acme', tags: ['p'] })
+    await s.waitFor((es) => es.some((e) => e.lastEventId === String(last.id)))
+    assert.deepEqual(
+      s.events.filter((e) => e.type !== 'ready').map((e) => [e.type, payload(e)]),
+      [
+        ['update', { topic: 'p', value: null }],
+        ['invalidate', { tags: ['p'], keys: [], soft: true }],
+      ],
+    )
+    s.close()
+  })
+
   test('publishLive refuses bad input with clear errors', async () => {
     await assert.rejects(srv.hub.publishLive('', 'stock:1', 1), { code: 'E_INVALID_TENANT' })
     await assert.rejects(srv.hub.publishLive('acme', '', 1), { code: 'E_INVALID_TOPIC' })
