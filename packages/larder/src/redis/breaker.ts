@@ -12,6 +12,12 @@ export interface BreakerOptions {
   failureThreshold: number
   /** How long the circuit stays open before one half-open probe is let through. */
   cooldownMs: number
+  /**
+   * The client already bounds every command by timeoutMs (ioredis `commandTimeout` on a
+   * client we built): skip our own timer bookkeeping on the hot path (measured: it cost
+   * ~2 µs of a ~15 µs loopback GET).
+   */
+  clientTimeouts?: boolean
 }
 
 /**
@@ -66,7 +72,10 @@ export class Breaker {
    * one timer per call: a timer per call costs more than an L2 hit's client-side work.
    * A call therefore fails at most timeout + timeout/5 after it started.
    */
-  run<T>(op: string, fn: () => Promise<T>, timeoutMs = this.#opts.timeoutMs): Promise<T> {
+  run<T>(op: string, fn: () => Promise<T>, timeoutMs?: number): Promise<T>
+  /** Same, and maps the answer in the same step (one promise less on the hot path). */
+  run<T, U>(op: string, fn: () => Promise<T>, timeoutMs: number | undefined, map: (v: T) => U | Promise<U>): Promise<U>
+  run<T, U>(op: string, fn: () => Promise<T>, timeoutMs: number = this.#opts.timeoutMs, map?: (v: T) => U | Promise<U>): Promise<T | U> {
     let probe = false
     if (this.#state !== 'closed') {
       if (!this.available()) {
@@ -78,9 +87,30 @@ export class Breaker {
       this.#probing = true
       this.#set('half-open')
     }
-    const started = Date.now()
     const timed = channels.store.hasSubscribers ? performance.now() : 0
-    return new Promise<T>((resolve, reject) => {
+    if (this.#opts.clientTimeouts === true && timeoutMs === this.#opts.timeoutMs) {
+      let p: Promise<T>
+      try {
+        p = fn()
+      } catch (err) {
+        p = Promise.reject(err)
+      }
+      return p.then(
+        (v) => {
+          this.#succeeded(probe)
+          if (channels.store.hasSubscribers) channels.store.publish({ op, durationMs: performance.now() - timed })
+          return map === undefined ? v : map(v)
+        },
+        (cause) => {
+          const err = toStoreError(this.name, op, cause, timeoutMs)
+          this.#failed(err, probe)
+          if (channels.store.hasSubscribers) channels.store.publish({ op, durationMs: performance.now() - timed, error: err })
+          throw err
+        },
+      )
+    }
+    const started = Date.now()
+    const wrapped = new Promise<T>((resolve, reject) => {
       const call: InFlight = {
         deadline: started + timeoutMs,
         fail: (err) => {
@@ -109,15 +139,20 @@ export class Breaker {
           if (call.done) return
           call.done = true
           this.#inflight.delete(call)
-          this.#failures = 0
-          if (probe) this.#probing = false
-          if (this.#state !== 'closed') this.#set('closed')
+          this.#succeeded(probe)
           if (channels.store.hasSubscribers) channels.store.publish({ op, durationMs: performance.now() - timed })
           resolve(v)
         },
         (err) => call.fail(toStoreError(this.name, op, err)),
       )
     })
+    return map === undefined ? wrapped : wrapped.then(map)
+  }
+
+  #succeeded(probe: boolean): void {
+    this.#failures = 0
+    if (probe) this.#probing = false
+    if (this.#state !== 'closed') this.#set('closed')
   }
 
   #failed(_err: LarderError, probe: boolean): void {
@@ -160,8 +195,9 @@ interface InFlight {
   done: boolean
 }
 
-function toStoreError(name: string, op: string, cause: unknown): LarderError {
+function toStoreError(name: string, op: string, cause: unknown, timeoutMs?: number): LarderError {
   if (cause instanceof LarderError) return cause
   const msg = cause instanceof Error ? cause.message : String(cause)
+  if (msg === 'Command timed out') return new LarderError('E_STORE_TIMEOUT', `${name}: ${op} took longer than ${timeoutMs ?? '?'} ms`, { cause })
   return new LarderError('E_STORE_UNAVAILABLE', `${name}: ${op} failed: ${msg}`, { cause })
 }

@@ -25,15 +25,21 @@ export function isCluster(c: RedisClient): c is Cluster {
   return (c as Cluster).isCluster === true
 }
 
-/** Builds (or adopts) a client; `owned` tells whether close() should quit it. */
-export function connect(opts: ConnectionOptions, what: string): { client: RedisClient; owned: boolean } {
+/**
+ * Builds (or adopts) a client; `owned` tells whether close() should quit it.
+ * `commandTimeout` (single node only) makes ioredis bound each command itself; `timed`
+ * says whether that happened (a Cluster queues commands before a node is chosen, so there
+ * we keep our own timer).
+ */
+export function connect(opts: ConnectionOptions, what: string, commandTimeout?: number): { client: RedisClient; owned: boolean; timed: boolean } {
   const given = [opts.url, opts.cluster, opts.client].filter((x) => x !== undefined).length
   if (given !== 1) throw new LarderError('E_INVALID_OPTION', `${what}: give exactly one of url, cluster or client`)
-  if (opts.client) return { client: opts.client, owned: false }
+  if (opts.client) return { client: opts.client, owned: false, timed: false }
   const redisOptions = { ...BASE, ...opts.redisOptions }
   if (opts.url !== undefined) {
     if (typeof opts.url !== 'string' || !/^rediss?:\/\//.test(opts.url)) throw new LarderError('E_INVALID_OPTION', `${what}: url must start with redis:// or rediss://`)
-    return { client: new Redis(opts.url, redisOptions), owned: true }
+    const timed = commandTimeout !== undefined && opts.redisOptions?.commandTimeout === undefined
+    return { client: new Redis(opts.url, timed ? { ...redisOptions, commandTimeout } : redisOptions), owned: true, timed }
   }
   const seeds = opts.cluster as readonly string[]
   if (!Array.isArray(seeds) || seeds.length === 0) throw new LarderError('E_INVALID_OPTION', `${what}: cluster must be a non-empty array of redis:// urls`)
@@ -41,7 +47,7 @@ export function connect(opts: ConnectionOptions, what: string): { client: RedisC
     const url = new URL(u)
     return { host: url.hostname, port: Number(url.port || 6379) }
   })
-  return { client: new Cluster(nodes, { redisOptions, clusterRetryStrategy: (n) => Math.min(100 * 2 ** n, 2000), enableOfflineQueue: true }), owned: true }
+  return { client: new Cluster(nodes, { redisOptions, clusterRetryStrategy: (n) => Math.min(100 * 2 ** n, 2000), enableOfflineQueue: true }), owned: true, timed: false }
 }
 
 /** A second connection to the same server(s), for blocking reads. */

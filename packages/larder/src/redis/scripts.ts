@@ -11,14 +11,14 @@
 // header into began + tag list.
 const PRELUDE = `
 local function split_key(k) return string.match(k, '^(lr:{[^}]*}:)k:(.*)$') end
-local function header(raw) local b, tg = string.match(raw, '^1|([^|]*)|[^|]*|[^|]*|[^|]*|[^|]*|([^|]*)|') return tonumber(b), tg end
+local function header(raw) local b, tg = string.match(raw, '^%[1,([^,]*),[^,]*,[^,]*,[^,]*,[^,]*,"([^"]*)",') return tonumber(b), tg end
 local function newer(k, b) local e = redis.call('GET', k) return e and tonumber(e) > b end
 `
 
 /**
  * READ (KEYS = entry keys of one slot; no ARGV): per key, the stored string, nil when
  * missing or hard-invalidated after its load began (tenant generation or a tag epoch),
- * or the string with its first byte replaced by 'S' when a soft invalidation is newer
+ * or the string with its format version 1 replaced by 2 when a soft invalidation is newer
  * (the entry is stale but may be served within grace). One round trip per call, however
  * many epochs are checked.
  */
@@ -49,7 +49,7 @@ for i, k in ipairs(KEYS) do
           stale = true
         end
       end
-      if ok then res = stale and ('S' .. string.sub(raw, 2)) or raw end
+      if ok then res = stale and ('[2' .. string.sub(raw, 3)) or raw end
     end
   end
   out[i] = res

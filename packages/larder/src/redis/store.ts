@@ -78,7 +78,8 @@ export class RedisStore implements Store, LeaseProvider {
   readonly #offBreaker: () => void
 
   constructor(options: RedisStoreOptions) {
-    const { client, owned } = connect(options, 'redisStore')
+    const timeoutMs = parseDuration(options.timeout ?? '250ms', 'timeout')
+    const { client, owned, timed } = connect(options, 'redisStore', timeoutMs)
     this.client = client
     this.#owned = owned
     this.#cluster = isCluster(client)
@@ -93,9 +94,10 @@ export class RedisStore implements Store, LeaseProvider {
     if (options.log) this.attachLog(options.log)
     this.breaker = new Breaker({
       name: `${this.name}-store`,
-      timeoutMs: parseDuration(options.timeout ?? '250ms', 'timeout'),
+      timeoutMs,
       failureThreshold: positiveInt(options.failureThreshold ?? 5, 'failureThreshold'),
       cooldownMs: parseDuration(options.cooldown ?? '1s', 'cooldown'),
+      clientTimeouts: timed,
     })
     client.defineCommand('larderRead', { lua: READ })
     client.defineCommand('larderWrite', { lua: WRITE })
@@ -123,14 +125,18 @@ export class RedisStore implements Store, LeaseProvider {
     this.#local = new LocalEpochs(log, this.#localLimit)
   }
 
-  async get(qkey: string): Promise<StoredEntry | undefined> {
+  get(qkey: string): Promise<StoredEntry | undefined> {
     const { tenant, key } = splitQualified(qkey)
     const pending = this.#reconciled()
-    if (pending) await pending
+    // Not an async function: the hot path is one GET and one promise chain.
+    return pending ? pending.then(() => this.#get(tenant, key)) : this.#get(tenant, key)
+  }
+
+  #get(tenant: string, key: string): Promise<StoredEntry | undefined> {
     const rk = entryKey(tenant, key)
     const local = this.#local
-    if (local !== undefined && local.watermark !== Number.MAX_SAFE_INTEGER) {
-      const raw = await this.breaker.run('get', () => this.client.get(rk))
+    if (local === undefined || local.watermark === Number.MAX_SAFE_INTEGER) return this.#readScript(rk)
+    return this.breaker.run('get', () => this.client.get(rk), undefined, (raw) => {
       if (raw === null) return undefined
       const e = decodeEntry(raw)
       if (e === undefined) return undefined
@@ -142,10 +148,15 @@ export class RedisStore implements Store, LeaseProvider {
         return e
       }
       // Began before what the local epochs vouch for: the server-side check decides.
-    }
-    const res = await this.breaker.run('get', () => this.#cmd.larderRead(1, rk))
-    const raw = res[0]
-    return raw == null ? undefined : decodeEntry(raw)
+      return this.#readScript(rk)
+    })
+  }
+
+  #readScript(rk: string): Promise<StoredEntry | undefined> {
+    return this.breaker.run('get', () => this.#cmd.larderRead(1, rk), undefined, (res) => {
+      const raw = res[0]
+      return raw == null ? undefined : decodeEntry(raw)
+    })
   }
 
   async getMany(qkeys: readonly string[]): Promise<(StoredEntry | undefined)[]> {

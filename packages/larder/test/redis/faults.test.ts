@@ -106,7 +106,7 @@ describe('redisStore under faults', () => {
         await assert.rejects(store.get(qualify('t', 'k')), (e) => isLarderError(e, 'E_STORE_UNAVAILABLE') && /replay/.test((e as Error).message))
         await withAdmin(redis.port, (r) => r.call('REPLICAOF', 'NO', 'ONE'))
         // The replica took the master's (empty) data set; put an old entry back to check the fence.
-        await withAdmin(redis.port, (r) => r.set('lr:{dA}:k:k', `1|5|${Date.now()}|${Date.now() + 60_000}|${Date.now() + 60_000}||${Buffer.from('p:1').toString('base64url')}|"old"`))
+        await withAdmin(redis.port, (r) => r.set('lr:{dA}:k:k', JSON.stringify([1, 5, Date.now(), Date.now() + 60_000, Date.now() + 60_000, -1, Buffer.from('p:1').toString('base64url'), 'old'])))
         assert.equal(await store.get(qualify('t', 'k')), undefined, 'the replayed invalidation fences the old entry')
         assert.equal(store.pendingInvalidations(), 0)
         assert.equal(await store.set(qualify('t', 'k2'), entry('late', { tags: ['p:1'], began: 9 })), false)

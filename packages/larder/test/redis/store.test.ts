@@ -51,7 +51,7 @@ describe('redisStore specifics', () => {
       const e = entry({ id: 1 }, { tags: ['a'], began: 7 })
       await store.set(qualify('shop', 'p1'), e)
       const raw = (await store.client.get('lr:{c2hvcA}:k:p1')) as string
-      assert.match(raw, /^1\|7\|\d+\|\d+\|\d+\|\|YQ\|\{"id":1\}$/)
+      assert.match(raw, /^\[1,7,\d+,\d+,\d+,-1,"YQ",\{"id":1\}\]$/)
       const pttl = await store.client.pttl('lr:{c2hvcA}:k:p1')
       assert.ok(pttl > 110_000 && pttl <= 120_000, `pttl ${pttl}`)
     } finally {
