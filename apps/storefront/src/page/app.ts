@@ -134,6 +134,26 @@ async function renderSellers() {
   if (keep && data.sellers.some((s) => String(s.id) === keep)) select.value = keep
 }
 
+interface Analytics {
+  orders30d: { count: number; revenueCents: number }
+  sellers: { byStatus: Record<string, number>; inactive6Months: number }
+  listingsChurn: { hour: string; added: number; removed: number }[]
+}
+
+// Seed 000's churn metrics: seller status distribution and listings added/removed per hour.
+async function renderAnalytics() {
+  const a = await api<Analytics>('/api/v1/analytics/dashboard')
+  const last = a.listingsChurn[a.listingsChurn.length - 1]
+  const day = a.listingsChurn.reduce((acc, h) => ({ added: acc.added + h.added, removed: acc.removed + h.removed }), { added: 0, removed: 0 })
+  const status = Object.entries(a.sellers.byStatus)
+    .map(([k, n]) => `${n} ${k.replace(/_/g, ' ')}`)
+    .join(', ')
+  $('analytics').textContent =
+    `Sellers: ${status} (${a.sellers.inactive6Months} inactive > 6 months). ` +
+    `Listings this hour: +${last?.added ?? 0} / −${last?.removed ?? 0}; last 24 h: +${day.added} / −${day.removed}. ` +
+    `Orders (30 d): ${a.orders30d.count}, ${money(a.orders30d.revenueCents)}.`
+}
+
 async function selectProduct(id: number) {
   productId = id
   variantId = undefined
@@ -149,7 +169,7 @@ let rt = connect()
 function connect() {
   const client = createRealtimeClient({
     url: '/_larder/stream',
-    topics: ['product:*', 'variant:*', 'seller:*'],
+    topics: ['product:*', 'variant:*', 'seller:*', 'analytics'],
     headers: { 'x-tenant-id': tenant },
     onState: (s) => {
       $('status').textContent = s === 'open' ? 'live' : s
@@ -160,11 +180,12 @@ function connect() {
   client.subscribe('product:*', onEvent)
   client.subscribe('variant:*', onEvent)
   client.subscribe('seller:*', onEvent)
+  client.subscribe('analytics', onEvent)
   return client
 }
 
 let scheduled = false
-const dirty = { list: false, product: false, sellers: false }
+const dirty = { list: false, product: false, sellers: false, analytics: false }
 let lastEventId = ''
 function onEvent(e: RealtimeEvent) {
   // One event can match several of our prefix topics; handle it once.
@@ -181,6 +202,7 @@ function onEvent(e: RealtimeEvent) {
     if (m[1] === 'variant' && shownVariants.has(id) && !m[3]) dirty.product = true
   }
   if (e.tags.includes('products:by-price')) dirty.list = true
+  if (e.tags.includes('analytics')) dirty.analytics = true
   if (!scheduled) {
     scheduled = true
     queueMicrotask(() => void flush())
@@ -189,9 +211,9 @@ function onEvent(e: RealtimeEvent) {
 
 async function flush() {
   const d = { ...dirty }
-  dirty.list = dirty.product = dirty.sellers = false
+  dirty.list = dirty.product = dirty.sellers = dirty.analytics = false
   scheduled = false
-  await Promise.all([d.list && renderList(), d.product ? renderProduct() : d.sellers && renderSellers()])
+  await Promise.all([d.list && renderList(), d.product ? renderProduct() : d.sellers && renderSellers(), d.analytics && renderAnalytics()])
 }
 
 function logEvent(text: string) {
@@ -203,7 +225,7 @@ function logEvent(text: string) {
 }
 
 async function refreshAll() {
-  await Promise.all([renderList(), renderProduct()])
+  await Promise.all([renderList(), renderProduct(), renderAnalytics()])
 }
 
 async function write(path: string, method: string, body: unknown, what: string) {
