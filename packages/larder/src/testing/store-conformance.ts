@@ -72,7 +72,7 @@ export function storeConformance(name: string, makeStore: () => Promise<Store> |
 
     test('set then get returns the entry with all its metadata', async () => {
       const t = tenant('rt')
-      const e = entry({ name: 'Ünïcode ✓', n: 1.5, list: [1, 'a', null], nested: { ok: true } }, { tags: ['product:1', 'seller:{9}*', 'ü'], began: 1_795_000_000_000_123 })
+      const e = entry({ name: 'Ünïcode ✓', n: 1.5, list: [1, 'a', null], nested: { ok: true } }, { tags: ['product:1', 'seller:{9}*', 'ü', 'a,b', 'q"uote', 'pipe|nl\n', ''.padEnd(300, 'x')], began: 1_795_000_000_000_123 })
       assert.equal(await store.set(qualify(t, 'k'), e), true)
       same(await store.get(qualify(t, 'k')), e)
     })

@@ -139,6 +139,33 @@ describe('a fleet of createCache instances on one Redis', () => {
     }
   })
 
+  test('Redis paused (SIGSTOP): reads and invalidations still answer within bounded time; after resume the fleet converges', async () => {
+    const own = await startRedis()
+    const a = await instance(own.url, 'A')
+    const b = await instance(own.url, 'B')
+    try {
+      let version = 1
+      const shopA = a.cache.tenant('shop')
+      const shopB = b.cache.tenant('shop')
+      assert.equal(await shopB.getOrSet('p', () => version, { tags: ['p'] }), 1)
+      own.pause()
+      let started = Date.now()
+      assert.equal(await shopA.getOrSet('fresh', () => 'from loader', { tags: ['f'] }), 'from loader')
+      assert.ok(Date.now() - started < 2000, `getOrSet took ${Date.now() - started} ms with Redis paused`)
+      version = 2
+      started = Date.now()
+      await shopA.invalidateTags(['p'])
+      assert.ok(Date.now() - started < 2000, `invalidateTags took ${Date.now() - started} ms with Redis paused`)
+      assert.equal(await shopA.getOrSet('p', () => version, { tags: ['p'] }), 2, 'read-your-invalidation while Redis is paused')
+      own.resume()
+      await until(async () => (await shopB.getOrSet('p', () => version, { tags: ['p'] })) === 2, 15_000, 'B to converge on p = 2')
+    } finally {
+      own.resume()
+      await close(a, b)
+      await own.stop()
+    }
+  })
+
   test('Redis killed mid-load: the read is answered from the loader within the timeout; after restart the fleet converges', async () => {
     const own = await startRedis()
     const a = await instance(own.url, 'A')
