@@ -107,9 +107,16 @@ end
 return 1
 `
 
-/** RELEASE (KEYS[1] = lease key, ARGV[1] = token): compare-and-delete. */
+/**
+ * RELEASE (KEYS[1] = lease key, ARGV[1] = token, ARGV[2] = channel): compare-and-delete,
+ * then tell the waiters (pub/sub; in a Cluster PUBLISH reaches every node).
+ */
 export const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], KEYS[1])
+  return 1
+end
 return 0
 `
 

@@ -6,7 +6,7 @@ import { splitQualified } from '../core/keys.ts'
 import type { Clock, Duration, InvalidationLog, LeaseProvider, LogEntry, Store, StoredEntry } from '../core/types.ts'
 import { Breaker, type BreakerState } from './breaker.ts'
 import { decodeEntry, encodeEntry } from './codec.ts'
-import { type ConnectionOptions, connect, isCluster, quit, type RedisClient } from './connection.ts'
+import { type ConnectionOptions, connect, duplicate, isCluster, quit, type RedisClient } from './connection.ts'
 import { b64, entryKey, genKey, globEscape, leaseKey, tenantPrefix } from './keyspace.ts'
 import { LocalEpochs, Verdict } from './local-epochs.ts'
 import { INVALIDATE, READ, RELEASE, WRITE } from './scripts.ts'
@@ -41,6 +41,9 @@ export interface RedisStoreOptions extends ConnectionOptions {
   localEpochs?: number
   clock?: Clock
 }
+
+/** Pub/sub channel of lease releases (message: the lease key). */
+const LEASE_CHANNEL = 'lr:lease-released'
 
 interface Pending {
   entry: LogEntry
@@ -380,27 +383,59 @@ export class RedisStore implements Store, LeaseProvider {
 
   async release(qkey: string, token: string): Promise<void> {
     const { tenant, key } = splitQualified(qkey)
-    await this.breaker.run('lease.release', () => this.#cmd.larderRelease(1, leaseKey(tenant, key), token))
+    await this.breaker.run('lease.release', () => this.#cmd.larderRelease(1, leaseKey(tenant, key), token, LEASE_CHANNEL))
   }
 
   /**
-   * Waits until the lease is gone (released, or expired), polling with exponential
-   * backoff from 2 ms up to leasePollMax, for at most timeoutMs. Resolves either way;
-   * the caller then reads L2 and loads itself if the holder left nothing.
+   * Waits until the lease is gone, for at most timeoutMs, and resolves either way (the
+   * caller then reads L2, and loads itself if the holder left nothing). Woken by the
+   * holder's release message on a shared subscriber connection; polls too (backoff from
+   * 2 ms up to leasePollMax) because pub/sub is fire-and-forget and a holder may die.
    */
   async wait(qkey: string, timeoutMs: number): Promise<void> {
     const { tenant, key } = splitQualified(qkey)
     const lk = leaseKey(tenant, key)
     const deadline = Date.now() + timeoutMs
-    let delay = 2
-    for (;;) {
-      const left = deadline - Date.now()
-      if (left <= 0) return
-      await new Promise((r) => setTimeout(r, Math.min(delay, left)))
-      if (this.#closed) return
-      if ((await this.breaker.run('lease.wait', () => this.client.exists(lk))) === 0) return
-      delay = Math.min(delay * 2, this.#pollMax)
+    let wake!: () => void
+    const woken = new Promise<void>((r) => (wake = r))
+    let set = this.#waiters.get(lk)
+    if (!set) this.#waiters.set(lk, (set = new Set()))
+    set.add(wake)
+    this.#subscribe()
+    let released = false
+    void woken.then(() => (released = true))
+    try {
+      let delay = 2
+      for (;;) {
+        const left = deadline - Date.now()
+        if (left <= 0 || released || this.#closed) return
+        let timer: NodeJS.Timeout | undefined
+        await Promise.race([woken, new Promise((r) => (timer = setTimeout(r, Math.min(delay, left))))])
+        clearTimeout(timer)
+        if (released || this.#closed) return
+        if ((await this.breaker.run('lease.wait', () => this.client.exists(lk))) === 0) return
+        delay = Math.min(delay * 2, this.#pollMax)
+      }
+    } finally {
+      set.delete(wake)
+      if (set.size === 0 && this.#waiters.get(lk) === set) this.#waiters.delete(lk)
     }
+  }
+
+  readonly #waiters = new Map<string, Set<() => void>>()
+  #subscriber: RedisClient | undefined
+
+  /** One subscriber connection per store, opened on the first wait. */
+  #subscribe(): void {
+    if (this.#subscriber || this.#closed) return
+    const sub = duplicate(this.client)
+    this.#subscriber = sub
+    sub.on('error', () => {})
+    sub.on('message', (_channel: string, lk: string) => {
+      const set = this.#waiters.get(lk)
+      if (set) for (const wake of set) wake()
+    })
+    sub.subscribe(LEASE_CHANNEL).catch(() => {})
   }
 
   // ------------------------------------------------------------------ helpers
@@ -437,6 +472,8 @@ export class RedisStore implements Store, LeaseProvider {
     this.#closed = true
     this.#offBreaker()
     this.#local?.close()
+    this.#subscriber?.disconnect()
+    for (const set of this.#waiters.values()) for (const wake of set) wake()
     if (this.#owned) await quit(this.client)
   }
 }
@@ -456,7 +493,7 @@ interface Commands {
   larderRead(n: number, ...keys: string[]): Promise<(string | null)[]>
   larderWrite(n: number, ...args: (string | number)[]): Promise<number[]>
   larderInvalidate(n: number, ...args: (string | number)[]): Promise<number>
-  larderRelease(n: number, key: string, token: string): Promise<number>
+  larderRelease(n: number, key: string, token: string, channel: string): Promise<number>
 }
 
 /** Creates the Redis / Redis Cluster shared tier. */
