@@ -154,7 +154,7 @@ export class RedisLog implements InvalidationLog {
       const started = performance.now()
       try {
         // Registered before sending: our reader may see the entries before this reply.
-        this.#own.set(token, batch.length)
+        this.#remember(token, batch.length)
         const entries = await this.breaker.run('append', () => this.#send(batch, token, batch.map(() => 0)))
         if (channels.log.hasSubscribers) channels.log.publish({ op: 'append', durationMs: performance.now() - started })
         this.#deliver(entries)
@@ -200,7 +200,7 @@ export class RedisLog implements InvalidationLog {
       this.#last = id
       return { ...input, id, at: now }
     })
-    this.#own.set(token, batch.length)
+    this.#remember(token, batch.length)
     this.#queue.push({ inputs: batch, entries, token })
     this.#queued += batch.length
     this.#deliver(entries)
@@ -402,6 +402,16 @@ export class RedisLog implements InvalidationLog {
         if (!this.#initialized && backoff >= 1000) this.#markReady()
       }
     }
+  }
+
+  /**
+   * Bounded: a batch whose entries were trimmed before our reader reached them never
+   * comes back. Forgetting the oldest token costs at most one duplicate delivery of an
+   * invalidation, which subscribers apply idempotently.
+   */
+  #remember(token: string, count: number): void {
+    this.#own.set(token, count)
+    if (this.#own.size > 100_000) this.#own.delete(this.#own.keys().next().value as string)
   }
 
   /** True for an entry of a batch this instance appended (already delivered locally). */
