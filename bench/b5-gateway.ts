@@ -7,6 +7,10 @@
  *
  *   node --import tsx --conditions=larder-src bench/b5-gateway.ts [seconds=5] [rounds=3]
  *
+ * Also measured: `larder gateway --workers 2 --redis …` (node:cluster, entries and
+ * invalidations shared through a throwaway redis-server), Node's answer to multi-threaded
+ * Varnish on the same cores.
+ *
  * nginx / varnish are installed from Debian when missing (apt-get); when that fails the
  * anchor is skipped with a note. Every server runs in its own process.
  */
@@ -16,6 +20,7 @@ import { request } from 'node:http'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { type RedisServerHandle, startRedis } from '../packages/larder/src/testing/servers.ts'
 
 const seconds = Number(process.argv[2] ?? process.env.B5_SECONDS ?? 5)
 const rounds = Number(process.argv[3] ?? process.env.B5_ROUNDS ?? 3)
@@ -23,6 +28,7 @@ const root = new URL('..', import.meta.url).pathname
 const BODY = '{"id":42,"name":"Larder bench"}' // 31 bytes, like BENCHMARKS.md's ~30-byte anchor body
 const dir = mkdtempSync(join(tmpdir(), 'b5-'))
 const children: ChildProcess[] = []
+let redis: RedisServerHandle | undefined
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -119,6 +125,23 @@ try {
   const hit = await probe(gwPort)
   if (hit?.headers['x-cache'] !== 'HIT' || hit.body !== BODY) throw new Error(`gateway is not answering hits: ${JSON.stringify(hit?.headers)}`)
 
+  let clusterPort: number | undefined
+  try {
+    redis = await startRedis()
+    clusterPort = await freePort()
+    const port = clusterPort
+    await start(
+      node,
+      ['--conditions=larder-src', join(root, 'packages/larder/bin/larder.mjs'), 'gateway', '--origin', `http://127.0.0.1:${originPort}`, '--port', String(port), '--workers', '2', '--redis', redis.url],
+      async () => (await probe(port))?.headers['x-cache'] !== undefined,
+    )
+    // Both workers: fill L1 of each (round-robin) before measuring.
+    for (let i = 0; i < 4; i++) await probe(port)
+  } catch (err) {
+    clusterPort = undefined
+    results.push({ name: 'larder gateway, 2 workers (--redis)', note: `skipped: ${(err as Error).message.split('\n')[0]}` })
+  }
+
   let nginxPort: number | undefined
   const nginxNote = ensure('nginx-light', 'nginx') && ensure('nginx', 'nginx')
   if (!has('nginx')) results.push({ name: 'nginx proxy_cache (1 worker)', note: `skipped: ${nginxNote}` })
@@ -157,6 +180,7 @@ http { access_log off; proxy_cache_path ${dir}/nginx-cache keys_zone=b5:10m; cli
   const targets: [string, number | undefined][] = [
     ['bare node:http (same bytes, no proxy)', barePort],
     ['larder gateway, cached hit', gwPort],
+    ['larder gateway, 2 workers (--redis), cached hit', clusterPort],
     ['nginx proxy_cache (1 worker)', nginxPort],
     ['Varnish', varnishPort],
   ]
@@ -178,14 +202,19 @@ http { access_log off; proxy_cache_path ${dir}/nginx-cache keys_zone=b5:10m; cli
   for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
   await new Promise((r) => setTimeout(r, 300))
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
+  await redis?.stop()
   if (existsSync(dir)) rmSync(dir, { recursive: true, force: true })
 }
 
-const gw = results.find((r) => r.name.startsWith('larder'))?.rps ?? 0
+const gw = results.find((r) => r.name === 'larder gateway, cached hit')?.rps ?? 0
+const gw2 = results.find((r) => r.name.startsWith('larder gateway, 2 workers'))?.rps
 console.log(`B5 HTTP gateway, cached hit, ${BODY.length}-byte body, wrk -t1 -c50 -d${seconds}s, loopback, ${rounds} interleaved rounds (median)`)
-console.log('| server | req/s (median) | rounds | larder gateway ÷ this |')
-console.log('|---|---|---|---|')
+console.log('| server | req/s (median) | rounds | gateway (1 process) ÷ this | gateway (2 workers) ÷ this |')
+console.log('|---|---|---|---|---|')
 for (const r of results) {
-  if (r.rps === undefined) console.log(`| ${r.name} | ${r.note} | | |`)
-  else console.log(`| ${r.name} | ${Math.round(r.rps).toLocaleString('en')} | ${r.all?.map((x) => Math.round(x / 1000)).join(' / ')} k | ${(gw / r.rps).toFixed(2)}× |`)
+  if (r.rps === undefined) console.log(`| ${r.name} | ${r.note} | | | |`)
+  else
+    console.log(
+      `| ${r.name} | ${Math.round(r.rps).toLocaleString('en')} | ${r.all?.map((x) => Math.round(x / 1000)).join(' / ')} k | ${(gw / r.rps).toFixed(2)}× | ${gw2 === undefined ? '' : `${(gw2 / r.rps).toFixed(2)}×`} |`,
+    )
 }

@@ -2,10 +2,13 @@
  * `larder gateway --origin URL --port N [--host H] [--redis URL] [--config larder.yaml]
  *  [--tenant-header X-Tenant-Id] [--admin-token T]`
  * Every flag also reads an environment variable (LARDER_ORIGIN, LARDER_PORT, LARDER_HOST,
- * LARDER_REDIS_URL, LARDER_CONFIG, LARDER_TENANT_HEADER, LARDER_ADMIN_TOKEN); flags win
- * over the environment, which wins over the config file.
+ * LARDER_REDIS_URL, LARDER_CONFIG, LARDER_TENANT_HEADER, LARDER_ADMIN_TOKEN, LARDER_WORKERS);
+ * flags win over the environment, which wins over the config file. `--workers N` (N > 1)
+ * runs N processes on one port (node:cluster) and needs `--redis`: entries and
+ * invalidations are shared through it, as between gateway instances.
  * @module
  */
+import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { parse as parseYaml } from 'yaml'
@@ -24,7 +27,7 @@ import { createForwarders, type ForwarderSpec } from '../http/cdn/index.ts'
 
 const USAGE = `usage: larder gateway --origin http://127.0.0.1:3000 [--port 8080] [--host 127.0.0.1]
                       [--redis redis://127.0.0.1:6379] [--config larder.yaml]
-                      [--tenant-header X-Tenant-Id] [--admin-token TOKEN]`
+                      [--tenant-header X-Tenant-Id] [--admin-token TOKEN] [--workers N]`
 
 export async function run(argv: string[]): Promise<number | undefined> {
   let args: ReturnType<typeof parse>
@@ -62,6 +65,18 @@ export async function run(argv: string[]): Promise<number | undefined> {
   const tenantHeader = args.values['tenant-header'] ?? env.LARDER_TENANT_HEADER ?? file.tenant_header
   const redisUrl = args.values.redis ?? env.LARDER_REDIS_URL ?? file.redis
   const adminToken = args.values['admin-token'] ?? env.LARDER_ADMIN_TOKEN
+  const workersText = args.values.workers ?? env.LARDER_WORKERS ?? '1'
+  const workers = Number(workersText)
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+    console.error(`--workers must be an integer 1-64, got "${workersText}"`)
+    return 2
+  }
+  if (workers > 1 && !redisUrl) {
+    // Each worker has its own L1 and would not see the others' purges without a shared log.
+    console.error('--workers > 1 needs --redis: workers share entries and invalidations through Redis')
+    return 2
+  }
+  if (workers > 1 && cluster.isPrimary) return primary(workers, origin, redisUrl as string)
   const tokens: TokenConfig[] = [...(file.tokens ?? []), ...tokensFromEnv({ ...env, LARDER_ADMIN_TOKEN: undefined })]
   if (adminToken) tokens.push({ name: 'admin', token: adminToken, scopes: ['admin'] })
 
@@ -69,8 +84,8 @@ export async function run(argv: string[]): Promise<number | undefined> {
   const closeables: { close(): unknown }[] = []
   if (redisUrl) {
     const redis = await import('../redis/index.ts')
-    cacheOptions.l2 = redis.redisStore({ url: redisUrl } as never)
-    cacheOptions.log = redis.redisLog({ url: redisUrl } as never)
+    cacheOptions.l2 = redis.redisStore({ url: redisUrl })
+    cacheOptions.log = redis.redisLog({ url: redisUrl })
   }
   let gw: ReturnType<typeof createGateway>
   try {
@@ -109,12 +124,58 @@ export async function run(argv: string[]): Promise<number | undefined> {
     return 2
   }
   const addr = await gw.listen(port, host)
-  console.log(`larder gateway on http://${addr.address}:${addr.port} → ${origin}${redisUrl ? ` (redis ${redisUrl})` : ''}`)
+  if (cluster.isWorker) process.send?.({ larder: 'listening', address: addr.address, port: addr.port })
+  else console.log(`larder gateway on http://${addr.address}:${addr.port} → ${origin}${redisUrl ? ` (redis ${redisUrl})` : ''}`)
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)
       gw.close().then(resolve, resolve)
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+  })
+  // A cluster worker stays alive while its IPC channel is open.
+  if (cluster.isWorker) process.disconnect()
+  return 0
+}
+
+/** Cluster primary: forks the workers (they share the port), reports once all listen, stops them on SIGINT/SIGTERM. */
+async function primary(n: number, origin: string, redisUrl: string): Promise<number> {
+  const ready: Promise<{ address: string; port: number }>[] = []
+  for (let i = 0; i < n; i++) {
+    const w = cluster.fork()
+    ready.push(
+      new Promise((resolve, reject) => {
+        w.on('message', (m: { larder?: string; address: string; port: number }) => {
+          if (m?.larder === 'listening') resolve(m)
+        })
+        w.once('exit', (code) => reject(new Error(`worker exited with ${code} before listening`)))
+      }),
+    )
+  }
+  let addr: { address: string; port: number }
+  try {
+    addr = (await Promise.all(ready))[0] as { address: string; port: number }
+  } catch (err) {
+    console.error((err as Error).message)
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM')
+    return 2
+  }
+  console.log(`larder gateway on http://${addr.address}:${addr.port} → ${origin} (${n} workers, redis ${redisUrl})`)
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      const alive = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined)
+      let left = alive.length
+      if (left === 0) return resolve()
+      for (const w of alive) {
+        w.once('exit', () => {
+          if (--left === 0) resolve()
+        })
+        w.process.kill('SIGTERM')
+      }
     }
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
@@ -133,6 +194,7 @@ function parse(argv: string[]) {
       config: { type: 'string', short: 'c' },
       'tenant-header': { type: 'string' },
       'admin-token': { type: 'string' },
+      workers: { type: 'string', short: 'w' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,

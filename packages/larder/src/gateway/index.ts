@@ -86,7 +86,8 @@ export function createGateway(o: GatewayOptions): Gateway {
   const prefixes = o.routePrefixes ?? ['/_larder/', '/metrics']
   const maxUrl = o.maxUrlLength ?? 8192
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // Not async: the common (proxied) path returns the proxy's promise without another wrapper.
+  function handle(req: IncomingMessage, res: ServerResponse): Promise<void> | void {
     let target = req.url ?? '/'
     if (target.length > maxUrl) return sendError(res, 414, 'E_BAD_REQUEST', `the request target is ${target.length} characters long; the limit is ${maxUrl}`)
     if (!target.startsWith('/')) {
@@ -114,19 +115,27 @@ export function createGateway(o: GatewayOptions): Gateway {
       }
       return handlePurgeApi(req, res, http, o.auth, tenant)
     }
-    if (routes.length > 0 && prefixes.some((p) => target.startsWith(p))) {
-      const url = new URL(target, `http://${req.headers.host ?? 'localhost'}`)
-      for (const r of routes) if (await r(req, res, { tenant, url })) return
-    }
+    if (routes.length > 0 && prefixes.some((p) => target.startsWith(p))) return mounted(req, res, tenant, target)
+    return proxy.handle(req, res, tenant, target)
+  }
+
+  async function mounted(req: IncomingMessage, res: ServerResponse, tenant: string, target: string): Promise<void> {
+    const url = new URL(target, `http://${req.headers.host ?? 'localhost'}`)
+    for (const r of routes) if (await r(req, res, { tenant, url })) return
     return proxy.handle(req, res, tenant, target)
   }
 
   const server = createServer({ maxHeaderSize: o.maxHeaderSize ?? 16384, requestTimeout: 60_000, keepAliveTimeout: 5_000 }, (req, res) => {
-    handle(req, res).catch((err) => {
+    const fail = (err: unknown) => {
       o.onError?.(err, 'gateway')
       if (!res.headersSent) sendError(res, 500, 'E_INTERNAL', 'internal error')
       else res.destroy()
-    })
+    }
+    try {
+      handle(req, res)?.catch(fail)
+    } catch (err) {
+      fail(err)
+    }
   })
   // Malformed requests (smuggling attempts, oversized headers) are rejected by node's
   // parser; answer with the status it chose instead of dropping the socket silently.

@@ -64,7 +64,7 @@ export class CachingProxy {
   }
 
   /** Handles a proxied request for `tenant`. `target` is origin-form (path + query). */
-  async handle(req: IncomingMessage, res: ServerResponse, tenant: string, target: string): Promise<void> {
+  handle(req: IncomingMessage, res: ServerResponse, tenant: string, target: string): Promise<void> {
     const method = req.method as string
     const info: RequestInfo = { method, host: (req.headers.host ?? '').toLowerCase(), target, headers: req.headers as HeaderRecord }
     if ((method === 'GET' || method === 'HEAD') && !this.#http.bypassed(target)) {

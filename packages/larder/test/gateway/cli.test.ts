@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { freePort } from '../../src/testing/servers.ts'
+import { freePort, startRedis } from '../../src/testing/servers.ts'
 import { ADMIN, get, type Origin, startOrigin } from './helpers.ts'
 
 const bin = new URL('../../bin/larder.mjs', import.meta.url).pathname
@@ -70,6 +70,42 @@ describe('larder gateway CLI', () => {
       gw.child.kill('SIGTERM')
     }
     assert.equal(await gw.exit, 0)
+  })
+
+  it('--workers 2 with --redis: one port, a purge through any worker reaches the other', async () => {
+    const redis = await startRedis()
+    const port = await freePort()
+    let version = 1
+    origin.handler = (req, res) => {
+      res.writeHead(200, { 'cache-control': 'max-age=600', 'surrogate-key': 'w' })
+      res.end(`${req.url} v${version}`)
+    }
+    const gw = run(['--port', String(port), '--workers', '2', '--redis', redis.url, '--admin-token', ADMIN], { LARDER_ORIGIN: origin.url, LARDER_CONFIG: '' })
+    try {
+      const line = await gw.ready
+      assert.match(line, /2 workers/)
+      const base = `http://127.0.0.1:${port}`
+      // Enough requests that both workers (round-robin) hold the entry in L1.
+      for (let i = 0; i < 6; i++) assert.equal((await get(`${base}/w`)).text, '/w v1')
+      version = 2
+      const p = await get(`${base}/_larder/purge`, { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, 'POST', JSON.stringify({ tags: ['w'] }))
+      assert.equal(p.status, 200)
+      // The other worker converges within the bus delay: poll (bounded), then every read is new.
+      const deadline = Date.now() + 5000
+      let texts: string[] = []
+      do texts = await Promise.all(Array.from({ length: 4 }, () => get(`${base}/w`).then((r) => r.text)))
+      while (texts.some((t) => t !== '/w v2') && Date.now() < deadline)
+      assert.deepEqual(texts, Array(4).fill('/w v2'))
+    } finally {
+      gw.child.kill('SIGTERM')
+      await gw.exit
+      await redis.stop()
+    }
+  })
+
+  it('--workers without --redis is refused', async () => {
+    const r = run(['--workers', '2'], { LARDER_ORIGIN: origin.url, LARDER_CONFIG: '' })
+    assert.equal(await r.exit, 2)
   })
 
   it('exits 2 with a message for a missing origin or a bad config', async () => {
