@@ -256,7 +256,7 @@ export class RedisStore implements Store, LeaseProvider {
 
   async clear(tenant?: string): Promise<number> {
     const pattern = tenant === undefined ? 'lr:{*}:k:*' : `${tenantPrefix(tenant)}k:*`
-    const nodes: Redis[] = this.#cluster ? (tenant === undefined ? (this.client as Cluster).nodes('master') : [nodeFor(this.client as Cluster, pattern)]) : [this.client as Redis]
+    const nodes: Redis[] = this.#cluster ? (tenant === undefined ? (this.client as Cluster).nodes('master') : [this.#node(pattern)]) : [this.client as Redis]
     let n = 0
     for (const node of nodes) {
       let cursor = '0'
@@ -273,7 +273,7 @@ export class RedisStore implements Store, LeaseProvider {
   async keys(tenant: string, prefix: string, opts: { cursor?: string; limit: number }): Promise<{ keys: string[]; cursor?: string }> {
     const base = `${tenantPrefix(tenant)}k:`
     const pattern = base + globEscape(prefix) + '*'
-    const node: Redis = this.#cluster ? nodeFor(this.client as Cluster, base) : (this.client as Redis)
+    const node: Redis = this.#cluster ? this.#node(base) : (this.client as Redis)
     const limit = Math.max(1, Math.min(opts.limit, 10_000))
     const seen = new Set<string>()
     let cursor = opts.cursor ?? '0'
@@ -439,6 +439,15 @@ export class RedisStore implements Store, LeaseProvider {
   }
 
   // ------------------------------------------------------------------ helpers
+
+  /** The master that owns a key's slot; a store error (not a crash) while the slot map is unknown. */
+  #node(key: string): Redis {
+    try {
+      return nodeFor(this.client as Cluster, key)
+    } catch (cause) {
+      throw new LarderError('E_STORE_UNAVAILABLE', `${this.name}: ${(cause as Error).message} (Cluster slot map not loaded yet?)`, { cause })
+    }
+  }
 
   /** Groups qualified keys into Redis keys per hash slot (per tenant); one group on a single node. */
   #group(qkeys: readonly string[]): { keys: string[]; idx: number[] }[] {
