@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
+import diagnostics_channel from 'node:diagnostics_channel'
 import { after, before, describe, test } from 'node:test'
 import { isLarderError } from '../../src/core/errors.ts'
 import { qualify } from '../../src/core/keys.ts'
 import type { StoredEntry } from '../../src/core/types.ts'
-import { redisStore } from '../../src/redis/index.ts'
+import { redisLog, redisStore } from '../../src/redis/index.ts'
 import { type RedisServerHandle, startRedis } from '../../src/testing/servers.ts'
 import { storeConformance } from '../../src/testing/store-conformance.ts'
 
@@ -100,6 +101,38 @@ describe('redisStore specifics', () => {
       await b.close()
     }
   })
+})
+
+test('every store call and log append is a diagnostics event (larder:store:op, larder:log:op)', async () => {
+  const own = await startRedis()
+  const events: { ch: string; m: { op: string; durationMs: number; error?: unknown } }[] = []
+  const onStore = (m: unknown) => events.push({ ch: 'store', m: m as never })
+  const onLog = (m: unknown) => events.push({ ch: 'log', m: m as never })
+  diagnostics_channel.subscribe('larder:store:op', onStore)
+  diagnostics_channel.subscribe('larder:log:op', onLog)
+  const log = redisLog({ url: own.url })
+  const store = redisStore({ url: own.url, log, timeout: '100ms' })
+  try {
+    await log.whenInitialized()
+    await store.set(qualify('t', 'k'), entry('v'))
+    await store.get(qualify('t', 'k'))
+    await log.append({ tenant: 't', kind: 'hard', tags: ['x'] })
+    own.pause()
+    await store.get(qualify('t', 'k')).catch(() => {})
+    own.resume()
+    const ops = events.filter((e) => e.ch === 'store').map((e) => e.m.op)
+    assert.ok(ops.includes('set') && ops.includes('get'), ops.join(','))
+    assert.ok(events.some((e) => e.ch === 'log' && e.m.op === 'append' && typeof e.m.durationMs === 'number'))
+    const failed = events.find((e) => e.ch === 'store' && e.m.error !== undefined)
+    assert.ok(failed && isLarderError(failed.m.error, 'E_STORE_TIMEOUT'), 'a timed-out call is published with its error')
+  } finally {
+    own.resume()
+    diagnostics_channel.unsubscribe('larder:store:op', onStore)
+    diagnostics_channel.unsubscribe('larder:log:op', onLog)
+    await store.close()
+    await log.close()
+    await own.stop()
+  }
 })
 
 async function commandCount(client: { call(...args: string[]): Promise<unknown> }, cmd: string): Promise<number> {
