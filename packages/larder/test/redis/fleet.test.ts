@@ -14,10 +14,10 @@ interface Instance {
   log: RedisLog
 }
 
-async function instance(url: string, name: string, extra: { stream?: string; logUrl?: string } = {}): Promise<Instance> {
+async function instance(url: string, name: string, extra: { stream?: string; logUrl?: string; timeout?: string } = {}): Promise<Instance> {
   const log = redisLog({ url: extra.logUrl ?? url, source: name, ...(extra.stream ? { stream: extra.stream } : {}) })
   // With the log attached, L2 hits are plain GETs judged by the epochs heard from it.
-  const store = redisStore({ url, log })
+  const store = redisStore({ url, log, ...(extra.timeout ? { timeout: extra.timeout } : {}) })
   await log.whenInitialized()
   const cache = createCache({ l2: store, log, instanceId: name, defaults: { ttl: '1m' } })
   return { cache, store, log }
@@ -33,7 +33,9 @@ describe('a fleet of createCache instances on one Redis', () => {
 
   async function pair(): Promise<[Instance, Instance]> {
     const stream = `fleet-${++n}`
-    return [await instance(redis.url, 'A', { stream }), await instance(redis.url, 'B', { stream })]
+    // A generous store timeout: these tests check consistency, and on a loaded machine a
+    // 250 ms timeout on a lease call would (correctly) make the instance load by itself.
+    return [await instance(redis.url, 'A', { stream, timeout: '2s' }), await instance(redis.url, 'B', { stream, timeout: '2s' })]
   }
   const close = (...xs: Instance[]) => Promise.all(xs.map((x) => x.cache.close()))
 
@@ -84,8 +86,8 @@ describe('a fleet of createCache instances on one Redis', () => {
     // invalidations, so only the Redis-side fence (WRITE script) can refuse its stale writes.
     const slow = await tcpProxy(redis.port, { delayMs: 15 })
     const stream = `fleet-${++n}`
-    const a = await instance(redis.url, 'A', { stream })
-    const b = await instance(redis.url, 'B', { stream, logUrl: slow.url })
+    const a = await instance(redis.url, 'A', { stream, timeout: '2s' })
+    const b = await instance(redis.url, 'B', { stream, logUrl: slow.url, timeout: '2s' })
     const db = new Map<string, number>()
     let stale = 0
     let trials = 0

@@ -13,7 +13,7 @@ storeConformance(
   'redis single node',
   async () => {
     server = await startRedis()
-    return redisStore({ url: server.url })
+    return redisStore({ url: server.url, timeout: '2s' })
   },
   () => server?.stop(),
   { expires: true, shared: true },
