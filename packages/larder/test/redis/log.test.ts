@@ -18,8 +18,8 @@ describe('redisLog', () => {
 
   test('ids are numeric, strictly increasing, server-time µs; entries reach the other instance in order, never twice', async () => {
     const s = stream()
-    const a = redisLog({ url: redis.url, stream: s, source: 'A' })
-    const b = redisLog({ url: redis.url, stream: s, source: 'B' })
+    const a = redisLog({ url: redis.url, stream: s, source: 'A', timeout: '2s' })
+    const b = redisLog({ url: redis.url, stream: s, source: 'B', timeout: '2s' })
     const ra = recorder()
     const rb = recorder()
     try {
@@ -56,7 +56,7 @@ describe('redisLog', () => {
 
   test('read(afterId, limit) pages through the stream; subscribe(fromId) replays then goes live', async () => {
     const s = stream()
-    const a = redisLog({ url: redis.url, stream: s })
+    const a = redisLog({ url: redis.url, stream: s, timeout: '2s' })
     try {
       await a.ready()
       const all = await a.appendMany(Array.from({ length: 25 }, (_, i) => ({ tenant: 't', kind: 'live' as const, data: { i } })))
@@ -86,7 +86,7 @@ describe('redisLog', () => {
 
   test('the stream is bounded by maxLen', async () => {
     const s = stream()
-    const a = redisLog({ url: redis.url, stream: s, maxLen: 100 })
+    const a = redisLog({ url: redis.url, stream: s, maxLen: 100, timeout: '2s' })
     try {
       await a.ready()
       for (let i = 0; i < 10; i++) await a.appendMany(Array.from({ length: 100 }, () => ({ tenant: 't', kind: 'hard' as const, tags: ['x'] })))
@@ -109,8 +109,8 @@ describe('redisLog', () => {
 
     test('an instance cut off while the stream is trimmed past it gets a trimmed gap', async () => {
       const s = stream()
-      const a = redisLog({ url: redis.url, stream: s })
-      const b = redisLog({ url: proxy.url, stream: s, block: '200ms' })
+      const a = redisLog({ url: redis.url, stream: s, timeout: '2s' })
+      const b = redisLog({ url: proxy.url, stream: s, block: '200ms', timeout: '2s' })
       const rb = recorder()
       try {
         await Promise.all([a.ready(), b.ready()])
@@ -134,8 +134,8 @@ describe('redisLog', () => {
 
     test('an instance cut off longer than maxDisconnect gets a disconnected gap, then resumes from its last id', async () => {
       const s = stream()
-      const a = redisLog({ url: redis.url, stream: s })
-      const b = redisLog({ url: proxy.url, stream: s, block: '100ms', maxDisconnect: '150ms' })
+      const a = redisLog({ url: redis.url, stream: s, timeout: '2s' })
+      const b = redisLog({ url: proxy.url, stream: s, block: '100ms', maxDisconnect: '150ms', timeout: '2s' })
       const rb = recorder()
       try {
         await Promise.all([a.ready(), b.ready()])
@@ -159,7 +159,7 @@ describe('redisLog', () => {
     test('appends while Redis is unreachable resolve at once with provisional ids, reach local subscribers, and are replayed in order on recovery', async () => {
       const s = stream()
       const a = redisLog({ url: proxy.url, stream: s, timeout: '150ms', block: '200ms' })
-      const b = redisLog({ url: redis.url, stream: s })
+      const b = redisLog({ url: redis.url, stream: s, timeout: '2s' })
       const ra = recorder()
       const rb = recorder()
       try {
@@ -217,7 +217,7 @@ describe('redisLog', () => {
 
   test('a restarted (emptied) Redis is reported as a restarted gap; ids keep increasing', async () => {
     const own = await startRedis()
-    const a = redisLog({ url: own.url, block: '200ms' })
+    const a = redisLog({ url: own.url, block: '200ms', timeout: '2s' })
     const rec = recorder()
     try {
       await a.ready()
