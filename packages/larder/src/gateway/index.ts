@@ -125,16 +125,18 @@ export function createGateway(o: GatewayOptions): Gateway {
     return proxy.handle(req, res, tenant, target)
   }
 
+  function fail(res: ServerResponse, err: unknown): void {
+    o.onError?.(err, 'gateway')
+    if (!res.headersSent) sendError(res, 500, 'E_INTERNAL', 'internal error')
+    else res.destroy()
+  }
+
   const server = createServer({ maxHeaderSize: o.maxHeaderSize ?? 16384, requestTimeout: 60_000, keepAliveTimeout: 5_000 }, (req, res) => {
-    const fail = (err: unknown) => {
-      o.onError?.(err, 'gateway')
-      if (!res.headersSent) sendError(res, 500, 'E_INTERNAL', 'internal error')
-      else res.destroy()
-    }
+    // No named closure per request: under tsx every named function costs a __name() call.
     try {
-      handle(req, res)?.catch(fail)
+      handle(req, res)?.catch((err) => fail(res, err))
     } catch (err) {
-      fail(err)
+      fail(res, err)
     }
   })
   // Malformed requests (smuggling attempts, oversized headers) are rejected by node's
