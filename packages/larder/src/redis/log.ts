@@ -4,7 +4,8 @@ import { parseDuration } from '../core/duration.ts'
 import { LarderError } from '../core/errors.ts'
 import type { Duration, InvalidationLog, LogAppend, LogEntry, LogGap, LogKind, LogSubscriber, ReadResult } from '../core/types.ts'
 import { Breaker } from './breaker.ts'
-import { type ConnectionOptions, connect, duplicate, quit, type RedisClient } from './connection.ts'
+import { type ConnectionOptions, connect, duplicate, isCluster, quit, type RedisClient } from './connection.ts'
+import { nodeFor } from './slot.ts'
 import { b64 } from './keyspace.ts'
 import { APPEND } from './scripts.ts'
 import { positiveInt } from './store.ts'
@@ -28,6 +29,12 @@ export interface RedisLogOptions extends ConnectionOptions {
   cooldown?: Duration
   /** Instance name written as `source` when an entry has none. */
   source?: string
+  /**
+   * Replicas that must hold an append before it is acknowledged (`WAIT`). Redis replicates
+   * asynchronously: with 0 (default) a master killed right after an append may lose it on
+   * failover. With 1, an append not replicated within the timeout is queued and replayed.
+   */
+  waitReplicas?: number
 }
 
 interface Queued {
@@ -69,6 +76,8 @@ export class RedisLog implements InvalidationLog {
   readonly #maxDisconnect: number
   readonly #queueLimit: number
   readonly #source: string | undefined
+  readonly #waitReplicas: number
+  readonly #waitMs: number
   readonly #subs = new Map<LogSubscriber, SubState>()
   /** Tokens of batches this instance appended (delivered locally): entries left to skip when read back. */
   readonly #own = new Map<string, number>()
@@ -102,9 +111,13 @@ export class RedisLog implements InvalidationLog {
     this.#maxDisconnect = parseDuration(options.maxDisconnect ?? '5s', 'maxDisconnect')
     this.#queueLimit = positiveInt(options.queueLimit ?? 10_000, 'queueLimit')
     this.#source = options.source
+    const timeoutMs = parseDuration(options.timeout ?? '500ms', 'timeout')
+    this.#waitReplicas = options.waitReplicas ?? 0
+    if (!Number.isInteger(this.#waitReplicas) || this.#waitReplicas < 0) throw new LarderError('E_INVALID_OPTION', 'waitReplicas must be a non-negative integer')
+    this.#waitMs = Math.max(1, Math.floor(timeoutMs / 2))
     this.breaker = new Breaker({
       name: 'redis-log',
-      timeoutMs: parseDuration(options.timeout ?? '500ms', 'timeout'),
+      timeoutMs,
       failureThreshold: positiveInt(options.failureThreshold ?? 3, 'failureThreshold'),
       cooldownMs: parseDuration(options.cooldown ?? '1s', 'cooldown'),
     })
@@ -178,6 +191,13 @@ export class RedisLog implements InvalidationLog {
     for (let i = 0; i < batch.length; i++) args.push(String(mins[i]), JSON.stringify(batch[i]))
     const k = this.#keys
     const res: string = await (this.client as unknown as AppendCommand).larderAppend(4, k.stream, k.seq, k.since, k.dedup + token, this.#maxLen, 600_000, token, ...args)
+    if (this.#waitReplicas > 0) {
+      // WAIT counts the replicas that acknowledged this connection's writes. In a Cluster
+      // it must go to the connection of the node that owns the log's slot.
+      const conn = isCluster(this.client) ? nodeFor(this.client, k.stream) : this.client
+      const acked = (await conn.call('WAIT', this.#waitReplicas, this.#waitMs)) as number
+      if (acked < this.#waitReplicas) throw new LarderError('E_LOG_UNAVAILABLE', `append reached ${acked} of ${this.#waitReplicas} replicas within ${this.#waitMs} ms`)
+    }
     const [idText, atText, sinceText] = res.split('|') as [string, string, string]
     const at = Number(atText)
     const ids = idText.split(',').map(Number)

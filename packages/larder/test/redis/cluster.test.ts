@@ -104,7 +104,68 @@ describe('redis cluster', () => {
       await b.close()
     }
   })
+
+  test('master killed (not failed over) while invalidations flow, with waitReplicas: 1: none is lost, none twice, in order', async () => {
+    const a = redisLog({ cluster: cluster.urls, source: 'A', waitReplicas: 1, timeout: '500ms' })
+    const b = redisLog({ cluster: cluster.urls, source: 'B' })
+    const rec = recorder()
+    try {
+      await Promise.all([a.whenInitialized(), b.whenInitialized()])
+      b.subscribe(rec, 'now')
+      const { master, replica } = await logShard(cluster.nodes[0]?.port as number)
+      const victim = cluster.nodes.find((n) => n.port === portOf(master))
+      assert.ok(victim)
+      const r = admin(portOf(replica))
+      try {
+        await until(async () => ((await r.call('INFO', 'replication')) as string).includes('master_link_status:up'), 10_000, 'replica in sync')
+        const n = 200
+        for (let i = 0; i < n; i++) {
+          await a.append({ tenant: 'shop', kind: 'hard', tags: [`k:${i}`], data: i })
+          if (i === 60) await victim.kill()
+          // Let the cluster promote the replica, then bring the dead node back (as a replica).
+          if (i === 120) {
+            await until(async () => ((await r.call('ROLE')) as string[])[0] === 'master', 20_000, 'replica promoted')
+            await victim.restart()
+          }
+        }
+      } finally {
+        r.disconnect()
+      }
+      await until(() => rec.got.length >= 200 && a.queued() === 0, 30_000, `B to receive all 200 (got ${rec.got.length}, queued ${a.queued()})`)
+      assert.deepEqual(
+        rec.got.map((e) => e.data),
+        Array.from({ length: 200 }, (_, i) => i),
+      )
+    } finally {
+      await a.close()
+      await b.close()
+    }
+  })
 })
+
+/** The log's master and its replica, from CLUSTER NODES as seen by a live node. */
+async function logShard(port: number): Promise<{ master: string[]; replica: string[] }> {
+  const slot = slotOf('lr:{log}:stream')
+  let found: { master: string[]; replica: string[] } | undefined
+  await until(
+    () => {
+      const parsed = execFileSync('redis-cli', ['-p', String(port), 'cluster', 'nodes'])
+        .toString()
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' '))
+      const master = parsed.find((f) => (f[2] ?? '').includes('master') && !(f[2] ?? '').includes('fail') && f.slice(8).some((r) => inRange(r, slot)))
+      const replica = parsed.find((f) => master !== undefined && f[3] === master[0] && !(f[2] ?? '').includes('fail'))
+      if (master && replica) found = { master, replica }
+      return found !== undefined
+    },
+    15_000,
+    'the log shard with a replica',
+  )
+  return found as { master: string[]; replica: string[] }
+}
+
+const portOf = (f: string[]) => Number((f[1] as string).split(':')[1]?.split('@')[0])
 
 function inRange(r: string, slot: number): boolean {
   const [lo, hi] = r.split('-').map(Number)
