@@ -29,7 +29,7 @@ export const channels = {
   breaker: diagnostics_channel.channel('larder:breaker'),
   /** { tenant, status: 'HIT'|'MISS'|'STALE'|'BYPASS'|'REVALIDATED'|'EXPIRED', route?: string, durationMs } */
   http: diagnostics_channel.channel('larder:http:response'),
-  /** { tenant, event: 'open'|'close'|'drop'|'send', count?: number } */
+  /** { tenant, event: 'open'|'close'|'drop'|'send', count?: number, reason?: string } */
   sse: diagnostics_channel.channel('larder:sse'),
   /** { tenant, type, outcome: 'applied'|'rejected'|'duplicate'|'parked', durationMs, error? } */
   event: diagnostics_channel.channel('larder:events:processed'),
