@@ -109,13 +109,16 @@ async function openPostgres(url: string): Promise<Db> {
         c.on('notification', (n) => {
           if (n.channel === channel && n.payload !== undefined) onPayload(n.payload)
         })
-        c.on('error', () => {
+        // An idle client may see its server go away as 'end' without an 'error' first.
+        const dropped = () => {
           if (closed || client !== c) return
           client = undefined
           // Notifications sent while we were away are lost for good: tell the caller.
           onLost?.()
           retry()
-        })
+        }
+        c.on('error', dropped)
+        c.on('end', dropped)
         await c.connect()
         await c.query(`LISTEN ${pg.Client.prototype.escapeIdentifier(channel)}`)
         client = c
