@@ -124,6 +124,11 @@ export class RedisLog implements InvalidationLog {
     client.defineCommand('larderAppend', { lua: APPEND })
     client.on('error', () => {})
     this.#reader.on('error', () => {})
+    // A connection lost between two reads surfaces as no error (the next XREAD is queued
+    // and sent after the reconnect): note it, so recovery checks run before trusting more.
+    this.#reader.on('close', () => {
+      if (!this.#closed && this.#initialized) this.#downSince ??= Date.now()
+    })
     this.breaker.onChange((s) => {
       if (s === 'closed') this.#scheduleReplay(0)
     })
@@ -341,8 +346,9 @@ export class RedisLog implements InvalidationLog {
     }
   }
 
+  // No `larder:log:gap` event here: subscribers (the engine) publish it when they flush,
+  // once per flush; publishing here too would count every gap twice.
   #gap(gap: LogGap): void {
-    if (channels.gap.hasSubscribers) channels.gap.publish({ gap, source: 'redis-log' })
     for (const sub of this.#subs.keys()) {
       try {
         sub.gap(gap)
@@ -364,21 +370,22 @@ export class RedisLog implements InvalidationLog {
 
   /** After the reader was cut off: decide whether subscribers can still trust what they derived. */
   async #recovered(): Promise<void> {
+    // downSince is cleared only once recovery succeeded: a failed attempt keeps the
+    // original disconnect time (maxDisconnect is measured from there).
     const down = this.#downSince
-    this.#downSince = undefined
     const sinceRaw = await this.#bounded(this.#reader.get(this.#keys.since), 2000)
     const since = sinceRaw === null ? null : Number(sinceRaw)
     if (this.#since !== undefined && this.#since !== null && since !== this.#since) {
       this.#since = since
+      this.#downSince = undefined
       this.#gap({ reason: 'restarted' })
       return
     }
+    const trimmed = await this.#bounded(this.#trimmedAfter(this.#cursor, this.#reader), 2000)
     this.#since = since
-    if (await this.#bounded(this.#trimmedAfter(this.#cursor, this.#reader), 2000)) {
-      this.#gap({ reason: 'trimmed' })
-      return
-    }
-    if (down !== undefined && Date.now() - down > this.#maxDisconnect) this.#gap({ reason: 'disconnected' })
+    this.#downSince = undefined
+    if (trimmed) this.#gap({ reason: 'trimmed' })
+    else if (down !== undefined && Date.now() - down > this.#maxDisconnect) this.#gap({ reason: 'disconnected' })
   }
 
   async #readLoop(): Promise<void> {
