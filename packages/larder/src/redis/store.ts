@@ -274,7 +274,8 @@ export class RedisStore implements Store, LeaseProvider {
     const base = `${tenantPrefix(tenant)}k:`
     const pattern = base + globEscape(prefix) + '*'
     const node: Redis = this.#cluster ? this.#node(base) : (this.client as Redis)
-    const limit = Math.max(1, Math.min(opts.limit, 10_000))
+    if (!Number.isInteger(opts.limit) || opts.limit < 1) throw new LarderError('E_INVALID_OPTION', `keys limit must be a positive integer, got ${String(opts.limit)}`)
+    const limit = Math.min(opts.limit, 10_000)
     const seen = new Set<string>()
     let cursor = opts.cursor ?? '0'
     if (!/^\d+$/.test(cursor)) throw new LarderError('E_INVALID_OPTION', 'keys cursor must be the opaque cursor returned by a previous call')
