@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { type RedisServerHandle, startRedis } from 'larder/testing'
+import { chromium } from 'playwright-core'
 import { type Demo, startDemo } from '../src/demo.ts'
 
 // `REDIS_URL=… npm start -- --instances 2`: two gateways, each with its own Redis
@@ -39,6 +40,32 @@ test('a write through one gateway invalidates the other gateway (via Redis) befo
   while (seen.body.product.version === v1) seen = await get(two, '/api/v1/products/5')
   assert.equal(seen.body.product.version, v1 + 1)
   assert.equal(seen.body.product.stock, 11)
+})
+
+test('in Chromium: a price saved on a page served by gateway one shows up on a page served by gateway two', async () => {
+  const [one, two] = demo.instances.map((i) => i.url) as [string, string]
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  })
+  try {
+    const open = async (base: string) => {
+      const page = await browser.newPage()
+      await page.goto(`${base}/?tenant=acme&product=8`)
+      await page.waitForSelector('body[data-ready="true"]')
+      await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live')
+      return page
+    }
+    const a = await open(one)
+    const b = await open(two)
+    const price = 7_000 + Math.floor(Math.random() * 1000)
+    await a.fill('#admin-price', String(price))
+    await a.click('#admin-price-btn')
+    // Gateway two's hub reads its own Redis Stream log: the invalidation crossed the fleet.
+    await b.waitForFunction((text) => document.getElementById('p-price')?.textContent === text, `$${(price / 100).toFixed(2)}`)
+  } finally {
+    await browser.close()
+  }
 })
 
 test('npm start refuses several instances without Redis, with a hint', async () => {
