@@ -97,6 +97,10 @@ export class CacheEngine implements Cache {
     this.l2 = options.l2
     this.#lease = isLeaseProvider(options.l2) ? options.l2 : undefined
     this.log = options.log ?? new MemoryLog({ clock: this.#clock, source: this.instanceId })
+    // A shared store that follows the log can check entries against what it heard
+    // instead of asking the server on every read (redisStore: one plain GET per L2 hit).
+    // Only a shared log hears every instance: with the embedded log the store keeps asking the server.
+    if (this.log.name !== 'memory') (this.l2 as { attachLog?(log: InvalidationLog): void } | undefined)?.attachLog?.(this.log)
     const { defaults, byName } = resolvePolicies(options.policies, options.defaults)
     this.#defaults = defaults
     this.#policies = byName
@@ -213,11 +217,20 @@ export class CacheEngine implements Cache {
       }
       if (s === DEAD) this.l1?.delete([qkey])
     }
-    const r = await this.#readL2(scope, qkey, now)
-    if (r && r.state === FRESH) {
-      this.#putL1(qkey, r.entry)
-      this.#hit(scope, key, 'l2', false)
-      return r.entry.v as V
+    // L2 inline (no helper, no wrapper object): this is B2's path, one round trip.
+    const l2 = this.l2
+    if (l2 !== undefined) {
+      let e2: L1Entry | undefined
+      try {
+        e2 = (await l2.get(qkey)) as L1Entry | undefined
+      } catch (err) {
+        this.#onError(err, 'l2.get')
+      }
+      if (e2 !== undefined && this.#judge(scope, qkey, e2, now) === FRESH) {
+        this.#putL1(qkey, e2)
+        this.#hit(scope, key, 'l2', false)
+        return e2.v as V
+      }
     }
     this.#miss(scope, key)
     return undefined
