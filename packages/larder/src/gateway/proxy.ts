@@ -14,6 +14,7 @@ import type { HttpCache, Lookup, Prepared, RequestInfo } from '../http/engine.ts
 import { first, type HeaderRecord, requestDirectives, reuseDecision } from '../http/freshness.ts'
 import { cacheStatus, hopByHop, SURROGATE_FIELDS } from '../http/headers.ts'
 import { invalidationTargets, isSafeMethod } from '../http/invalidation.ts'
+import { matchRoute } from '../http/routes.ts'
 
 export interface ProxyOptions {
   origin: string
@@ -136,7 +137,7 @@ export class CachingProxy {
 
   #serve(res: ServerResponse, info: RequestInfo, p: Prepared, outcome: 'HIT' | 'STALE' | 'REVALIDATED', tenant: string, fwdStatus?: number): void {
     this.#http.serve(res, info.method, info.headers, p, outcome, fwdStatus)
-    if (channels.http.hasSubscribers) channels.http.publish({ tenant, status: outcome, durationMs: 0 })
+    if (channels.http.hasSubscribers) channels.http.publish({ tenant, status: outcome, route: route(this.#http, info.target), durationMs: 0 })
   }
 
   #upstreamHeaders(req: IncomingMessage, forStore: boolean): Record<string, string | string[]> {
@@ -271,7 +272,7 @@ export class CachingProxy {
     }
     if (keep) await this.#http.store(lk, info, reqCc, { status, headers: r.headers, body: Buffer.concat(chunks, size), requestTime, responseTime })
     if (res !== null && !to304) res.end()
-    if (channels.http.hasSubscribers) channels.http.publish({ tenant, status: stale ? 'EXPIRED' : 'MISS', durationMs: responseTime - requestTime })
+    if (channels.http.hasSubscribers) channels.http.publish({ tenant, status: stale ? 'EXPIRED' : 'MISS', route: lk.route?.route.policy.path, durationMs: responseTime - requestTime })
   }
 
   /** Everything not cached: stream the request body up, the response down; invalidate after unsafe methods (RFC 9111 §4.4). */
@@ -296,6 +297,7 @@ export class CachingProxy {
       }
     }
     res.writeHead(r.statusCode, this.#clientHeaders(r.headers, ['cache-status', cacheStatus(this.#http.name, 'BYPASS', { fwdStatus: r.statusCode }), 'x-cache', 'BYPASS']))
+    if (channels.http.hasSubscribers) channels.http.publish({ tenant, status: 'BYPASS', route: route(this.#http, info.target), durationMs: 0 })
     try {
       for await (const chunk of r.body) if (!res.write(chunk)) await waitDrain(res)
       res.end()
@@ -308,6 +310,13 @@ export class CachingProxy {
   close(): Promise<void> {
     return this.pool.close()
   }
+}
+
+/** Route pattern of a target (configured patterns only: bounded label cardinality). */
+function route(http: HttpCache, target: string): string | undefined {
+  if (http.routes.length === 0) return undefined
+  const q = target.indexOf('?')
+  return matchRoute(http.routes, q < 0 ? target : target.slice(0, q))?.route.policy.path
 }
 
 function relayInterim(res: ServerResponse, status: number, headers: HeaderRecord): void {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { request } from 'node:http'
 import { after, before, describe, it } from 'node:test'
+import { channels } from '../../src/core/diagnostics.ts'
 import { get, type Rig, startRig } from './helpers.ts'
 
 describe('gateway caching', () => {
@@ -201,6 +202,24 @@ describe('gateway caching', () => {
       assert.equal(b.headers.get('content-length'), String(a.raw.length))
     }
     assert.equal((await get(`${rig.base}/bin`)).raw[255], 255)
+  })
+
+  it('publishes every outcome on the larder:http:response diagnostics channel', async () => {
+    const seen: { tenant: string; status: string }[] = []
+    const listener = (m: unknown) => seen.push(m as { tenant: string; status: string })
+    channels.http.subscribe(listener)
+    try {
+      await get(`${rig.base}/diag`, { 'x-tenant-id': 'diag' })
+      await get(`${rig.base}/fresh`, { 'x-tenant-id': 'diag' })
+      await get(`${rig.base}/fresh`, { 'x-tenant-id': 'diag' })
+      await get(`${rig.base}/post-target`, { 'x-tenant-id': 'diag' }, 'DELETE')
+    } finally {
+      channels.http.unsubscribe(listener)
+    }
+    assert.deepEqual(
+      seen.map((m) => `${m.tenant}:${m.status}`),
+      ['diag:MISS', 'diag:MISS', 'diag:HIT', 'diag:BYPASS'],
+    )
   })
 
   it('only-if-cached with nothing stored answers 504', async () => {
