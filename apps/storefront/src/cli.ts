@@ -9,7 +9,7 @@ import { runLoad } from './load/run.ts'
 const USAGE = `usage:
   larder demo start [--port 8080] [--host 127.0.0.1] [--instances N] [--origin-port P] [--data-dir DIR] [--ttl-only]
       env: REDIS_URL (needed for --instances > 1), DATABASE_URL (a real PostgreSQL instead of the embedded one), LARDER_ADMIN_TOKEN
-  larder demo load [--requests 20000] [--warmup N] [--concurrency 16] [--write-ratio 0.01] [--seed 42] [--no-compare] [--no-prewarm] [--url http://gateway]`
+  larder demo load [--requests 20000] [--warmup N] [--concurrency 16] [--write-ratio 0.01] [--seed 42] [--no-compare] [--no-prewarm] [--url http://gateway[,http://gateway2]]`
 
 function int(v: string | undefined, name: string, def: number): number {
   if (v === undefined) return def

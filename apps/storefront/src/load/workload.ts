@@ -14,7 +14,7 @@ export interface WorkloadTenant {
 }
 
 export interface WorkloadOptions {
-  /** Gateway base URL (http://127.0.0.1:8080). */
+  /** Gateway base URL (http://127.0.0.1:8080); several, comma-separated, are used in turn (a fleet). */
   url: string
   tenants: readonly WorkloadTenant[]
   /** Measured requests. Default 20,000. */
@@ -159,6 +159,8 @@ async function drive(
   progress?: (done: number, r: WorkloadReport) => void,
 ): Promise<WorkloadReport> {
   const concurrency = options.concurrency ?? 16
+  const urls = options.url.split(',').map((u) => u.trim().replace(/\/$/, ''))
+  let turn = 0
   const latencies: number[] = []
   let next = 0
   let hits = 0
@@ -202,11 +204,12 @@ async function drive(
   async function worker(): Promise<void> {
     while (next < ops.length) {
       const op = ops[next++] as Op
+      const base = urls[turn++ % urls.length] as string
       const t0 = performance.now()
       const startedAt = checker.tick()
       try {
         if (op.kind === 'read') {
-          const res = await fetch(options.url + op.path, { headers: { 'x-tenant-id': op.tenant } })
+          const res = await fetch(base + op.path, { headers: { 'x-tenant-id': op.tenant } })
           const body = await res.json()
           const ms = performance.now() - t0
           if (res.status !== 200) {
@@ -215,7 +218,7 @@ async function drive(
           }
           const stale = checker.read(startedAt, op.path, versionsOf(op.tenant, body))
           for (const s of stale) s.detail = `x-cache ${res.headers.get('x-cache')}, age ${res.headers.get('age')}, ${res.headers.get('cache-status')}`
-          const url = `${op.tenant} ${op.path}`
+          const url = `${base} ${op.tenant} ${op.path}`
           const first = !seen.has(url)
           seen.add(url)
           if (measure) {
@@ -228,7 +231,7 @@ async function drive(
             else if (hit) warmHits++
           }
         } else {
-          const res = await fetch(options.url + op.path, { method: op.method, headers: { 'x-tenant-id': op.tenant, 'content-type': 'application/json' }, body: JSON.stringify(op.body) })
+          const res = await fetch(base + op.path, { method: op.method, headers: { 'x-tenant-id': op.tenant, 'content-type': 'application/json' }, body: JSON.stringify(op.body) })
           const body = await res.json()
           if (res.status !== 200) {
             errors++
@@ -266,7 +269,8 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
         all.push({ kind: 'read', tenant: t.id, path: `/api/v1/products/${id}` }, { kind: 'read', tenant: t.id, path: `/api/v1/variants/${(id - 1) * 3 + 1}/sellers` })
       }
     }
-    await drive({ ...options, concurrency: Math.max(options.concurrency ?? 16, 32) }, all, checker, seen, false)
+    // Each gateway of a fleet keys its entries by the Host it was asked for: warm each one.
+    for (const url of options.url.split(',')) await drive({ ...options, url, concurrency: Math.max(options.concurrency ?? 16, 32) }, all, checker, seen, false)
   }
   const ops = (n: number, s: number) => (options.filter ? plan(options, n, s).filter(options.filter) : plan(options, n, s))
   if (warmup > 0) await drive(options, ops(warmup, seed + 1), checker, seen, false)
