@@ -10,8 +10,9 @@ const TENANTS = [
   { id: 'acme', name: 'Acme Outfitters', products: 400 },
   { id: 'globex', name: 'Globex Market', products: 200 },
 ]
-const IMG = fileURLToPath(new URL('../../../docs/img/', import.meta.url))
+// Screenshots go to test-artifacts/ (gitignored); UPDATE_SCREENSHOTS=1 refreshes the ones in docs/img/.
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url))
+const IMG = process.env.UPDATE_SCREENSHOTS === '1' ? fileURLToPath(new URL('../../../docs/img/', import.meta.url)) : ARTIFACTS
 
 let demo: Demo
 let browser: Browser
