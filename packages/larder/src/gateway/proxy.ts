@@ -215,6 +215,8 @@ export class CachingProxy {
       if (lm !== undefined) headers['if-modified-since'] = lm
     }
     const requestTime = this.#http.now()
+    // Fence: an invalidation logged after this point makes the answer unstorable.
+    const began = this.#http.cache.log.lastId()
     let r: OriginResponse
     try {
       r = await this.#request(info.method, info.target, headers, undefined, res)
@@ -227,7 +229,7 @@ export class CachingProxy {
     const status = r.statusCode
     if (stale !== undefined && status === 304 && validatorsMatch(stale.headers, r.headers)) {
       r.body.resume()
-      const fresh = await this.#http.freshen(lk, info, reqCc, stale, r.headers, requestTime, responseTime)
+      const fresh = await this.#http.freshen(lk, info, reqCc, stale, r.headers, requestTime, responseTime, began)
       if (res !== null) this.#serve(res, info, fresh, 'REVALIDATED', tenant, 304)
       return
     }
@@ -270,7 +272,7 @@ export class CachingProxy {
       res?.destroy()
       return
     }
-    if (keep) await this.#http.store(lk, info, reqCc, { status, headers: r.headers, body: Buffer.concat(chunks, size), requestTime, responseTime })
+    if (keep) await this.#http.store(lk, info, reqCc, { status, headers: r.headers, body: Buffer.concat(chunks, size), requestTime, responseTime, began })
     if (res !== null && !to304) res.end()
     if (channels.http.hasSubscribers) channels.http.publish({ tenant, status: stale ? 'EXPIRED' : 'MISS', route: lk.route?.route.policy.path, durationMs: responseTime - requestTime })
   }

@@ -121,6 +121,13 @@ export interface StoreInput {
   body: Buffer
   requestTime: number
   responseTime: number
+  /**
+   * `cache.log.lastId()` taken before the origin request was sent. When an invalidation
+   * of this entry (its URL, surrogate keys, route tags or its tenant) was logged after
+   * it, the response may predate that invalidation and is not stored (invariant 1:
+   * a load that began before an invalidation never writes its result back).
+   */
+  began?: number
 }
 
 export interface PurgeInput {
@@ -306,6 +313,8 @@ export class HttpCache {
     const extra = lk.route?.route.policy.vary?.map((n) => n.toLowerCase()) ?? []
     const names = vary === '*' ? [] : [...new Set([...vary, ...extra])].sort()
     const p = this.prepare(entry)
+    const varyKeyFull = names.length > 0 ? lk.primary + varyKey(names, req.headers) : lk.primary
+    if (input.began !== undefined && (await this.#invalidatedSince(lk.tc.tenant, input.began, tags, [lk.primary, varyKeyFull]))) return undefined
     try {
       if (names.length > 0) {
         const key = lk.primary + varyKey(names, req.headers)
@@ -324,10 +333,36 @@ export class HttpCache {
     return p
   }
 
+  /**
+   * Was an invalidation touching these tags/keys (or a clear of the tenant) logged after
+   * `began`? Reads the log itself rather than trusting what this process has applied so
+   * far, so an acknowledged purge from another instance counts too. When the log cannot
+   * answer (unavailable, trimmed, too many entries) the answer is "yes": not storing is
+   * always safe.
+   */
+  async #invalidatedSince(tenant: string, began: number, tags: readonly string[], keys: readonly string[]): Promise<boolean> {
+    if (this.cache.log.lastId() <= began) return false
+    let read: Awaited<ReturnType<Cache['log']['read']>>
+    try {
+      read = await this.cache.log.read(began, 1000)
+    } catch {
+      return true
+    }
+    if (read.gap || read.entries.length >= 1000) return true
+    for (const e of read.entries) {
+      if (e.tenant !== tenant) continue
+      if (e.kind === 'clear') return true
+      if (e.kind !== 'hard' && e.kind !== 'soft') continue
+      if (e.tags?.some((t) => tags.includes(t))) return true
+      if (e.keys?.some((k) => keys.includes(k))) return true
+    }
+    return false
+  }
+
   /** Freshens a stored entry from a 304 (RFC 9111 §4.3.4, §3.2) and stores it again. */
-  async freshen(lk: Lookup, req: RequestInfo, reqCc: CacheControl, old: Prepared, notModifiedHeaders: HeaderRecord, requestTime: number, responseTime: number): Promise<Prepared> {
+  async freshen(lk: Lookup, req: RequestInfo, reqCc: CacheControl, old: Prepared, notModifiedHeaders: HeaderRecord, requestTime: number, responseTime: number, began?: number): Promise<Prepared> {
     const merged = updateHeaders(old.headers, notModifiedHeaders, hopByHop(notModifiedHeaders))
-    const stored = await this.store(lk, req, reqCc, { status: old.entry.status, headers: merged, body: Buffer.from(old.text, 'latin1'), requestTime, responseTime })
+    const stored = await this.store(lk, req, reqCc, { status: old.entry.status, headers: merged, body: Buffer.from(old.text, 'latin1'), requestTime, responseTime, began })
     if (stored) return stored
     // Not storable any more (e.g. the 304 said no-store): serve the merged response once.
     const lines: string[] = []

@@ -36,6 +36,8 @@ interface Pending {
   info: RequestInfo
   reqCc?: CacheControl
   requestTime: number
+  /** Log id before the handler ran (store fence). */
+  began: number
   headers?: HeaderRecord
   body?: Buffer
 }
@@ -60,7 +62,7 @@ async function plugin(fastify: FastifyInstance, opts: FastifyCacheOptions): Prom
     const method = req.method ?? 'GET'
     const target = req.url ?? '/'
     const info: RequestInfo = { method, host: (req.headers.host ?? '').toLowerCase(), target, headers: req.headers as HeaderRecord }
-    const p: Pending = { tenant, info, requestTime: http.now() }
+    const p: Pending = { tenant, info, requestTime: http.now(), began: http.cache.log.lastId() }
     ;(request as WithPending)[PENDING] = p
     if (!isSafeMethod(method) || method !== 'GET' || req.headers.range !== undefined || http.bypassed(target)) return
     const reqCc = requestDirectives(info.headers)
@@ -103,7 +105,7 @@ async function plugin(fastify: FastifyInstance, opts: FastifyCacheOptions): Prom
     }
     if (p.lk === undefined || p.body === undefined || p.headers === undefined || p.reqCc === undefined) return
     delete p.headers['content-length']
-    await http.store(p.lk, p.info, p.reqCc, { status: reply.statusCode, headers: p.headers, body: p.body, requestTime: p.requestTime, responseTime: http.now() }).catch(() => undefined)
+    await http.store(p.lk, p.info, p.reqCc, { status: reply.statusCode, headers: p.headers, body: p.body, requestTime: p.requestTime, responseTime: http.now(), began: p.began }).catch(() => undefined)
   })
 }
 

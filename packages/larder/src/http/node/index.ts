@@ -124,6 +124,7 @@ function capture(
   strip: boolean,
 ): void {
   const requestTime = http.now()
+  const began = http.cache.log.lastId()
   const chunks: Buffer[] = []
   let size = 0
   let keep = true
@@ -170,7 +171,7 @@ function capture(
     delete headers['x-cache']
     delete headers['cache-status']
     http
-      .store(lk, info, reqCc, { status: res.statusCode, headers, body: Buffer.concat(chunks, size), requestTime, responseTime: http.now() })
+      .store(lk, info, reqCc, { status: res.statusCode, headers, body: Buffer.concat(chunks, size), requestTime, responseTime: http.now(), began })
       .catch(() => undefined)
       .finally(done)
   })
