@@ -31,6 +31,13 @@ export interface SetOptions {
   ttl?: Duration
   grace?: Duration
   tags?: readonly string[]
+  /**
+   * Freshness fence for values read from the source before this call: the log id
+   * (`cache.log.lastId()`) taken before the read began. The write is refused when the key,
+   * a tag or the tenant was invalidated after it (e.g. an HTTP response fetched before a
+   * purge). Default: the log id now.
+   */
+  began?: number
 }
 
 export interface GetOrSetOptions extends SetOptions {

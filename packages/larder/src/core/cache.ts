@@ -546,9 +546,10 @@ export class CacheEngine implements Cache {
     return makeEntry(value, this.#tagsFor(scope, policy, options), began, now, now + life, now + life + grace)
   }
 
-  async set(scope: Scope, key: string, value: unknown, options: SetOptions | undefined, began = this.log.lastId(), flushGen = this.#flushGen): Promise<boolean> {
+  async set(scope: Scope, key: string, value: unknown, options: SetOptions | undefined, began = options?.began ?? this.log.lastId(), flushGen = this.#flushGen): Promise<boolean> {
     validateKey(key)
     this.#open()
+    if (typeof began !== 'number' || !Number.isFinite(began)) throw new LarderError('E_INVALID_OPTION', 'set: began must be a log id (a finite number)')
     const entry = this.#entryFor(scope, value, options, began)
     const qkey = scope.prefix + key
     this.#supersede(qkey)
@@ -570,7 +571,7 @@ export class CacheEngine implements Cache {
     const flushGen = this.#flushGen
     const prepared = items.map((it) => {
       validateKey(it?.key)
-      const entry = this.#entryFor(scope, it.value, it, began)
+      const entry = this.#entryFor(scope, it.value, it, typeof it.began === 'number' ? it.began : began)
       const qkey = scope.prefix + it.key
       const size = this.l1?.measure(qkey, entry)
       this.#supersede(qkey)

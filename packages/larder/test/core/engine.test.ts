@@ -569,3 +569,19 @@ describe('log consumers see a purged L1', () => {
     await cache.close()
   })
 })
+
+describe('set with a began fence', () => {
+  test('a value read before an invalidation is refused when written after it', async () => {
+    const cache = createCache()
+    const shop = cache.tenant('acme')
+    const began = cache.log.lastId() // the origin fetch starts here
+    await shop.invalidateTags(['product:1']) // a purge lands while it runs
+    assert.equal(await shop.set('GET /p/1', 'old response', { tags: ['product:1'], began }), false)
+    assert.equal(await shop.get('GET /p/1'), undefined)
+    // unrelated tags are not fenced
+    assert.equal(await shop.set('GET /p/2', 'ok', { tags: ['product:2'], began }), true)
+    assert.deepEqual(await shop.setMany([{ key: 'GET /p/3', value: 'old', tags: ['product:1'], began }]), [false])
+    await assert.rejects(shop.set('k', 1, { began: Number.NaN }), (e) => isLarderError(e, 'E_INVALID_OPTION'))
+    await cache.close()
+  })
+})
