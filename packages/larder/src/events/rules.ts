@@ -9,7 +9,7 @@
  * events:
  *   product.updated:
  *     fields: [productId, categoryIds[]]
- *     invalidate: [product:{productId}, category:{categoryIds[]}, search]
+ *     invalidate: ['product:{productId}', 'category:{categoryIds[]}', search]   # quote templates inside [ … ]
  *     warm: [product:{productId}]
  * ```
  * @module
