@@ -10,7 +10,7 @@
  *   product.updated:
  *     fields: [productId, categoryIds[]]
  *     invalidate: ['product:{productId}', 'category:{categoryIds[]}', search]   # quote templates inside [ … ]
- *     warm: [product:{productId}]
+ *     warm: ['product:{productId}']
  * ```
  * @module
  */
