@@ -83,12 +83,20 @@ export class CachingProxy {
       if (f !== undefined && reuseDecision(f.facts, reqCc, this.#http.now()).use === 'fresh') return this.#serve(res, info, f, 'HIT', tenant)
       return this.#passThrough(req, res, tenant, info)
     }
+    const fk = `${tenant}\u001f${lk.primary}`
     if (lk.found === undefined) {
       // RFC 9111 §5.2.1.7: only-if-cached with nothing stored → 504.
       if (reqCc.onlyIfCached) return sendError(res, 504, 'E_NOT_CACHED', 'only-if-cached and no stored response')
-      const fk = `${tenant}\u001f${lk.primary}`
+      // Collapse onto a running fetch of the same URL, then read what it stored.
       const pending = this.#inflight.get(fk)
       if (pending !== undefined && !this.#passing(fk)) {
+        await pending
+        lk = await this.#http.lookup(tenant, info)
+      }
+    } else {
+      // Same for a running revalidation of the stale entry.
+      const pending = this.#inflight.get(`${fk}\u001frv`)
+      if (pending !== undefined && reuseDecision(lk.found.facts, reqCc, this.#http.now()).use === 'revalidate') {
         await pending
         lk = await this.#http.lookup(tenant, info)
       }
@@ -100,14 +108,16 @@ export class CachingProxy {
       if (d.use === 'stale-while-revalidate') {
         // RFC 5861 §3: serve stale now, revalidate once in the background.
         this.#serve(res, info, found, 'STALE', tenant)
-        const fk = `${tenant}\u001f${lk.primary}`
         if (!this.#inflight.has(fk)) this.#lead(fk, () => this.#fetch(req, null, tenant, info, reqCc, lk, found, false).catch((err) => this.#o.onError?.(err, 'background revalidation')))
         return
       }
-      return this.#lead(`${tenant}\u001f${lk.primary}\u001frv`, () => this.#fetch(req, res, tenant, info, reqCc, lk, found, d.staleIfError, d.staleIfDisconnected))
+      // A HEAD never stores, so it never leads a collapse others would wait on.
+      if (info.method === 'HEAD') return this.#fetch(req, res, tenant, info, reqCc, lk, found, d.staleIfError, d.staleIfDisconnected)
+      return this.#lead(`${fk}\u001frv`, () => this.#fetch(req, res, tenant, info, reqCc, lk, found, d.staleIfError, d.staleIfDisconnected))
     }
     if (reqCc.onlyIfCached) return sendError(res, 504, 'E_NOT_CACHED', 'only-if-cached and no stored response')
-    return this.#lead(`${tenant}\u001f${lk.primary}`, () => this.#fetch(req, res, tenant, info, reqCc, lk, undefined, false))
+    if (info.method === 'HEAD') return this.#fetch(req, res, tenant, info, reqCc, lk, undefined, false)
+    return this.#lead(fk, () => this.#fetch(req, res, tenant, info, reqCc, lk, undefined, false))
   }
 
   #passing(fk: string): boolean {

@@ -143,6 +143,15 @@ describe('gateway caching', () => {
     assert.equal(hit.headers.get('x-cache'), 'HIT')
   })
 
+  it('concurrent requests for a stale entry share one revalidation', async () => {
+    await get(`${rig.base}/etag`)
+    await rig.clock.advance(20_000)
+    const before = rig.origin.seen.filter((s) => s.url === '/etag').length
+    const all = await Promise.all(Array.from({ length: 10 }, () => get(`${rig.base}/etag`)))
+    assert.ok(all.every((r) => r.status === 200 && r.text === all[0]?.text))
+    assert.equal(rig.origin.seen.filter((s) => s.url === '/etag').length - before, 1)
+  })
+
   it('never stores private or Set-Cookie responses', async () => {
     version = 1
     await get(`${rig.base}/private`)
