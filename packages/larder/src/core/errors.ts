@@ -28,9 +28,6 @@ export const ErrorCodes = {
   E_INVALID_RULE: 'an invalidation rule failed validation',
   E_INVALID_TOPIC: 'an SSE topic is malformed or too long',
   E_TOO_MANY_CONNECTIONS: 'an SSE connection limit was reached',
-  E_ORIGIN_UNAVAILABLE: 'the gateway could not reach the origin (HTTP 502)',
-  E_ORIGIN_TIMEOUT: 'the origin did not answer within the gateway timeout (HTTP 504)',
-  E_NOT_CACHED: 'only-if-cached was requested and nothing is stored (HTTP 504)',
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

@@ -68,7 +68,7 @@ export async function handlePurgeApi(req: IncomingMessage, res: ServerResponse, 
     const r = await http.purge(tenant, input, (req.headers.host ?? '').toLowerCase())
     sendJson(res, 200, { tenant, purged: r.purged, id: r.id, soft: input.soft })
   } catch (err) {
-    sendError(res, isLarderError(err) && err.code !== 'E_LOG_UNAVAILABLE' ? 400 : 503, isLarderError(err) ? err.code : 'E_LOG_UNAVAILABLE', (err as Error).message)
+    sendError(res, isLarderError(err) && err.code !== 'E_LOG_UNAVAILABLE' ? 400 : 503, isLarderError(err) && err.code !== 'E_LOG_UNAVAILABLE' ? err.code : 'E_PURGE_FAILED', (err as Error).message)
   }
 }
 
@@ -81,6 +81,6 @@ export async function handlePurgeMethod(req: IncomingMessage, res: ServerRespons
     const r = await http.purge(tenant, { urls: [target], soft }, (req.headers.host ?? '').toLowerCase())
     sendJson(res, 200, { tenant, purged: r.purged, id: r.id, soft })
   } catch (err) {
-    sendError(res, 503, isLarderError(err) ? err.code : 'E_LOG_UNAVAILABLE', (err as Error).message)
+    sendError(res, isLarderError(err) && err.code !== 'E_LOG_UNAVAILABLE' ? 400 : 503, isLarderError(err) && err.code !== 'E_LOG_UNAVAILABLE' ? err.code : 'E_PURGE_FAILED', (err as Error).message)
   }
 }
