@@ -147,7 +147,7 @@ export class CachingProxy {
 
   #serve(res: ServerResponse, info: RequestInfo, p: Prepared, outcome: 'HIT' | 'STALE' | 'REVALIDATED', tenant: string, fwdStatus?: number): void {
     this.#http.serve(res, info.method, info.headers, p, outcome, fwdStatus)
-    if (channels.http.hasSubscribers) channels.http.publish({ tenant, status: outcome, route: route(this.#http, info.target), durationMs: 0 })
+    if (channels.http.hasSubscribers) channels.http.publish({ tenant, status: outcome, route: info.routePath, durationMs: 0 })
   }
 
   #upstreamHeaders(req: IncomingMessage, forStore: boolean): Record<string, string | string[]> {

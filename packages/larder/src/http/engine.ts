@@ -104,6 +104,8 @@ export interface RequestInfo {
   /** Path + query as received (origin-form). */
   target: string
   headers: HeaderRecord
+  /** Matched route pattern, filled by `lookup` (diagnostics label). */
+  routePath?: string
 }
 
 export interface Lookup {
@@ -198,6 +200,7 @@ export class HttpCache {
   async lookup(tenant: string, req: RequestInfo): Promise<Lookup> {
     const tc = this.tenantCache(tenant)
     const { primary, route } = this.primaryKey(req.host, req.target)
+    if (route !== undefined) req.routePath = route.route.policy.path
     const v = (await tc.get(primary)) as HttpEntry | VaryMarker | undefined
     if (v === undefined) return { tc, primary, route, key: primary, found: undefined }
     if ('vary' in v) {
