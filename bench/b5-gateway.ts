@@ -11,11 +11,14 @@
  * invalidations shared through a throwaway redis-server), Node's answer to multi-threaded
  * Varnish on the same cores.
  *
+ * The gateway runs compiled (tsc → packages/larder/node_modules/.cache/larder-b5, what the npm package
+ * ships as dist/); `B5_COMPILED=0` runs it from source through tsx instead.
+ *
  * nginx / varnish are installed from Debian when missing (apt-get); when that fails the
  * anchor is skipped with a note. Every server runs in its own process.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -107,6 +110,24 @@ const serverJs = (port: number, cc: string) =>
   `require('http').createServer((q,s)=>{s.writeHead(200,{'content-type':'application/json','cache-control':'${cc}','content-length':${BODY.length}});s.end('${BODY}')}).listen(${port},'127.0.0.1')`
 
 const results: { name: string; rps?: number; all?: number[]; note?: string }[] = []
+
+/** Command line that starts `larder gateway` (compiled when possible). */
+function gatewayCommand(): { args: string[]; how: string } {
+  if (process.env.B5_COMPILED !== '0') {
+    const out = join(root, 'packages/larder/node_modules/.cache/larder-b5')
+    try {
+      mkdirSync(out, { recursive: true })
+      execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'packages/larder/tsconfig.build.json'), '--outDir', out, '--declaration', 'false'], { stdio: 'pipe' })
+      const launcher = join(out, 'launch.mjs')
+      writeFileSync(launcher, "const m = await import('./cli/gateway.js')\nconst code = await m.run(process.argv.slice(2))\nif (typeof code === 'number') process.exitCode = code\n")
+      return { args: [launcher], how: 'compiled with tsc' }
+    } catch (err) {
+      console.error(`compiling failed, running from source: ${(err as { stdout?: Buffer }).stdout?.toString().split('\n')[0] ?? err}`)
+    }
+  }
+  return { args: ['--conditions=larder-src', join(root, 'packages/larder/bin/larder.mjs')], how: 'from source through tsx' }
+}
+const gwCmd = gatewayCommand()
 try {
   if (!has('wrk')) throw new Error('wrk is not installed (apt-get install wrk)')
   const originPort = await freePort()
@@ -118,7 +139,7 @@ try {
   const gwPort = await freePort()
   await start(
     node,
-    ['--conditions=larder-src', join(root, 'packages/larder/bin/larder.mjs'), 'gateway', '--origin', `http://127.0.0.1:${originPort}`, '--port', String(gwPort)],
+    [...gwCmd.args, ...(gwCmd.args.length === 1 ? [] : ['gateway']), '--origin', `http://127.0.0.1:${originPort}`, '--port', String(gwPort)],
     async () => (await probe(gwPort)) !== undefined,
     { ...process.env, NODE_ENV: 'production' },
   )
@@ -132,7 +153,7 @@ try {
     const port = clusterPort
     await start(
       node,
-      ['--conditions=larder-src', join(root, 'packages/larder/bin/larder.mjs'), 'gateway', '--origin', `http://127.0.0.1:${originPort}`, '--port', String(port), '--workers', '2', '--redis', redis.url],
+      [...gwCmd.args, ...(gwCmd.args.length === 1 ? [] : ['gateway']), '--origin', `http://127.0.0.1:${originPort}`, '--port', String(port), '--workers', '2', '--redis', redis.url],
       async () => (await probe(port))?.headers['x-cache'] !== undefined,
     )
     // Both workers: fill L1 of each (round-robin) before measuring.
@@ -208,7 +229,7 @@ http { access_log off; proxy_cache_path ${dir}/nginx-cache keys_zone=b5:10m; cli
 
 const gw = results.find((r) => r.name === 'larder gateway, cached hit')?.rps ?? 0
 const gw2 = results.find((r) => r.name.startsWith('larder gateway, 2 workers'))?.rps
-console.log(`B5 HTTP gateway, cached hit, ${BODY.length}-byte body, wrk -t1 -c50 -d${seconds}s, loopback, ${rounds} interleaved rounds (median)`)
+console.log(`B5 HTTP gateway, cached hit, ${BODY.length}-byte body, wrk -t1 -c50 -d${seconds}s, loopback, ${rounds} interleaved rounds (median); gateway ${gwCmd.how}`)
 console.log('| server | req/s (median) | rounds | gateway (1 process) ÷ this | gateway (2 workers) ÷ this |')
 console.log('|---|---|---|---|---|')
 for (const r of results) {
