@@ -115,8 +115,13 @@ export function createGateway(o: GatewayOptions): Gateway {
       }
       return handlePurgeApi(req, res, http, o.auth, tenant)
     }
-    if (routes.length > 0 && prefixes.some((p) => target.startsWith(p))) return mounted(req, res, tenant, target)
+    if (routes.length > 0 && underPrefix(target)) return mounted(req, res, tenant, target)
     return proxy.handle(req, res, tenant, target)
+  }
+
+  function underPrefix(target: string): boolean {
+    for (let i = 0; i < prefixes.length; i++) if (target.startsWith(prefixes[i] as string)) return true
+    return false
   }
 
   async function mounted(req: IncomingMessage, res: ServerResponse, tenant: string, target: string): Promise<void> {

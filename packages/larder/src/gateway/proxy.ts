@@ -14,7 +14,7 @@ import type { HttpCache, Lookup, Prepared, RequestInfo } from '../http/engine.ts
 import { first, type HeaderRecord, requestDirectives, reuseDecision } from '../http/freshness.ts'
 import { cacheStatus, hopByHop, SURROGATE_FIELDS } from '../http/headers.ts'
 import { invalidationTargets, isSafeMethod } from '../http/invalidation.ts'
-import { matchRoute } from '../http/routes.ts'
+import { matchRoute, type RouteMatch } from '../http/routes.ts'
 
 export interface ProxyOptions {
   origin: string
@@ -68,15 +68,16 @@ export class CachingProxy {
   handle(req: IncomingMessage, res: ServerResponse, tenant: string, target: string): Promise<void> {
     const method = req.method as string
     const info: RequestInfo = { method, host: (req.headers.host ?? '').toLowerCase(), target, headers: req.headers as HeaderRecord }
-    if ((method === 'GET' || method === 'HEAD') && !this.#http.bypassed(target)) {
-      return this.#cacheable(req, res, tenant, info)
+    const matched = this.#http.match(target)
+    if ((method === 'GET' || method === 'HEAD') && !this.#http.bypassed(target, matched)) {
+      return this.#cacheable(req, res, tenant, info, matched)
     }
     return this.#passThrough(req, res, tenant, info)
   }
 
-  async #cacheable(req: IncomingMessage, res: ServerResponse, tenant: string, info: RequestInfo): Promise<void> {
+  async #cacheable(req: IncomingMessage, res: ServerResponse, tenant: string, info: RequestInfo, matched: RouteMatch | null): Promise<void> {
     const reqCc = requestDirectives(info.headers)
-    let lk = await this.#http.lookup(tenant, info)
+    let lk = await this.#http.lookup(tenant, info, matched)
     if (info.headers.range !== undefined) {
       // Ranges are served from a fresh complete response; anything else goes to the origin as is (206s are not stored).
       const f = lk.found
@@ -91,14 +92,14 @@ export class CachingProxy {
       const pending = this.#inflight.get(fk)
       if (pending !== undefined && !this.#passing(fk)) {
         await pending
-        lk = await this.#http.lookup(tenant, info)
+        lk = await this.#http.lookup(tenant, info, matched)
       }
     } else {
       // Same for a running revalidation of the stale entry.
       const pending = this.#inflight.get(`${fk}\u001frv`)
       if (pending !== undefined && reuseDecision(lk.found.facts, reqCc, this.#http.now()).use === 'revalidate') {
         await pending
-        lk = await this.#http.lookup(tenant, info)
+        lk = await this.#http.lookup(tenant, info, matched)
       }
     }
     const found = lk.found

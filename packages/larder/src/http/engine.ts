@@ -179,27 +179,35 @@ export class HttpCache {
   }
 
   /** Primary key: host + path + kept query. Long keys are hashed (the store bounds key length). */
-  primaryKey(host: string, target: string): { primary: string; route: RouteMatch | undefined } {
+  primaryKey(host: string, target: string, matched?: RouteMatch | null): { primary: string; route: RouteMatch | undefined } {
     const q = target.indexOf('?')
     const path = q < 0 ? target : target.slice(0, q)
-    const route = matchRoute(this.routes, path)
+    const route = matched === undefined ? matchRoute(this.routes, path) : (matched ?? undefined)
     const query = q < 0 ? '' : keyQuery(target.slice(q), route?.route)
     let primary = `${host}${path}${query}`
     if (primary.length > MAX_KEY) primary = `#${createHash('sha256').update(primary).digest('base64url')}`
     return { primary, route }
   }
 
-  /** Route of a request when it disables caching. */
-  bypassed(target: string): boolean {
+  /** The route policy of a request target (null when none matches). */
+  match(target: string): RouteMatch | null {
+    if (this.routes.length === 0) return null
     const q = target.indexOf('?')
-    const m = matchRoute(this.routes, q < 0 ? target : target.slice(0, q))
-    return m?.route.policy.cache === false
+    return matchRoute(this.routes, q < 0 ? target : target.slice(0, q)) ?? null
   }
 
-  /** Finds the stored variant matching the request (RFC 9111 §4: key, then Vary §4.1). */
-  async lookup(tenant: string, req: RequestInfo): Promise<Lookup> {
+  /** Route of a request when it disables caching. */
+  bypassed(target: string, matched: RouteMatch | null = this.match(target)): boolean {
+    return matched?.route.policy.cache === false
+  }
+
+  /**
+   * Finds the stored variant matching the request (RFC 9111 §4: key, then Vary §4.1).
+   * `matched` is the request's route from `match()` when the caller already has it.
+   */
+  async lookup(tenant: string, req: RequestInfo, matched?: RouteMatch | null): Promise<Lookup> {
     const tc = this.tenantCache(tenant)
-    const { primary, route } = this.primaryKey(req.host, req.target)
+    const { primary, route } = this.primaryKey(req.host, req.target, matched)
     if (route !== undefined) req.routePath = route.route.policy.path
     const v = (await tc.get(primary)) as HttpEntry | VaryMarker | undefined
     if (v === undefined) return { tc, primary, route, key: primary, found: undefined }
