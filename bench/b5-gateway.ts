@@ -5,7 +5,7 @@
  * The machine is shared, so targets are measured in interleaved rounds and each reports
  * its median; ratios are of medians.
  *
- *   node --import tsx --conditions=larder-src bench/b5-gateway.ts [seconds=5] [rounds=3]
+ *   npm run bench -- b5   (= node --import tsx --conditions=larder-src bench/b5-gateway.ts [seconds=5] [rounds=5])
  *
  * Also measured: `larder gateway --workers 2 --redis …` (node:cluster, entries and
  * invalidations shared through a throwaway redis-server), Node's answer to multi-threaded
@@ -26,7 +26,7 @@ import { join } from 'node:path'
 import { type RedisServerHandle, startRedis } from '../packages/larder/src/testing/servers.ts'
 
 const seconds = Number(process.argv[2] ?? process.env.B5_SECONDS ?? 5)
-const rounds = Number(process.argv[3] ?? process.env.B5_ROUNDS ?? 3)
+const rounds = Number(process.argv[3] ?? process.env.B5_ROUNDS ?? 5)
 const root = new URL('..', import.meta.url).pathname
 const BODY = '{"id":42,"name":"Larder bench"}' // 31 bytes, like BENCHMARKS.md's ~30-byte anchor body
 const dir = mkdtempSync(join(tmpdir(), 'b5-'))
