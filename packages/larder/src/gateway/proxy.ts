@@ -276,7 +276,12 @@ export class CachingProxy {
             chunks.length = 0
           } else chunks.push(chunk)
         }
-        if (res !== null && !to304 && !res.write(chunk)) await waitDrain(res)
+        // The body is still read to the end for the cache when the client is gone; otherwise stop.
+        if (res !== null && res.destroyed && !keep) {
+          r.body.destroy()
+          return
+        }
+        if (res !== null && !to304 && !res.destroyed && !res.write(chunk)) await waitDrain(res)
       }
     } catch (err) {
       this.#o.onError?.(err, 'origin body')
@@ -312,7 +317,13 @@ export class CachingProxy {
     res.writeHead(r.statusCode, this.#clientHeaders(r.headers, ['cache-status', cacheStatus(this.#http.name, 'BYPASS', { fwdStatus: r.statusCode }), 'x-cache', 'BYPASS']))
     if (channels.http.hasSubscribers) channels.http.publish({ tenant, status: 'BYPASS', route: route(this.#http, info.target), durationMs: 0 })
     try {
-      for await (const chunk of r.body) if (!res.write(chunk)) await waitDrain(res)
+      for await (const chunk of r.body) {
+        if (res.destroyed) {
+          r.body.destroy()
+          break
+        }
+        if (!res.write(chunk)) await waitDrain(res)
+      }
       res.end()
     } catch (err) {
       this.#o.onError?.(err, 'origin body')
@@ -343,6 +354,8 @@ function relayInterim(res: ServerResponse, status: number, headers: HeaderRecord
 }
 
 function waitDrain(res: ServerResponse): Promise<void> {
+  // A client that went away never drains: do not wait for it.
+  if (res.destroyed || res.writableEnded) return Promise.resolve()
   return new Promise((resolve) => {
     const done = () => {
       res.off('drain', done)

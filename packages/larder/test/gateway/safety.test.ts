@@ -21,6 +21,7 @@ describe('gateway: bad input and failing origins', () => {
   let rig: Rig
   let slow = false
   let origin5xx = false
+  let releaseStream: (() => void) | undefined
   const bodies: string[] = []
   before(async () => {
     rig = await startRig(
@@ -28,6 +29,16 @@ describe('gateway: bad input and failing origins', () => {
         if (req.method === 'POST') bodies.push(body.toString())
         const path = (req.url as string).split('?')[0]
         if (path === '/slow' && slow) return // never answers: the gateway must time out
+        if (path === '/stream') {
+          // First chunk now, the rest when the test says so.
+          res.writeHead(200, { 'cache-control': 'max-age=60' })
+          res.write('first;')
+          const wait = new Promise<void>((r) => {
+            releaseStream = r
+          })
+          wait.then(() => res.end('rest'))
+          return
+        }
         if (path === '/big') {
           res.writeHead(200, { 'cache-control': 'max-age=60', 'content-type': 'application/octet-stream' })
           // Streamed in chunks without Content-Length: larger than maxBodyBytes.
@@ -116,6 +127,28 @@ describe('gateway: bad input and failing origins', () => {
     const b = await get(`${rig.base}/big`)
     assert.equal(b.headers.get('x-cache'), 'MISS')
     assert.equal(b.text.length, 64 * 1024)
+  })
+
+  it('a client that disconnects mid-body neither hangs the fetch nor the requests collapsed onto it', async () => {
+    const { request } = await import('node:http')
+    await new Promise<void>((resolve, reject) => {
+      const q = request(`${rig.base}/stream`, (res) => {
+        res.once('data', () => {
+          q.destroy()
+          resolve()
+        })
+      })
+      q.on('error', () => {})
+      q.once('error', reject)
+      q.end()
+    })
+    // A second request collapses onto the running fetch; the origin then finishes.
+    const second = get(`${rig.base}/stream`)
+    releaseStream?.()
+    const r = await second
+    assert.equal(r.status, 200)
+    assert.equal(r.text, 'first;rest')
+    assert.equal(r.headers.get('x-cache'), 'HIT')
   })
 
   it('concurrent misses for one URL are collapsed into one origin request', async () => {
