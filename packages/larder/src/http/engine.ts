@@ -325,49 +325,23 @@ export class HttpCache {
     const names = vary === '*' ? [] : [...new Set([...vary, ...extra])].sort()
     const p = this.prepare(entry)
     const varyKeyFull = names.length > 0 ? lk.primary + varyKey(names, req.headers) : lk.primary
-    if (input.began !== undefined && (await this.#invalidatedSince(lk.tc.tenant, input.began, tags, [lk.primary, varyKeyFull]))) return undefined
+    // The fetch began at log id `began`: the core refuses the write when the URL, one of its
+    // surrogate keys or route tags, or the tenant was invalidated since (invariant 1).
+    const began = input.began
     try {
       if (names.length > 0) {
-        const key = lk.primary + varyKey(names, req.headers)
         const marker: VaryMarker = { f: 1, vary: names }
-        await lk.tc.setMany([
-          { key: lk.primary, value: marker, ttl, tags },
-          { key, value: entry, ttl, tags },
+        const ok = await lk.tc.setMany([
+          { key: lk.primary, value: marker, ttl, tags, began },
+          { key: varyKeyFull, value: entry, ttl, tags, began },
         ])
-      } else {
-        await lk.tc.set(lk.primary, entry, { ttl, tags })
-      }
+        if (!ok[1]) return undefined
+      } else if (!(await lk.tc.set(lk.primary, entry, { ttl, tags, began }))) return undefined
     } catch {
       // Too large for the store, or the store is down: the response was still served.
       return undefined
     }
     return p
-  }
-
-  /**
-   * Was an invalidation touching these tags/keys (or a clear of the tenant) logged after
-   * `began`? Reads the log itself rather than trusting what this process has applied so
-   * far, so an acknowledged purge from another instance counts too. When the log cannot
-   * answer (unavailable, trimmed, too many entries) the answer is "yes": not storing is
-   * always safe.
-   */
-  async #invalidatedSince(tenant: string, began: number, tags: readonly string[], keys: readonly string[]): Promise<boolean> {
-    if (this.cache.log.lastId() <= began) return false
-    let read: Awaited<ReturnType<Cache['log']['read']>>
-    try {
-      read = await this.cache.log.read(began, 1000)
-    } catch {
-      return true
-    }
-    if (read.gap || read.entries.length >= 1000) return true
-    for (const e of read.entries) {
-      if (e.tenant !== tenant) continue
-      if (e.kind === 'clear') return true
-      if (e.kind !== 'hard' && e.kind !== 'soft') continue
-      if (e.tags?.some((t) => tags.includes(t))) return true
-      if (e.keys?.some((k) => keys.includes(k))) return true
-    }
-    return false
   }
 
   /** Freshens a stored entry from a 304 (RFC 9111 §4.3.4, §3.2) and stores it again. */
