@@ -54,13 +54,19 @@ async function inWrite<T>(db: Db, fn: (tx: Queryable) => Promise<T>): Promise<{ 
   return { out, token }
 }
 
-/** PATCH /api/v1/products/{id} { priceCents?, stock? } */
-export async function patchProduct(db: Db, tenant: string, id: number, raw: unknown): Promise<WriteResult> {
-  const body = asObject(raw)
+/** `{ priceCents?, stock? }`, at least one, both bounded: the body of a product or variant PATCH. */
+function priceAndStock(body: Body): { price: number | undefined; stock: number | undefined } {
   onlyFields(body, ['priceCents', 'stock'])
   const price = optInt(body, 'priceCents', 0, MAX_PRICE)
   const stock = optInt(body, 'stock', 0, MAX_STOCK)
   if (price === undefined && stock === undefined) throw new HttpError(400, 'E_BAD_REQUEST', 'give priceCents and/or stock')
+  return { price, stock }
+}
+
+/** PATCH /api/v1/products/{id} { priceCents?, stock? } */
+export async function patchProduct(db: Db, tenant: string, id: number, raw: unknown): Promise<WriteResult> {
+  const body = asObject(raw)
+  const { price, stock } = priceAndStock(body)
   const { out, token } = await inWrite(db, (tx) =>
     tx.query(
       `UPDATE products SET price_cents = coalesce($3, price_cents), stock = coalesce($4, stock) WHERE tenant = $1 AND id = $2
@@ -75,10 +81,7 @@ export async function patchProduct(db: Db, tenant: string, id: number, raw: unkn
 /** PATCH /api/v1/variants/{id} { priceCents?, stock? } */
 export async function patchVariant(db: Db, tenant: string, id: number, raw: unknown): Promise<WriteResult> {
   const body = asObject(raw)
-  onlyFields(body, ['priceCents', 'stock'])
-  const price = optInt(body, 'priceCents', 0, MAX_PRICE)
-  const stock = optInt(body, 'stock', 0, MAX_STOCK)
-  if (price === undefined && stock === undefined) throw new HttpError(400, 'E_BAD_REQUEST', 'give priceCents and/or stock')
+  const { price, stock } = priceAndStock(body)
   const { out, token } = await inWrite(db, (tx) =>
     tx.query(
       `UPDATE variants SET price_cents = coalesce($3, price_cents), stock = coalesce($4, stock) WHERE tenant = $1 AND id = $2

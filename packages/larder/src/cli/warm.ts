@@ -4,21 +4,14 @@
  * @module
  */
 import { bar, CliError, cliArgs, runCli } from '../admin/client.ts'
+import type { WarmReport } from '../warm/types.ts'
 
 const USAGE = `usage: larder warm --plan <name> [--no-wait] [--url http://127.0.0.1:8080] [--token <admin token>]
   Runs a warm plan on the gateway and shows its progress; --no-wait only starts it.
   Without --plan, lists the plans and their last runs.`
 
-interface Report {
-  plan: string
-  state: 'running' | 'done'
-  total: number
-  done: number
-  loaded: number
-  skipped: number
-  failed: number
-  startedAt: number
-}
+/** What GET /_larder/warm answers per plan (the warmer's own report, as JSON). */
+type Report = Pick<WarmReport, 'plan' | 'state' | 'total' | 'done' | 'loaded' | 'skipped' | 'failed' | 'startedAt'>
 
 export async function run(argv: string[], opts: { pollMs?: number } = {}): Promise<number> {
   return runCli(async () => {
