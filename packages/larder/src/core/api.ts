@@ -78,6 +78,12 @@ export interface InvalidationResult {
 export interface TenantCache {
   readonly tenant: string
   get<V = unknown>(key: string): Promise<V | undefined>
+  /**
+   * Like `get`, but also answers a value that may be served stale: soft-invalidated
+   * (`expireTags`) or past its ttl within its grace. Never an invalidated or expired one.
+   * For callers that revalidate themselves (the HTTP cache's soft purge).
+   */
+  getEntry<V = unknown>(key: string): Promise<{ value: V; stale: boolean } | undefined>
   getOrSet<V>(key: string, loader: Loader<V>, options?: GetOrSetOptions): Promise<V>
   set<V>(key: string, value: V, options?: SetOptions): Promise<boolean>
   delete(keys: string | readonly string[]): Promise<InvalidationResult>

@@ -236,6 +236,30 @@ export class CacheEngine implements Cache {
     return undefined
   }
 
+  async getEntry<V>(scope: Scope, key: string): Promise<{ value: V; stale: boolean } | undefined> {
+    validateKey(key)
+    this.#open()
+    const qkey = scope.prefix + key
+    const now = this.#clock.now()
+    const e = this.l1?.getIn(scope.tenant, scope.marker + key) as L1Entry | undefined
+    if (e !== undefined) {
+      const s = this.#judge(scope, qkey, e, now)
+      if (s !== DEAD) {
+        this.#hit(scope, key, 'l1', s === STALE)
+        return { value: e.v as V, stale: s === STALE }
+      }
+      this.l1?.delete([qkey])
+    }
+    const r = await this.#readL2(scope, qkey, now)
+    if (r) {
+      this.#putL1(qkey, r.entry)
+      this.#hit(scope, key, 'l2', r.state === STALE)
+      return { value: r.entry.v as V, stale: r.state === STALE }
+    }
+    this.#miss(scope, key)
+    return undefined
+  }
+
   async getMany<V>(scope: Scope, keys: readonly string[]): Promise<(V | undefined)[]> {
     if (!Array.isArray(keys)) throw new LarderError('E_INVALID_KEY', 'getMany expects an array of keys')
     for (const k of keys) validateKey(k)

@@ -35,6 +35,10 @@ export class TenantScope implements TenantCache {
     return this.#engine.get<V>(this.#scope, key)
   }
 
+  getEntry<V = unknown>(key: string): Promise<{ value: V; stale: boolean } | undefined> {
+    return this.#engine.getEntry<V>(this.#scope, key)
+  }
+
   getOrSet<V>(key: string, loader: Loader<V>, options?: GetOrSetOptions): Promise<V> {
     return this.#engine.getOrSet(this.#scope, key, loader, options)
   }

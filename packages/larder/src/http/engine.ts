@@ -209,14 +209,28 @@ export class HttpCache {
     const tc = this.tenantCache(tenant)
     const { primary, route } = this.primaryKey(req.host, req.target, matched)
     if (route !== undefined) req.routePath = route.route.policy.path
-    const v = (await tc.get(primary)) as HttpEntry | VaryMarker | undefined
-    if (v === undefined) return { tc, primary, route, key: primary, found: undefined }
+    const got = await tc.getEntry<HttpEntry | VaryMarker>(primary)
+    if (got === undefined) return { tc, primary, route, key: primary, found: undefined }
+    const v = got.value
     if ('vary' in v) {
       const key = primary + varyKey(v.vary, req.headers)
-      const e = (await tc.get(key)) as HttpEntry | undefined
-      return { tc, primary, route, key, found: e === undefined ? undefined : this.prepare(e) }
+      const e = await tc.getEntry<HttpEntry>(key)
+      return { tc, primary, route, key, found: e === undefined ? undefined : this.#softAware(e.value, e.stale || got.stale) }
     }
-    return { tc, primary, route, key: primary, found: this.prepare(v) }
+    return { tc, primary, route, key: primary, found: this.#softAware(v, got.stale) }
+  }
+
+  /**
+   * A soft purge (`soft: true`) leaves the entry readable but stale: its freshness lifetime
+   * ends now, so RFC 9111 decides what follows — served stale while one revalidation runs
+   * when the response allows stale-while-revalidate (RFC 5861 §3), otherwise revalidated
+   * first (a conditional request: a cheap 304 when nothing changed).
+   */
+  #softAware(e: HttpEntry, purged: boolean): Prepared {
+    const p = this.prepare(e)
+    if (!purged) return p
+    const age = currentAge(p.facts, this.now())
+    return { ...p, facts: { ...p.facts, lifetime: Math.min(p.facts.lifetime, age) } }
   }
 
   prepare(e: HttpEntry): Prepared {

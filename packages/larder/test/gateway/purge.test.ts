@@ -10,7 +10,8 @@ describe('gateway purge API', () => {
       (req, res) => {
         const path = (req.url as string).split('?')[0] as string
         const keys = path === '/star' ? 'product:* shared' : path === '/lit' ? 'product:1 shared' : `page${path.replace(/\//g, ':')} shared`
-        res.writeHead(200, { 'cache-control': 'max-age=600', 'surrogate-key': keys, 'cache-tag': 'ct-a, ct-b' })
+        const cc = path === '/swr' ? 'max-age=600, stale-while-revalidate=60' : 'max-age=600'
+        res.writeHead(200, { 'cache-control': cc, 'surrogate-key': keys, 'cache-tag': 'ct-a, ct-b' })
         res.end(`${path}@${version}`)
       },
       { hosts: { 'acme.shop.test': 'acme', '*.globex.test': 'globex' } },
@@ -105,5 +106,26 @@ describe('gateway purge API', () => {
     assert.equal(JSON.parse(r.text).soft, true)
     version = 11
     assert.equal((await get(`${rig.base}/d`, { 'x-tenant-id': 'acme' })).text, '/d@11')
+  })
+
+  it('soft purge of a response that allows stale-while-revalidate serves it stale once while it revalidates', async () => {
+    version = 12
+    assert.equal(await fill('/swr', 'acme'), 'HIT')
+    await post({ tenant: 'acme', tags: ['page:swr'], soft: true }, ADMIN)
+    version = 13
+    const stale = await get(`${rig.base}/swr`, { 'x-tenant-id': 'acme' })
+    assert.equal(stale.text, '/swr@12', 'served from cache, not refetched first')
+    assert.equal(stale.headers.get('x-cache'), 'STALE')
+    // The background revalidation stores the new response; later reads get it.
+    let text = ''
+    for (let i = 0; i < 100 && text !== '/swr@13'; i++) {
+      text = (await get(`${rig.base}/swr`, { 'x-tenant-id': 'acme' })).text
+      if (text !== '/swr@13') await new Promise((r) => setTimeout(r, 10))
+    }
+    assert.equal(text, '/swr@13')
+    // A hard purge never serves stale.
+    await post({ tenant: 'acme', tags: ['page:swr'] }, ADMIN)
+    version = 14
+    assert.equal((await get(`${rig.base}/swr`, { 'x-tenant-id': 'acme' })).text, '/swr@14')
   })
 })
