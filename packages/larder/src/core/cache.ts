@@ -203,9 +203,17 @@ export class CacheEngine implements Cache {
     }
   }
 
-  async get<V>(scope: Scope, key: string): Promise<V | undefined> {
-    validateKey(key)
-    this.#open()
+  /**
+   * Not an async function: an L1 hit answers with one resolved promise, and the L2 path is
+   * one promise chain on the store's own promise (B2: one round trip, nothing else).
+   */
+  get<V>(scope: Scope, key: string): Promise<V | undefined> {
+    try {
+      validateKey(key)
+      this.#open()
+    } catch (err) {
+      return Promise.reject(err)
+    }
     const qkey = scope.prefix + key
     const now = this.#clock.now()
     const e = this.l1?.getIn(scope.tenant, scope.marker === '' ? key : scope.marker + key) as L1Entry | undefined
@@ -213,28 +221,41 @@ export class CacheEngine implements Cache {
       const s = this.#judge(scope, qkey, e, now)
       if (s === FRESH) {
         this.#hit(scope, key, 'l1', false)
-        return e.v as V
+        return Promise.resolve(e.v as V)
       }
       if (s === DEAD) this.l1?.delete([qkey])
     }
-    // L2 inline (no helper, no wrapper object): this is B2's path, one round trip.
     const l2 = this.l2
-    if (l2 !== undefined) {
-      let e2: L1Entry | undefined
-      try {
-        e2 = (await l2.get(qkey)) as L1Entry | undefined
-      } catch (err) {
-        this.#onError(err, 'l2.get')
-      }
-      if (e2 !== undefined && this.#judge(scope, qkey, e2, now) === FRESH) {
-        this.#putL1(qkey, e2)
-        this.#hit(scope, key, 'l2', false)
-        return e2.v as V
-      }
+    if (l2 === undefined) {
+      this.#miss(scope, key)
+      return Promise.resolve(undefined)
     }
-    this.#miss(scope, key)
-    return undefined
+    let pending: Promise<StoredEntry | undefined>
+    try {
+      pending = Promise.resolve(l2.get(qkey))
+    } catch (err) {
+      pending = Promise.reject(err)
+    }
+    return pending.then(
+      (got) => {
+        const e2 = got as L1Entry | undefined
+        if (e2 !== undefined && this.#judge(scope, qkey, e2, now) === FRESH) {
+          this.#putL1(qkey, e2)
+          this.#hit(scope, key, 'l2', false)
+          return e2.v as V
+        }
+        this.#miss(scope, key)
+        return undefined
+      },
+      (err) => {
+        // A failing L2 is a miss, never a failed read.
+        this.#onError(err, 'l2.get')
+        this.#miss(scope, key)
+        return undefined
+      },
+    )
   }
+
 
   async getEntry<V>(scope: Scope, key: string): Promise<{ value: V; stale: boolean } | undefined> {
     validateKey(key)
