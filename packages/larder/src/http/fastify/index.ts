@@ -11,18 +11,23 @@
  * in `onSend` (string/Buffer payloads; streams pass through uncached) and stored in
  * `onResponse`. Like fastify-plugin, the plugin skips encapsulation so it covers every
  * route of the instance it is registered on.
+ *
+ * Stale entries: within stale-while-revalidate the request is answered stale and the next
+ * one runs the route to refresh it (see refresh.ts); when the route fails (5xx or a throw)
+ * within stale-if-error, `onSend` swaps the error for the stored response (RFC 5861 §4).
  * @module
  */
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Cache } from '../../core/api.ts'
 import { isLarderError } from '../../core/errors.ts'
 import { validateTenant } from '../../core/keys.ts'
 import type { CacheControl } from '../cache-control.ts'
-import { createHttpCache, type HttpCache, type HttpCacheOptions, type Lookup, type RequestInfo } from '../engine.ts'
+import { createHttpCache, type HttpCache, type HttpCacheOptions, type Lookup, type Prepared, type RequestInfo } from '../engine.ts'
 import { type HeaderRecord, requestDirectives, reuseDecision } from '../freshness.ts'
 import { cacheStatus, SURROGATE_FIELDS } from '../headers.ts'
 import { invalidationTargets, isSafeMethod } from '../invalidation.ts'
+import { RefreshMarks, refreshKey } from '../refresh.ts'
 
 export interface FastifyCacheOptions extends Omit<HttpCacheOptions, 'cache'> {
   cache?: Cache
@@ -40,6 +45,10 @@ interface Pending {
   began: number
   headers?: HeaderRecord
   body?: Buffer
+  /** Stored response that answers if the route fails (RFC 5861 §4, or a refresh inside §3's window). */
+  fallback?: Prepared
+  /** Gives back the stale-while-revalidate refresh this request holds. */
+  release?: () => void
 }
 
 const PENDING = Symbol('larder.http')
@@ -50,6 +59,7 @@ async function plugin(fastify: FastifyInstance, opts: FastifyCacheOptions): Prom
   const http = opts.http ?? createHttpCache({ ...opts, cache: opts.cache as Cache })
   const tenantOf = opts.tenant ?? (() => undefined)
   if (!fastify.hasDecorator('larderHttp')) fastify.decorate('larderHttp', http)
+  const marks = new RefreshMarks()
 
   fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const req = request.raw
@@ -70,11 +80,22 @@ async function plugin(fastify: FastifyInstance, opts: FastifyCacheOptions): Prom
     p.lk = lk
     p.reqCc = reqCc
     if (lk.found !== undefined) {
-      const d = reuseDecision(lk.found.facts, reqCc, http.now())
-      if (d.use === 'fresh' || d.use === 'stale-ok') {
+      const now = http.now()
+      const d = reuseDecision(lk.found.facts, reqCc, now)
+      let answer: 'HIT' | 'STALE' | undefined = d.use === 'fresh' ? 'HIT' : d.use === 'stale-ok' ? 'STALE' : undefined
+      if (d.use === 'stale-while-revalidate') {
+        // RFC 5861 §3: answer stale; the request after the one that found it stale refreshes it (one at a time).
+        const mk = refreshKey(tenant, lk)
+        if (!marks.claim(mk, lk.found, now)) answer = 'STALE'
+        else {
+          p.release = () => marks.release(mk)
+          p.fallback = lk.found
+        }
+      } else if (d.use === 'revalidate' && d.staleIfError) p.fallback = lk.found
+      if (answer !== undefined) {
         p.lk = undefined
         reply.hijack()
-        http.serve(reply.raw, method, info.headers, lk.found, d.use === 'fresh' ? 'HIT' : 'STALE')
+        http.serve(reply.raw, method, info.headers, lk.found, answer)
       }
     }
   })
@@ -82,11 +103,20 @@ async function plugin(fastify: FastifyInstance, opts: FastifyCacheOptions): Prom
   fastify.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const p = (request as WithPending)[PENDING]
     if (p?.lk === undefined) return payload
+    if (p.fallback !== undefined && reply.statusCode >= 500) {
+      // The route failed: answer the stored response instead, and store nothing.
+      const out = rendered(http, p.info, p.fallback, reply.statusCode)
+      p.lk = undefined
+      for (const n of Object.keys(reply.getHeaders())) reply.removeHeader(n)
+      reply.code(out.status)
+      for (const [k, v] of Object.entries(out.headers)) reply.header(k, v)
+      return out.body === undefined ? null : Buffer.from(out.body, 'latin1')
+    }
     const snapshot: HeaderRecord = {}
     for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) snapshot[k] = Array.isArray(v) ? v.map(String) : String(v)
     if (opts.stripSurrogateKeys !== false) for (const f of SURROGATE_FIELDS) reply.removeHeader(f)
     reply.header('x-cache', 'MISS')
-    reply.header('cache-status', cacheStatus(http.name, 'MISS'))
+    reply.header('cache-status', cacheStatus(http.name, p.lk.found === undefined ? 'MISS' : 'REVALIDATED'))
     p.headers = snapshot
     if (typeof payload === 'string') p.body = Buffer.from(payload)
     else if (Buffer.isBuffer(payload)) p.body = payload
@@ -96,6 +126,14 @@ async function plugin(fastify: FastifyInstance, opts: FastifyCacheOptions): Prom
   fastify.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
     const p = (request as WithPending)[PENDING]
     if (p === undefined) return
+    try {
+      await finish(p, reply)
+    } finally {
+      p.release?.()
+    }
+  })
+
+  async function finish(p: Pending, reply: FastifyReply): Promise<void> {
     const { method, target, host } = { ...p.info }
     if (!isSafeMethod(method)) {
       const base = new URL(target, `http://${host || 'localhost'}`)
@@ -106,7 +144,33 @@ async function plugin(fastify: FastifyInstance, opts: FastifyCacheOptions): Prom
     if (p.lk === undefined || p.body === undefined || p.headers === undefined || p.reqCc === undefined) return
     delete p.headers['content-length']
     await http.store(p.lk, p.info, p.reqCc, { status: reply.statusCode, headers: p.headers, body: p.body, requestTime: p.requestTime, responseTime: http.now(), began: p.began }).catch(() => undefined)
-  })
+  }
+}
+
+/**
+ * The engine's own rendering of a stored response (`serve`: Age, Cache-Status with
+ * fwd-status, X-Cache, a 304 for a matching conditional), captured so Fastify sends it.
+ */
+function rendered(http: HttpCache, info: RequestInfo, p: Prepared, fwdStatus: number): { status: number; headers: Record<string, string | string[]>; body: string | undefined } {
+  const out = { status: 0, headers: {} as Record<string, string | string[]>, body: undefined as string | undefined }
+  const sink = {
+    writeHead(status: number, lines: string[]) {
+      out.status = status
+      for (let i = 0; i + 1 < lines.length; i += 2) {
+        const k = (lines[i] as string).toLowerCase()
+        const v = lines[i + 1] as string
+        const prev = out.headers[k]
+        out.headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v]
+      }
+      return sink
+    },
+    end(body?: string) {
+      out.body = body
+      return sink
+    },
+  }
+  http.serve(sink as unknown as ServerResponse, info.method, info.headers, p, 'STALE', fwdStatus)
+  return out
 }
 
 /** The plugin (encapsulation skipped, as fastify-plugin would). */

@@ -12,8 +12,9 @@
  *
  * A hit is answered before the app runs; a miss runs the app, streams its answer to the
  * client unchanged (surrogate-key fields removed) and stores a copy when RFC 9111 allows.
- * Stale entries are treated as misses here (the app is the origin; there is no request
- * to revalidate with in the background) — the gateway does full revalidation.
+ * Stale entries: within stale-while-revalidate the request is answered stale and the next
+ * one refreshes (see refresh.ts); otherwise the app runs, and when it fails (5xx or a
+ * throw) within stale-if-error the stored response answers instead (RFC 5861 §4).
  * @module
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
@@ -21,10 +22,11 @@ import type { Cache } from '../../core/api.ts'
 import { isLarderError } from '../../core/errors.ts'
 import { validateTenant } from '../../core/keys.ts'
 import { sendError } from '../../core/route.ts'
-import { createHttpCache, type HttpCache, type HttpCacheOptions, type RequestInfo } from '../engine.ts'
+import { createHttpCache, type HttpCache, type HttpCacheOptions, type Prepared, type RequestInfo } from '../engine.ts'
 import { type HeaderRecord, requestDirectives, reuseDecision } from '../freshness.ts'
-import { cacheStatus, SURROGATE_FIELDS } from '../headers.ts'
+import { type CacheOutcome, cacheStatus, SURROGATE_FIELDS } from '../headers.ts'
 import { invalidationTargets, isSafeMethod } from '../invalidation.ts'
+import { RefreshMarks, refreshKey } from '../refresh.ts'
 
 export interface NodeCacheOptions extends Omit<HttpCacheOptions, 'cache'> {
   /** The tiered cache (or pass `http` to share an engine with a gateway/other adapter). */
@@ -47,6 +49,7 @@ export function httpCache(opts: NodeCacheOptions): NodeCacheMiddleware {
   if (opts.http === undefined && opts.cache === undefined) throw new TypeError('httpCache needs { cache } or { http }')
   const tenantOf = opts.tenant ?? (() => undefined)
   const inflight = new Map<string, Promise<void>>()
+  const marks = new RefreshMarks()
 
   async function run(req: IncomingMessage, res: ServerResponse, next: Next): Promise<void> {
     let tenant: string
@@ -75,25 +78,41 @@ export function httpCache(opts: NodeCacheOptions): NodeCacheMiddleware {
       await inflight.get(fk)
       lk = await http.lookup(tenant, info)
     }
+    // The stored response that may answer if the app fails (RFC 5861 §4), and the refresh mark this request holds.
+    let fallback: Prepared | undefined
+    let release = () => {}
     if (lk.found !== undefined) {
-      const d = reuseDecision(lk.found.facts, reqCc, http.now())
+      const now = http.now()
+      const d = reuseDecision(lk.found.facts, reqCc, now)
       if (d.use === 'fresh' || d.use === 'stale-ok') return http.serve(res, method, info.headers, lk.found, d.use === 'fresh' ? 'HIT' : 'STALE')
+      if (d.use === 'stale-while-revalidate') {
+        // RFC 5861 §3: answer stale; the request after the one that found it stale refreshes it (one at a time).
+        const mk = refreshKey(tenant, lk)
+        if (method === 'HEAD' || !marks.claim(mk, lk.found, now)) return http.serve(res, method, info.headers, lk.found, 'STALE')
+        release = () => marks.release(mk)
+        // Within the window the stale response may answer anyway, so it also covers a failed refresh.
+        fallback = lk.found
+      } else if (d.staleIfError) fallback = lk.found
     }
     if (reqCc.onlyIfCached) return sendError(res, 504, 'E_NOT_CACHED', 'only-if-cached and no stored response')
     if (method === 'HEAD') return next()
-    let done!: () => void
+    let settle!: () => void
     if (!inflight.has(fk))
       inflight.set(
         fk,
         new Promise<void>((r) => {
-          done = () => {
+          settle = () => {
             inflight.delete(fk)
             r()
           }
         }),
       )
-    else done = () => {}
-    capture(req, res, http, lk, info, reqCc, done, opts.stripSurrogateKeys !== false)
+    else settle = () => {}
+    const done = () => {
+      release()
+      settle()
+    }
+    capture(res, http, lk, info, reqCc, done, opts.stripSurrogateKeys !== false, fallback)
     next()
   }
 
@@ -112,9 +131,12 @@ export function httpCache(opts: NodeCacheOptions): NodeCacheMiddleware {
   return mw
 }
 
-/** Tees what the app writes: the client gets it as written, the cache a copy (bounded). */
+/**
+ * Tees what the app writes: the client gets it as written, the cache a copy (bounded).
+ * With a `fallback`, a 5xx from the app (an explicit status, or the 500 an error handler
+ * writes after a throw) is replaced by the stored response before anything is sent.
+ */
 function capture(
-  _req: IncomingMessage,
   res: ServerResponse,
   http: HttpCache,
   lk: Awaited<ReturnType<HttpCache['lookup']>>,
@@ -122,6 +144,7 @@ function capture(
   reqCc: ReturnType<typeof requestDirectives>,
   done: () => void,
   strip: boolean,
+  fallback: Prepared | undefined,
 ): void {
   const requestTime = http.now()
   const began = http.cache.log.lastId()
@@ -132,9 +155,36 @@ function capture(
   const origWriteHead = res.writeHead
   const origWrite = res.write
   const origEnd = res.end
+  const outcome: CacheOutcome = lk.found === undefined ? 'MISS' : 'REVALIDATED'
   res.setHeader('x-cache', 'MISS')
-  res.setHeader('cache-status', cacheStatus(http.name, 'MISS'))
+  res.setHeader('cache-status', cacheStatus(http.name, outcome))
+  // 'serving': our own writes of the stored response; 'diverted': the app's writes are dropped.
+  let serving = false
+  let diverted = false
+  const divert = (self: ServerResponse, status: number, stale: Prepared): void => {
+    diverted = true
+    keep = false
+    chunks.length = 0
+    for (const n of self.getHeaderNames()) self.removeHeader(n)
+    serving = true
+    try {
+      http.serve(self, info.method, info.headers, stale, 'STALE', status)
+    } finally {
+      serving = false
+    }
+  }
+  /** Swallows an app write after a divert, still calling its callback. */
+  const dropped = (args: unknown[]) => {
+    const cb = args.find((a) => typeof a === 'function') as (() => void) | undefined
+    if (cb) process.nextTick(cb)
+  }
   res.writeHead = function (this: ServerResponse, status: number, ...rest: unknown[]) {
+    if (serving) return (origWriteHead as (...a: unknown[]) => ServerResponse).call(this, status, ...rest)
+    if (diverted) return this
+    if (fallback !== undefined && status >= 500 && !this.headersSent) {
+      divert(this, status, fallback)
+      return this
+    }
     let headers = rest[rest.length - 1]
     const message = typeof rest[0] === 'string' ? rest[0] : undefined
     if (headers !== undefined && typeof headers === 'object') {
@@ -157,11 +207,25 @@ function capture(
       chunks.length = 0
     } else chunks.push(b)
   }
+  // An implicit header (write/end without writeHead) is checked before node writes it, so a divert never nests in node's end().
+  const mustDivert = (self: ServerResponse) => fallback !== undefined && !diverted && !self.headersSent && self.statusCode >= 500
   res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
+    if (serving) return (origWrite as (...a: unknown[]) => boolean).call(this, chunk, ...rest)
+    if (fallback !== undefined && mustDivert(this)) divert(this, this.statusCode, fallback)
+    if (diverted) {
+      dropped(rest)
+      return true
+    }
     take(chunk, rest[0])
     return (origWrite as (...a: unknown[]) => boolean).call(this, chunk, ...rest)
   } as typeof res.write
   res.end = function (this: ServerResponse, ...args: unknown[]) {
+    if (serving) return (origEnd as (...a: unknown[]) => ServerResponse).apply(this, args)
+    if (fallback !== undefined && mustDivert(this)) divert(this, this.statusCode, fallback)
+    if (diverted) {
+      dropped(args)
+      return this
+    }
     take(args[0], args[1])
     return (origEnd as (...a: unknown[]) => ServerResponse).apply(this, args)
   } as typeof res.end
