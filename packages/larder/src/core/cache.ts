@@ -110,6 +110,14 @@ export class CacheEngine implements Cache {
     this.#leaseMs = parseDuration(options.leaseTimeout ?? '5s', 'leaseTimeout')
     this.#onError = options.onError ?? (() => {})
     this.#unsubscribe = this.log.subscribe({ entries: (es) => this.#received(es), gap: (g) => this.#gap(g) }, 'now')
+    // A fleet log positions its reader asynchronously: what was cached (or began loading)
+    // before that may have missed another instance's invalidation, so it is not trusted.
+    ;(this.log as { ready?: () => Promise<void> }).ready?.().then(
+      () => {
+        if (!this.#closed) this.distrust()
+      },
+      () => {},
+    )
     this.public = this.#scope(PUBLIC_TENANT)
   }
 

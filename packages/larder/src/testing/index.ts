@@ -6,3 +6,4 @@
 export * from './servers.ts'
 export { FakeClock, flushMicrotasks, drainMicrotasks } from './fake-clock.ts'
 export { storeConformance, type StoreConformanceOptions } from './store-conformance.ts'
+export { logConformance, type LogConformanceOptions } from './log-conformance.ts'

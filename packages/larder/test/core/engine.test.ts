@@ -607,3 +607,30 @@ describe('getEntry', () => {
     await cache.close()
   })
 })
+
+describe('a log that becomes ready later', () => {
+  test('what was cached before the log reader was positioned is not trusted afterwards', async () => {
+    const { MemoryLog } = await import('larder')
+    let markReady!: () => void
+    const ready = new Promise<void>((r) => {
+      markReady = r
+    })
+    // A fleet log (redisLog) exposes ready(): until then it may miss other instances' entries.
+    class FleetLikeLog extends MemoryLog {
+      ready(): Promise<void> {
+        return ready
+      }
+    }
+    const cache = createCache({ log: new FleetLikeLog() })
+    const shop = cache.tenant('acme')
+    await shop.set('early', 1)
+    assert.equal(await shop.get('early'), 1)
+    markReady()
+    await ready
+    await flushMicrotasks()
+    assert.equal(await shop.get('early'), undefined)
+    await shop.set('late', 2)
+    assert.equal(await shop.get('late'), 2)
+    await cache.close()
+  })
+})

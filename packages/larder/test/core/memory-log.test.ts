@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { isLarderError, type LogEntry, type LogGap, memoryLog } from 'larder'
-import { FakeClock } from 'larder/testing'
+import { FakeClock, logConformance } from 'larder/testing'
 
 function collector() {
   const entries: LogEntry[] = []
@@ -127,3 +127,5 @@ describe('write-behind queue', async () => {
     assert.deepEqual(failed, [[1, 2]])
   })
 })
+
+logConformance('memory (embedded ring)', () => memoryLog())
