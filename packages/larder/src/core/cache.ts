@@ -212,81 +212,45 @@ export class CacheEngine implements Cache {
   }
 
   /**
-   * Not an async function: an L1 hit answers with one resolved promise, and the L2 path is
-   * one promise chain on the store's own promise (B2: one round trip, nothing else).
+   * L1, then L2: the entry and its state, never a dead one. A stale L1 entry is answered only
+   * with `allowStale`; otherwise L2 is asked for a fresher copy. What L2 answers is kept in L1.
    */
-  get<V>(scope: Scope, key: string): Promise<V | undefined> {
-    try {
-      validateKey(key)
-      this.#open()
-    } catch (err) {
-      return Promise.reject(err)
-    }
-    const qkey = scope.prefix + key
-    const now = this.#clock.now()
-    const e = this.l1?.getIn(scope.tenant, scope.marker === '' ? key : scope.marker + key) as L1Entry | undefined
-    if (e !== undefined) {
-      const s = this.#judge(scope, qkey, e, now)
-      if (s === FRESH) {
-        this.#hit(scope, key, 'l1', false)
-        return Promise.resolve(e.v as V)
-      }
-      if (s === DEAD) this.l1?.delete([qkey])
-    }
-    const l2 = this.l2
-    if (l2 === undefined) {
-      this.#miss(scope, key)
-      return Promise.resolve(undefined)
-    }
-    let pending: Promise<StoredEntry | undefined>
-    try {
-      pending = Promise.resolve(l2.get(qkey))
-    } catch (err) {
-      pending = Promise.reject(err)
-    }
-    return pending.then(
-      (got) => {
-        const e2 = got as L1Entry | undefined
-        if (e2 !== undefined && this.#judge(scope, qkey, e2, now) === FRESH) {
-          this.#putL1(qkey, e2)
-          this.#hit(scope, key, 'l2', false)
-          return e2.v as V
-        }
-        this.#miss(scope, key)
-        return undefined
-      },
-      (err) => {
-        // A failing L2 is a miss, never a failed read.
-        this.#onError(err, 'l2.get')
-        this.#miss(scope, key)
-        return undefined
-      },
-    )
-  }
-
-
-  async getEntry<V>(scope: Scope, key: string): Promise<{ value: V; stale: boolean } | undefined> {
+  async #find(scope: Scope, key: string, allowStale: boolean): Promise<{ entry: L1Entry; state: number; layer: 'l1' | 'l2' } | undefined> {
     validateKey(key)
     this.#open()
     const qkey = scope.prefix + key
     const now = this.#clock.now()
     const e = this.l1?.getIn(scope.tenant, scope.marker + key) as L1Entry | undefined
     if (e !== undefined) {
-      const s = this.#judge(scope, qkey, e, now)
-      if (s !== DEAD) {
-        this.#hit(scope, key, 'l1', s === STALE)
-        return { value: e.v as V, stale: s === STALE }
-      }
-      this.l1?.delete([qkey])
+      const state = this.#judge(scope, qkey, e, now)
+      if (state === FRESH || (state === STALE && allowStale)) return { entry: e, state, layer: 'l1' }
+      if (state === DEAD) this.l1?.delete([qkey])
     }
     const r = await this.#readL2(scope, qkey, now)
-    if (r) {
-      this.#putL1(qkey, r.entry)
-      this.#hit(scope, key, 'l2', r.state === STALE)
-      return { value: r.entry.v as V, stale: r.state === STALE }
+    if (r === undefined || (r.state === STALE && !allowStale)) return undefined
+    this.#putL1(qkey, r.entry)
+    return { ...r, layer: 'l2' }
+  }
+
+  async get<V>(scope: Scope, key: string): Promise<V | undefined> {
+    const r = await this.#find(scope, key, false)
+    if (r === undefined) {
+      this.#miss(scope, key)
+      return undefined
     }
-    this.#miss(scope, key)
-    return undefined
+    this.#hit(scope, key, r.layer, false)
+    return r.entry.v as V
+  }
+
+  async getEntry<V>(scope: Scope, key: string): Promise<{ value: V; stale: boolean } | undefined> {
+    const r = await this.#find(scope, key, true)
+    if (r === undefined) {
+      this.#miss(scope, key)
+      return undefined
+    }
+    const stale = r.state === STALE
+    this.#hit(scope, key, r.layer, stale)
+    return { value: r.entry.v as V, stale }
   }
 
   async getMany<V>(scope: Scope, keys: readonly string[]): Promise<(V | undefined)[]> {
@@ -332,6 +296,7 @@ export class CacheEngine implements Cache {
     const now = this.#clock.now()
     const l1 = this.l1
     let stale: L1Entry | undefined
+    let staleLayer: 'l1' | 'l2' = 'l1'
     let qkey: string | undefined
     if (l1 !== undefined) {
       const e = l1.getIn(scope.tenant, scope.marker === '' ? key : scope.marker + key) as L1Entry | undefined
@@ -363,6 +328,7 @@ export class CacheEngine implements Cache {
           return r.entry.v as V
         }
         stale = r.entry
+        staleLayer = 'l2'
       }
     }
     if (stale !== undefined) {
@@ -372,7 +338,7 @@ export class CacheEngine implements Cache {
       if (soft !== undefined && soft > 0) return this.#load(scope, key, qkey, loader, policy, options, stale)
       // Stale-while-revalidate: serve the stale value, refresh once in the background.
       this.#background(scope, key, qkey, loader, policy, options, stale)
-      this.#hit(scope, key, l1 !== undefined && l1.peek(qkey) === stale ? 'l1' : 'l2', true)
+      this.#hit(scope, key, staleLayer, true)
       return stale.v as V
     }
     this.#miss(scope, key)
@@ -670,10 +636,10 @@ export class CacheEngine implements Cache {
   async invalidateIn(scope: Scope, input: InvalidateInput, kind: 'clear' | undefined): Promise<InvalidationResult> {
     if (input === null || typeof input !== 'object') throw new LarderError('E_INVALID_OPTION', 'invalidate expects { tags?, keys?, soft? }')
     const tags = validateTags(input.tags ?? [])
-    const keys = input.keys === undefined ? [] : (input.keys as unknown[]).map((k) => validateKey(k))
     if (!Array.isArray(input.keys ?? [])) throw new LarderError('E_INVALID_KEY', 'keys must be an array of strings')
+    const keys = input.keys === undefined ? [] : (input.keys as unknown[]).map((k) => validateKey(k))
     this.#open()
-    const marker = scope.prefix.slice(scope.tenant.length + 1)
+    const marker = scope.marker
     const append = {
       tenant: scope.tenant,
       kind: kind ?? (input.soft === true ? ('soft' as const) : ('hard' as const)),

@@ -73,12 +73,6 @@ export class Epochs {
     this.version++
   }
 
-  /** Forget everything older than `id` (a log gap: we may have missed invalidations). */
-  raiseFloor(id: number): void {
-    this.#hardFloor = Math.max(this.#hardFloor, id)
-    this.version++
-  }
-
   /** Judges an entry of `tenant` stored under qualified key `qkey`. */
   check(tenant: string, qkey: string, tags: readonly string[], began: number): Verdict {
     if (began < this.#hardFloor) return Verdict.Dead

@@ -215,11 +215,6 @@ export class MemoryStore implements Store {
     return i < 0 ? undefined : this.getIn(qkey.slice(0, i), qkey.slice(i + 1))
   }
 
-  /** Reads without touching recency (admin listings). */
-  peek(qkey: string): StoredEntry | undefined {
-    return this.#node(qkey)
-  }
-
   getMany(keys: readonly string[]): (StoredEntry | undefined)[] {
     return keys.map((k) => this.get(k))
   }

@@ -55,12 +55,8 @@ export class FakeClock implements Clock {
   }
 }
 
-/** Lets pending promise callbacks run (a few macrotask turns). */
+/** Lets pending promise callbacks run: `turns` event-loop turns (one drains every queued microtask). */
 export async function flushMicrotasks(turns = 1): Promise<void> {
   for (let i = 0; i < turns; i++) await new Promise<void>((r) => setImmediate(r))
 }
 
-/** Lets chains of promise callbacks settle without giving the event loop a turn (fast). */
-export async function drainMicrotasks(hops = 200): Promise<void> {
-  for (let i = 0; i < hops; i++) await undefined
-}

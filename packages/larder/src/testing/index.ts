@@ -4,6 +4,6 @@
  * @module
  */
 export * from './servers.ts'
-export { FakeClock, flushMicrotasks, drainMicrotasks } from './fake-clock.ts'
+export { FakeClock, flushMicrotasks } from './fake-clock.ts'
 export { storeConformance, type StoreConformanceOptions } from './store-conformance.ts'
 export { logConformance, type LogConformanceOptions } from './log-conformance.ts'
