@@ -184,21 +184,31 @@ export class CacheEngine implements Cache {
     if (channels.miss.hasSubscribers) channels.miss.publish({ tenant: scope.tenant, key })
   }
 
-  /** Reads L2 (never throws: a failing L2 is a miss) and judges the entry. */
-  async #readL2(scope: Scope, qkey: string, now: number): Promise<{ entry: L1Entry; state: number } | undefined> {
+  /**
+   * Reads L2 and judges the entry; never rejects (a failing L2 is a miss). A promise chain on
+   * the store's own promise, not an async function: this is B2's path (one round trip).
+   */
+  #readL2(scope: Scope, qkey: string, now: number): Promise<{ entry: L1Entry; state: number } | undefined> {
     const l2 = this.l2
-    if (!l2) return undefined
-    let e: L1Entry | undefined
+    if (!l2) return Promise.resolve(undefined)
+    let pending: Promise<StoredEntry | undefined>
     try {
-      e = (await l2.get(qkey)) as L1Entry | undefined
+      pending = Promise.resolve(l2.get(qkey))
     } catch (err) {
-      this.#onError(err, 'l2.get')
-      return undefined
+      pending = Promise.reject(err)
     }
-    if (!e) return undefined
-    const state = this.#judge(scope, qkey, e, now)
-    if (state === DEAD) return undefined
-    return { entry: e, state }
+    return pending.then(
+      (got) => {
+        const e = got as L1Entry | undefined
+        if (!e) return undefined
+        const state = this.#judge(scope, qkey, e, now)
+        return state === DEAD ? undefined : { entry: e, state }
+      },
+      (err) => {
+        this.#onError(err, 'l2.get')
+        return undefined
+      },
+    )
   }
 
   #putL1(qkey: string, e: L1Entry): void {
@@ -215,42 +225,49 @@ export class CacheEngine implements Cache {
    * L1, then L2: the entry and its state, never a dead one. A stale L1 entry is answered only
    * with `allowStale`; otherwise L2 is asked for a fresher copy. What L2 answers is kept in L1.
    */
-  async #find(scope: Scope, key: string, allowStale: boolean): Promise<{ entry: L1Entry; state: number; layer: 'l1' | 'l2' } | undefined> {
-    validateKey(key)
-    this.#open()
+  #find(scope: Scope, key: string, allowStale: boolean): Promise<{ entry: L1Entry; state: number; layer: 'l1' | 'l2' } | undefined> {
+    try {
+      validateKey(key)
+      this.#open()
+    } catch (err) {
+      return Promise.reject(err)
+    }
     const qkey = scope.prefix + key
     const now = this.#clock.now()
     const e = this.l1?.getIn(scope.tenant, scope.marker + key) as L1Entry | undefined
     if (e !== undefined) {
       const state = this.#judge(scope, qkey, e, now)
-      if (state === FRESH || (state === STALE && allowStale)) return { entry: e, state, layer: 'l1' }
+      if (state === FRESH || (state === STALE && allowStale)) return Promise.resolve({ entry: e, state, layer: 'l1' as const })
       if (state === DEAD) this.l1?.delete([qkey])
     }
-    const r = await this.#readL2(scope, qkey, now)
-    if (r === undefined || (r.state === STALE && !allowStale)) return undefined
-    this.#putL1(qkey, r.entry)
-    return { ...r, layer: 'l2' }
+    return this.#readL2(scope, qkey, now).then((r) => {
+      if (r === undefined || (r.state === STALE && !allowStale)) return undefined
+      this.#putL1(qkey, r.entry)
+      return { entry: r.entry, state: r.state, layer: 'l2' as const }
+    })
   }
 
-  async get<V>(scope: Scope, key: string): Promise<V | undefined> {
-    const r = await this.#find(scope, key, false)
-    if (r === undefined) {
-      this.#miss(scope, key)
-      return undefined
-    }
-    this.#hit(scope, key, r.layer, false)
-    return r.entry.v as V
+  get<V>(scope: Scope, key: string): Promise<V | undefined> {
+    return this.#find(scope, key, false).then((r) => {
+      if (r === undefined) {
+        this.#miss(scope, key)
+        return undefined
+      }
+      this.#hit(scope, key, r.layer, false)
+      return r.entry.v as V
+    })
   }
 
-  async getEntry<V>(scope: Scope, key: string): Promise<{ value: V; stale: boolean } | undefined> {
-    const r = await this.#find(scope, key, true)
-    if (r === undefined) {
-      this.#miss(scope, key)
-      return undefined
-    }
-    const stale = r.state === STALE
-    this.#hit(scope, key, r.layer, stale)
-    return { value: r.entry.v as V, stale }
+  getEntry<V>(scope: Scope, key: string): Promise<{ value: V; stale: boolean } | undefined> {
+    return this.#find(scope, key, true).then((r) => {
+      if (r === undefined) {
+        this.#miss(scope, key)
+        return undefined
+      }
+      const stale = r.state === STALE
+      this.#hit(scope, key, r.layer, stale)
+      return { value: r.entry.v as V, stale }
+    })
   }
 
   async getMany<V>(scope: Scope, keys: readonly string[]): Promise<(V | undefined)[]> {
