@@ -112,12 +112,16 @@ export class CacheEngine implements Cache {
     this.#unsubscribe = this.log.subscribe({ entries: (es) => this.#received(es), gap: (g) => this.#gap(g) }, 'now')
     // A fleet log positions its reader asynchronously: what was cached (or began loading)
     // before that may have missed another instance's invalidation, so it is not trusted.
-    ;(this.log as { ready?: () => Promise<void> }).ready?.().then(
-      () => {
-        if (!this.#closed) this.distrust()
-      },
-      () => {},
-    )
+    // With a shared store this is not needed (its versioned writes and reads are checked
+    // against the invalidations recorded in it), and it would fence the fleet's first loads.
+    if (this.l2?.shared !== true) {
+      ;(this.log as { ready?: () => Promise<void> }).ready?.().then(
+        () => {
+          if (!this.#closed) this.distrust()
+        },
+        () => {},
+      )
+    }
     this.public = this.#scope(PUBLIC_TENANT)
   }
 
