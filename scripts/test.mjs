@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every test file (packages/*/test, apps/*/test) with Node's own test runner and
 // TypeScript through tsx. Usage: npm test [-- <path filter> ...]
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 
@@ -38,6 +38,11 @@ const selected = files
 if (selected.length === 0) {
   console.error('no test files matched')
   process.exit(1)
+}
+// The tests need redis-server, PostgreSQL, Chromium and promtool. Install the missing ones where
+// we may (root + apt, as CI does); elsewhere the script prints one line saying what to install.
+if (process.env.LARDER_SKIP_SETUP !== '1') {
+  spawnSync('bash', [join(root, 'scripts/setup-system.sh')], { stdio: 'inherit' })
 }
 const args = [
   '--import', 'tsx',
