@@ -30,6 +30,13 @@ export interface RoutePolicy {
   invalidate_on?: readonly string[]
   /** false: never cache this route (pass through). Default true. */
   cache?: boolean
+  /**
+   * true: the route's responses are the same for every visitor, so answers to requests that
+   * carry `Cookie` or `Authorization` may be stored and shared even when the origin does not
+   * say `public`, `s-maxage` or `must-revalidate` (the operator's explicit opt-in; RFC 9111
+   * §3.5). Never makes a `Set-Cookie` response shareable. Default false.
+   */
+  shared?: boolean
 }
 
 export interface CompiledRoute {
