@@ -1,7 +1,8 @@
 /**
- * The caching reverse proxy: request-side decisions (lookup, reuse, revalidation,
- * collapsing of concurrent misses), forwarding to the origin through an undici Pool with
- * keep-alive, and streaming the origin's body to the client while it fills the cache.
+ * The caching reverse proxy: the request-side decisions (lookup, reuse, revalidation,
+ * collapsing of concurrent misses) are larder/http's shared flow (http/handler.ts); this
+ * file forwards to the origin through an undici Pool with keep-alive, revalidates with the
+ * stored validators, and streams the origin's body to the client while it fills the cache.
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'

@@ -7,10 +7,12 @@
  * await app.register(larderHttpCache, { cache: createCache(), tenant: (req) => req.headers['x-tenant-id'] as string })
  * ```
  *
- * Hits are answered from `onRequest` (the route handler never runs); misses are captured
- * in `onSend` (string/Buffer payloads; streams pass through uncached) and stored in
- * `onResponse`. Like fastify-plugin, the plugin skips encapsulation so it covers every
- * route of the instance it is registered on.
+ * The decisions are larder/http's shared flow (http/handler.ts); this file only maps them
+ * onto Fastify's hooks. Hits (GET and HEAD) are answered from `onRequest` (the route handler
+ * never runs), and concurrent misses wait there for the one running the route; misses are
+ * captured in `onSend` (string/Buffer payloads; streams pass through uncached) and stored in
+ * `onResponse`. Like fastify-plugin, the plugin skips encapsulation so it covers every route
+ * of the instance it is registered on.
  *
  * Stale entries: within stale-while-revalidate the request is answered stale and the next
  * one runs the route to refresh it (see refresh.ts); when the route fails (5xx or a throw)

@@ -10,8 +10,10 @@
  * // node:http: createServer(httpCache({ cache }).wrap((req, res) => { … }))
  * ```
  *
- * A hit is answered before the app runs; a miss runs the app, streams its answer to the
- * client unchanged (surrogate-key fields removed) and stores a copy when RFC 9111 allows.
+ * The decisions are larder/http's shared flow (http/handler.ts); this file only tees the
+ * app's writes. A hit is answered before the app runs; a miss runs the app (concurrent misses
+ * wait for it), streams its answer to the client unchanged (surrogate-key fields removed,
+ * Cache-Status/X-Cache and the generated ETag added) and stores a copy when RFC 9111 allows.
  * Stale entries: within stale-while-revalidate the request is answered stale and the next
  * one refreshes (see refresh.ts); otherwise the app runs, and when it fails (5xx or a
  * throw) within stale-if-error the stored response answers instead (RFC 5861 §4).
