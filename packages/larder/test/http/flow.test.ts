@@ -227,6 +227,29 @@ const cases: Case[] = [
     },
   ],
   [
+    'a once-fresh response answers inside its stale-if-error window when the app/origin fails with a 5xx (RFC 5861 §4)',
+    async (t) => {
+      const first = await get(`${t.base}/sie?cc=max-age=10,stale-if-error=60`)
+      await t.clock.advance(20_000)
+      t.app.state.failing.add('/sie')
+      const r = await get(`${t.base}/sie?cc=max-age=10,stale-if-error=60`)
+      t.app.state.failing.delete('/sie')
+      assert.equal(r.status, 200)
+      assert.equal(r.text, first.text)
+      assert.equal(r.headers.get('x-cache'), 'STALE')
+      assert.match(r.headers.get('cache-status') as string, /fwd-status=500/)
+    },
+  ],
+  [
+    'only-if-cached with nothing stored is a 504 and does not run the app (RFC 9111 §5.2.1.7)',
+    async (t) => {
+      const r = await get(`${t.base}/oic`, { 'cache-control': 'only-if-cached' })
+      assert.equal(r.status, 504)
+      assert.equal(JSON.parse(r.text).error.code, 'E_NOT_CACHED')
+      assert.equal(t.app.runs('/oic'), 0)
+    },
+  ],
+  [
     'a response to a request with Cookie that says public or s-maxage is stored and shared',
     async (t) => {
       await get(`${t.base}/public?cc=public,max-age=60`, { cookie: 'sid=carol' })
