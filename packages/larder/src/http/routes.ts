@@ -58,6 +58,7 @@ function compile(policy: RoutePolicy): CompiledRoute {
   const rest = parts[parts.length - 1] === '*'
   if (rest) parts.pop()
   const secs = (d: Duration | undefined, name: string) => (d === undefined ? undefined : Math.floor(parseDuration(d, `routes["${policy.path}"].${name}`) / 1000))
+  if (policy.shared !== undefined && typeof policy.shared !== 'boolean') throw new LarderError('E_INVALID_OPTION', `routes["${policy.path}"].shared must be true or false`)
   if (policy.query !== undefined && typeof policy.query !== 'boolean' && !Array.isArray(policy.query)) {
     throw new LarderError('E_INVALID_OPTION', `routes["${policy.path}"].query must be true, false or a list of parameter names`)
   }

@@ -331,5 +331,6 @@ describe('route policies (seed 002 endpoint table)', () => {
   it('rejects bad config with the field name', () => {
     assert.throws(() => compileRoutes([{ path: 'nope' }]), /must start with/)
     assert.throws(() => compileRoutes({ '/x': { ttl: 'soon' } }), /ttl/)
+    assert.throws(() => compileRoutes({ '/x': { shared: 'yes' as unknown as boolean } }), /routes\["\/x"\]\.shared must be true or false/)
   })
 })
