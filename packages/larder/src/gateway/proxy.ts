@@ -1,19 +1,20 @@
 /**
- * The caching reverse proxy: request-side decisions (lookup, reuse, revalidation,
- * collapsing of concurrent misses), forwarding to the origin through an undici Pool with
- * keep-alive, and streaming the origin's body to the client while it fills the cache.
+ * The caching reverse proxy: the request-side decisions (lookup, reuse, revalidation,
+ * collapsing of concurrent misses) are larder/http's shared flow (http/handler.ts); this
+ * file forwards to the origin through an undici Pool with keep-alive, revalidates with the
+ * stored validators, and streams the origin's body to the client while it fills the cache.
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Pool } from 'undici'
 import { channels } from '../core/diagnostics.ts'
 import { sendError } from '../core/route.ts'
-import type { CacheControl } from '../http/cache-control.ts'
-import { validatorsMatch, notModified } from '../http/conditional.ts'
-import type { HttpCache, Lookup, Prepared, RequestInfo } from '../http/engine.ts'
-import { first, type HeaderRecord, requestDirectives, reuseDecision } from '../http/freshness.ts'
+import { notModified, validatorsMatch } from '../http/conditional.ts'
+import type { HttpCache, Prepared, RequestInfo } from '../http/engine.ts'
+import { first, type HeaderRecord } from '../http/freshness.ts'
+import { CacheFlow, type Load } from '../http/handler.ts'
 import { cacheStatus, hopByHop, SURROGATE_FIELDS } from '../http/headers.ts'
-import { invalidationTargets, isSafeMethod } from '../http/invalidation.ts'
+import { isSafeMethod } from '../http/invalidation.ts'
 import { matchRoute, type RouteMatch } from '../http/routes.ts'
 
 export interface ProxyOptions {
@@ -46,13 +47,12 @@ export class CachingProxy {
   readonly #o: ProxyOptions
   readonly #http: HttpCache
   readonly #originHost: string
-  readonly #inflight = new Map<string, Promise<void>>()
-  /** Keys whose last response was not storable: concurrent requests go straight through (hit-for-pass). */
-  readonly #pass = new Map<string, number>()
+  readonly #flow: CacheFlow
 
   constructor(o: ProxyOptions) {
     this.#o = o
     this.#http = o.http
+    this.#flow = new CacheFlow(o.http, { background: true, onError: o.onError })
     const u = new URL(o.origin)
     this.#originHost = u.host
     this.pool = new Pool(u.origin, {
@@ -75,80 +75,30 @@ export class CachingProxy {
     return this.#passThrough(req, res, tenant, info)
   }
 
-  async #cacheable(req: IncomingMessage, res: ServerResponse, tenant: string, info: RequestInfo, matched: RouteMatch | null): Promise<void> {
-    const reqCc = requestDirectives(info.headers)
-    let lk = await this.#http.lookup(tenant, info, matched)
-    if (info.headers.range !== undefined) {
-      // Ranges are served from a fresh complete response; anything else goes to the origin as is (206s are not stored).
-      const f = lk.found
-      if (f !== undefined && reuseDecision(f.facts, reqCc, this.#http.now()).use === 'fresh') return this.#serve(res, info, f, 'HIT', tenant)
-      return this.#passThrough(req, res, tenant, info)
-    }
-    const fk = `${tenant}\u001f${lk.primary}`
-    if (lk.found === undefined) {
-      // RFC 9111 §5.2.1.7: only-if-cached with nothing stored → 504.
-      if (reqCc.onlyIfCached) return sendError(res, 504, 'E_NOT_CACHED', 'only-if-cached and no stored response')
-      // Collapse onto a running fetch of the same URL, then read what it stored.
-      const pending = this.#inflight.get(fk)
-      if (pending !== undefined && !this.#passing(fk)) {
-        await pending
-        lk = await this.#http.lookup(tenant, info, matched)
+  /** GET/HEAD: the shared read-side decision (http/handler.ts), then bytes. */
+  #cacheable(req: IncomingMessage, res: ServerResponse, tenant: string, info: RequestInfo, matched: RouteMatch | null): Promise<void> {
+    return this.#flow.begin(tenant, info, matched).then((step) => {
+      switch (step.kind) {
+        case 'serve':
+          return this.#flow.serve(res, tenant, info, step.entry, step.outcome)
+        case 'refuse':
+          return sendError(res, step.status, step.code, step.message)
+        case 'pass':
+          return this.#passThrough(req, res, tenant, info)
+        case 'load': {
+          const load = step.load
+          if (load.background) {
+            // RFC 5861 §3: serve stale now, revalidate once in the background.
+            this.#flow.serve(res, tenant, info, load.stale as Prepared, 'STALE')
+            this.#fetch(req, null, load)
+              .catch((err) => this.#flow.report(err, 'refresh'))
+              .finally(load.done)
+            return
+          }
+          return this.#fetch(req, res, load).finally(load.done)
+        }
       }
-    } else {
-      // Same for a running revalidation of the stale entry.
-      const pending = this.#inflight.get(`${fk}\u001frv`)
-      if (pending !== undefined && reuseDecision(lk.found.facts, reqCc, this.#http.now()).use === 'revalidate') {
-        await pending
-        lk = await this.#http.lookup(tenant, info, matched)
-      }
-    }
-    const found = lk.found
-    if (found !== undefined) {
-      const d = reuseDecision(found.facts, reqCc, this.#http.now())
-      if (d.use === 'fresh' || d.use === 'stale-ok') return this.#serve(res, info, found, d.use === 'fresh' ? 'HIT' : 'STALE', tenant)
-      if (d.use === 'stale-while-revalidate') {
-        // RFC 5861 §3: serve stale now, revalidate once in the background.
-        this.#serve(res, info, found, 'STALE', tenant)
-        if (!this.#inflight.has(fk)) this.#lead(fk, () => this.#fetch(req, null, tenant, info, reqCc, lk, found, false).catch((err) => this.#o.onError?.(err, 'background revalidation')))
-        return
-      }
-      // A HEAD never stores, so it never leads a collapse others would wait on.
-      if (info.method === 'HEAD') return this.#fetch(req, res, tenant, info, reqCc, lk, found, d.staleIfError, d.staleIfDisconnected)
-      return this.#lead(`${fk}\u001frv`, () => this.#fetch(req, res, tenant, info, reqCc, lk, found, d.staleIfError, d.staleIfDisconnected))
-    }
-    if (reqCc.onlyIfCached) return sendError(res, 504, 'E_NOT_CACHED', 'only-if-cached and no stored response')
-    if (info.method === 'HEAD') return this.#fetch(req, res, tenant, info, reqCc, lk, undefined, false)
-    return this.#lead(fk, () => this.#fetch(req, res, tenant, info, reqCc, lk, undefined, false))
-  }
-
-  #passing(fk: string): boolean {
-    const until = this.#pass.get(fk)
-    if (until === undefined) return false
-    if (until > Date.now()) return true
-    this.#pass.delete(fk)
-    return false
-  }
-
-  async #lead(fk: string, work: () => Promise<void>): Promise<void> {
-    if (this.#inflight.has(fk)) return work()
-    let done!: () => void
-    this.#inflight.set(
-      fk,
-      new Promise<void>((r) => {
-        done = r
-      }),
-    )
-    try {
-      await work()
-    } finally {
-      this.#inflight.delete(fk)
-      done()
-    }
-  }
-
-  #serve(res: ServerResponse, info: RequestInfo, p: Prepared, outcome: 'HIT' | 'STALE' | 'REVALIDATED', tenant: string, fwdStatus?: number): void {
-    this.#http.serve(res, info.method, info.headers, p, outcome, fwdStatus)
-    if (channels.http.hasSubscribers) channels.http.publish({ tenant, status: outcome, route: info.routePath, durationMs: 0 })
+    })
   }
 
   #upstreamHeaders(req: IncomingMessage, forStore: boolean): Record<string, string | string[]> {
@@ -202,22 +152,12 @@ export class CachingProxy {
   }
 
   /**
-   * Fetches from the origin for a GET/HEAD (a miss, or a revalidation of `stale`), and
+   * Fetches from the origin for a load (a miss, or a revalidation of `load.stale`), and
    * answers `res` (null for a background revalidation).
    */
-  async #fetch(
-    req: IncomingMessage,
-    res: ServerResponse | null,
-    tenant: string,
-    info: RequestInfo,
-    reqCc: CacheControl,
-    lk: Lookup,
-    stale: Prepared | undefined,
-    staleIfError: boolean,
-    staleIfDisconnected = false,
-  ): Promise<void> {
-    const storeWanted = info.method === 'GET' && !reqCc.noStore
-    const headers = this.#upstreamHeaders(req, storeWanted)
+  async #fetch(req: IncomingMessage, res: ServerResponse | null, load: Load): Promise<void> {
+    const { info, stale, tenant } = load
+    const headers = this.#upstreamHeaders(req, load.storable)
     if (stale !== undefined) {
       // RFC 9111 §4.3.1: validate with the stored validators (never our generated ETag).
       const etag = first(stale.headers.etag)
@@ -225,40 +165,32 @@ export class CachingProxy {
       const lm = first(stale.headers['last-modified'])
       if (lm !== undefined) headers['if-modified-since'] = lm
     }
-    const requestTime = this.#http.now()
-    // Fence: an invalidation logged after this point makes the answer unstorable.
-    const began = this.#http.cache.log.lastId()
     let r: OriginResponse
     try {
       r = await this.#request(info.method, info.target, headers, undefined, res)
     } catch (err) {
       // RFC 5861 §4 / RFC 9111 §4.2.4: a stale response may answer when the origin fails, if allowed.
-      if (stale !== undefined && res !== null && (staleIfError || staleIfDisconnected)) return this.#serve(res, info, stale, 'STALE', tenant)
+      if (stale !== undefined && res !== null && (load.staleIfError || load.staleIfDisconnected)) return this.#flow.serve(res, tenant, info, stale, 'STALE')
       return this.#originError(res, err)
     }
     const responseTime = this.#http.now()
     const status = r.statusCode
     if (stale !== undefined && status === 304 && validatorsMatch(stale.headers, r.headers)) {
       r.body.resume()
-      const fresh = await this.#http.freshen(lk, info, reqCc, stale, r.headers, requestTime, responseTime, began)
-      if (res !== null) this.#serve(res, info, fresh, 'REVALIDATED', tenant, 304)
+      const fresh = await this.#flow.freshen(load, r.headers, responseTime)
+      if (res !== null) this.#flow.serve(res, tenant, info, fresh, 'REVALIDATED', 304)
       return
     }
-    if (stale !== undefined && status >= 500 && staleIfError && res !== null) {
+    const answer = this.#flow.respond(load, status, r.headers, Number(first(r.headers['content-length']) ?? Number.NaN))
+    if (answer.useStale) {
       r.body.resume()
-      return this.#serve(res, info, stale, 'STALE', tenant, status)
+      if (res !== null) this.#flow.serve(res, tenant, info, stale as Prepared, 'STALE', status)
+      return
     }
-    const plan = storeWanted ? this.#http.storePlan(info, reqCc, status, r.headers, lk.route, responseTime) : undefined
-    const cl = Number(first(r.headers['content-length']) ?? Number.NaN)
-    const collect = plan?.ok === true && !(cl > this.#http.maxBodyBytes)
-    if (!collect) this.#pass.set(`${tenant}\u001f${lk.primary}`, Date.now() + 1000)
-    if (this.#pass.size > 10_000) this.#pass.clear()
-    const outcome = stale !== undefined ? 'REVALIDATED' : 'MISS'
-    const cs = cacheStatus(this.#http.name, outcome, { fwdStatus: status, stored: collect, detail: plan && !plan.ok ? plan.reason : undefined })
     // The client's own conditional, evaluated against the new response (we removed it upstream).
-    const to304 = res !== null && storeWanted && status === 200 && notModified(info.method, info.headers, r.headers, responseTime)
+    const to304 = res !== null && load.storable && status === 200 && notModified(info.method, info.headers, r.headers, responseTime)
     if (res !== null) {
-      const lines = this.#clientHeaders(r.headers, ['cache-status', cs, 'x-cache', 'MISS'])
+      const lines = this.#clientHeaders(r.headers, answer.lines)
       if (to304) {
         res.writeHead(304, lines.filter((_, i, a) => (i % 2 === 0 ? a[i] !== 'content-length' : a[i - 1] !== 'content-length')))
         res.end()
@@ -266,7 +198,7 @@ export class CachingProxy {
     }
     const chunks: Buffer[] = []
     let size = 0
-    let keep = collect
+    let keep = answer.store
     try {
       for await (const chunk of r.body) {
         if (keep) {
@@ -288,9 +220,9 @@ export class CachingProxy {
       res?.destroy()
       return
     }
-    if (keep) await this.#http.store(lk, info, reqCc, { status, headers: r.headers, body: Buffer.concat(chunks, size), requestTime, responseTime, began })
+    if (keep) await this.#flow.store(load, status, r.headers, Buffer.concat(chunks, size), responseTime)
     if (res !== null && !to304) res.end()
-    if (channels.http.hasSubscribers) channels.http.publish({ tenant, status: stale ? 'EXPIRED' : 'MISS', route: lk.route?.route.policy.path, durationMs: responseTime - requestTime })
+    this.#flow.loaded(load, responseTime - load.requestTime)
   }
 
   /** Everything not cached: stream the request body up, the response down; invalidate after unsafe methods (RFC 9111 §4.4). */
@@ -303,17 +235,8 @@ export class CachingProxy {
     } catch (err) {
       return this.#originError(res, err)
     }
-    if (!isSafeMethod(info.method)) {
-      const base = new URL(info.target, `http://${info.host || 'localhost'}`)
-      const urls = invalidationTargets(info.method, r.statusCode, base, r.headers)
-      if (urls.length > 0) {
-        try {
-          await this.#http.purge(tenant, { urls: urls.map((u) => u.href) })
-        } catch (err) {
-          this.#o.onError?.(err, 'invalidate after unsafe method')
-        }
-      }
-    }
+    // RFC 9111 §4.4, before the answer reaches the client.
+    if (!isSafeMethod(info.method)) await this.#flow.invalidateAfter(tenant, info, r.statusCode, r.headers)
     res.writeHead(r.statusCode, this.#clientHeaders(r.headers, ['cache-status', cacheStatus(this.#http.name, 'BYPASS', { fwdStatus: r.statusCode }), 'x-cache', 'BYPASS']))
     if (channels.http.hasSubscribers) channels.http.publish({ tenant, status: 'BYPASS', route: route(this.#http, info.target), durationMs: 0 })
     try {

@@ -10,7 +10,7 @@
  * a hit little more than a `writeHead` + `end`.
  * @module
  */
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import { parseDuration } from '../core/duration.ts'
 import type { Cache, TenantCache } from '../core/api.ts'
@@ -19,6 +19,7 @@ import { type CacheControl, headerValue } from './cache-control.ts'
 import { NOT_MODIFIED_FIELDS, notModified, updateHeaders } from './conditional.ts'
 import {
   currentAge,
+  first,
   freshnessLifetime,
   type HeaderRecord,
   initialAge,
@@ -130,6 +131,11 @@ export interface StoreInput {
    * a load that began before an invalidation never writes its result back).
    */
   began?: number
+  /**
+   * The validator generated for this load (`newEtag()`), already sent to the client with
+   * the first answer. Used for a 200 without ETag and Last-Modified (a new one otherwise).
+   */
+  etag?: string
 }
 
 export interface PurgeInput {
@@ -149,6 +155,10 @@ export class HttpCache {
   readonly name: string
   readonly maxBodyBytes: number
   readonly now: () => number
+  /** Send X-Cache. */
+  readonly xCache: boolean
+  /** Generate weak ETags for stored 200s without validators. */
+  readonly etags: boolean
   readonly #opts: HttpCacheOptions
   readonly #keepStale: number
   readonly #tenants = new Map<string, TenantCache>()
@@ -159,6 +169,8 @@ export class HttpCache {
     this.name = opts.name ?? 'larder'
     this.maxBodyBytes = opts.maxBodyBytes ?? 4 * 1024 * 1024
     this.now = opts.now ?? Date.now
+    this.xCache = opts.xCache !== false
+    this.etags = opts.etag !== false
     this.#opts = opts
     this.#keepStale = Math.floor(parseDuration(opts.keepStale ?? '1h', 'keepStale') / 1000)
   }
@@ -251,7 +263,7 @@ export class HttpCache {
       text: e.enc === 'b64' ? Buffer.from(e.b, 'base64').toString('latin1') : e.b,
       lines,
       headers,
-      facts: { responseTime: e.rt, initialAge: e.ia, lifetime: e.lt, noCache: e.nc, mustRevalidate: e.mr, swr: e.swr, sie: e.sie },
+      facts: { responseTime: e.rt, initialAge: e.ia, lifetime: e.lt, noCache: e.nc, mustRevalidate: e.mr, swr: e.swr, sie: e.sie, neverFresh: e.lt <= 0 },
       statusAt,
     }
     prepared.set(e, p)
@@ -264,13 +276,29 @@ export class HttpCache {
     const r = route?.route
     if (r === undefined) return dirs
     const cc: CacheControl = { ...dirs.cc }
+    const out: ResponseDirectives = { cc, targeted: dirs.targeted, origin: dirs.cc, routeShared: r.policy.shared === true }
     const explicit = cc.maxAge !== undefined || cc.sMaxAge !== undefined || (!dirs.targeted && resHeaders.expires !== undefined)
     if (r.ttlSeconds !== undefined && (r.policy.override === true || !explicit)) {
       cc.sMaxAge = r.ttlSeconds
     }
     if (r.graceSeconds !== undefined && cc.staleWhileRevalidate === undefined) cc.staleWhileRevalidate = r.graceSeconds
     if (r.sieSeconds !== undefined && cc.staleIfError === undefined) cc.staleIfError = r.sieSeconds
-    return { cc, targeted: dirs.targeted }
+    return out
+  }
+
+  /**
+   * A new weak validator for one load (RFC 9110 §8.8.1), known before the body streams, so
+   * the first answer carries the ETag its stored copy will have. Unique per load: two
+   * different bodies never share one (a new load gets a new tag even for the same bytes,
+   * which only costs a full answer instead of a 304).
+   */
+  newEtag(): string {
+    return `W/"${randomBytes(12).toString('base64url')}"`
+  }
+
+  /** Will a copy of this answer carry a generated ETag (a 200 without ETag and Last-Modified)? */
+  needsEtag(status: number, headers: HeaderRecord): boolean {
+    return this.etags && status === 200 && headers.etag === undefined && headers['last-modified'] === undefined
   }
 
   /** Should this response be stored, and for how long (seconds)? */
@@ -307,9 +335,11 @@ export class HttpCache {
       else h.push([k, v as string])
     }
     let generated = false
-    if (this.#opts.etag !== false && input.status === 200 && input.headers.etag === undefined && input.headers['last-modified'] === undefined) {
-      // A weak validator (RFC 9110 §8.8.1): same bytes, same tag, across instances.
-      h.push(['etag', `W/"${input.body.length.toString(36)}-${createHash('sha1').update(input.body).digest('base64url').slice(0, 20)}"`])
+    if (this.needsEtag(input.status, input.headers)) {
+      h.push(['etag', input.etag ?? this.newEtag()])
+      generated = true
+    } else if (input.etag !== undefined && input.status === 200 && input.headers['last-modified'] === undefined && first(input.headers.etag) === input.etag) {
+      // Freshened from a 304: the stored copy keeps the validator we generated (never sent upstream).
       generated = true
     }
     const entry: HttpEntry = {
@@ -342,26 +372,23 @@ export class HttpCache {
     // The fetch began at log id `began`: the core refuses the write when the URL, one of its
     // surrogate keys or route tags, or the tenant was invalidated since (invariant 1).
     const began = input.began
-    try {
-      if (names.length > 0) {
-        const marker: VaryMarker = { f: 1, vary: names }
-        const ok = await lk.tc.setMany([
-          { key: lk.primary, value: marker, ttl, tags, began },
-          { key: varyKeyFull, value: entry, ttl, tags, began },
-        ])
-        if (!ok[1]) return undefined
-      } else if (!(await lk.tc.set(lk.primary, entry, { ttl, tags, began }))) return undefined
-    } catch {
-      // Too large for the store, or the store is down: the response was still served.
-      return undefined
-    }
+    // A failing store throws: callers report it (http/handler.ts) and the response was still served.
+    if (names.length > 0) {
+      const marker: VaryMarker = { f: 1, vary: names }
+      const ok = await lk.tc.setMany([
+        { key: lk.primary, value: marker, ttl, tags, began },
+        { key: varyKeyFull, value: entry, ttl, tags, began },
+      ])
+      if (!ok[1]) return undefined
+    } else if (!(await lk.tc.set(lk.primary, entry, { ttl, tags, began }))) return undefined
     return p
   }
 
   /** Freshens a stored entry from a 304 (RFC 9111 §4.3.4, §3.2) and stores it again. */
   async freshen(lk: Lookup, req: RequestInfo, reqCc: CacheControl, old: Prepared, notModifiedHeaders: HeaderRecord, requestTime: number, responseTime: number, began?: number): Promise<Prepared> {
     const merged = updateHeaders(old.headers, notModifiedHeaders, hopByHop(notModifiedHeaders))
-    const stored = await this.store(lk, req, reqCc, { status: old.entry.status, headers: merged, body: Buffer.from(old.text, 'latin1'), requestTime, responseTime, began })
+    const etag = old.entry.ge ? first(old.headers.etag) : undefined
+    const stored = await this.store(lk, req, reqCc, { status: old.entry.status, headers: merged, body: Buffer.from(old.text, 'latin1'), requestTime, responseTime, began, etag })
     if (stored) return stored
     // Not storable any more (e.g. the 304 said no-store): serve the merged response once.
     const lines: string[] = []

@@ -30,6 +30,14 @@ export interface ResponseDirectives {
   cc: CacheControl
   /** True when a targeted field (RFC 9213) supplied `cc`; then Expires is ignored too. */
   targeted: boolean
+  /**
+   * The directives as the origin sent them, before route defaults were folded into `cc`
+   * (a route `ttl` acts like s-maxage for freshness, but it is not the origin saying the
+   * response may be shared). Default: `cc`.
+   */
+  origin?: CacheControl
+  /** The route policy says its responses are shared (`shared: true`). */
+  routeShared?: boolean
 }
 
 /** RFC 9213 §2.2: the first valid targeted field wins over Cache-Control and Expires. */
@@ -63,6 +71,11 @@ export interface StorableResult {
  * visitor's cookie to others leaks sessions across users. We store such responses only
  * when the origin said the response is shared on purpose (`public` or `s-maxage`, the
  * same opt-in §3.5 asks for Authorization), and then keep the header as sent.
+ * Cookie: a request that carries one is treated like one with Authorization (§3.5): its
+ * answer is stored only when the origin explicitly allows shared caching (`public`,
+ * `s-maxage`, `must-revalidate`) or the route policy says `shared: true`. RFC 9111 allows
+ * storing it; but the default answer of most frameworks (a 200 without Cache-Control) to a
+ * logged-in visitor is that visitor's page.
  */
 export function isStorable(
   method: string,
@@ -85,14 +98,18 @@ export function isStorable(
   if (reqCc.noStore) return { ok: false, reason: 'request no-store' }
   // §5.2.2.7: a shared cache must not store a private response.
   if (cc.private) return { ok: false, reason: 'private' }
-  // §3.5: Authorization requests only with public, s-maxage or must-revalidate.
-  if (reqHeaders.authorization !== undefined && !(cc.public || cc.sMaxAge !== undefined || cc.mustRevalidate)) {
-    return { ok: false, reason: 'authorization' }
+  // §3.5: Authorization requests only with public, s-maxage or must-revalidate (from the
+  // origin, not a route default) — and, stricter than the RFC, Cookie requests too.
+  const oc = dirs.origin ?? cc
+  const shared = oc.public === true || oc.sMaxAge !== undefined || oc.mustRevalidate === true || dirs.routeShared === true
+  if (!shared) {
+    if (reqHeaders.authorization !== undefined) return { ok: false, reason: 'authorization' }
+    if (reqHeaders.cookie !== undefined) return { ok: false, reason: 'cookie' }
   }
   // §4.1: Vary: * never matches, so storing it is pointless.
   const vary = headerValue(resHeaders.vary)
   if (vary && vary.split(',').some((v) => v.trim() === '*')) return { ok: false, reason: 'vary-star' }
-  if (resHeaders['set-cookie'] !== undefined && !(cc.public || cc.sMaxAge !== undefined)) return { ok: false, reason: 'set-cookie' }
+  if (resHeaders['set-cookie'] !== undefined && !(oc.public || oc.sMaxAge !== undefined)) return { ok: false, reason: 'set-cookie' }
   // §3: explicit freshness, public, or a heuristically cacheable status.
   const explicit = cc.maxAge !== undefined || cc.sMaxAge !== undefined || (!dirs.targeted && resHeaders.expires !== undefined)
   if (explicit || cc.public || HEURISTIC_STATUSES.has(status)) return { ok: true }
@@ -173,6 +190,11 @@ export interface StoredFacts {
   /** RFC 5861 windows, seconds (0 when absent). */
   swr: number
   sie: number
+  /**
+   * The freshness lifetime was 0 when the response was stored: it was never fresh, so it is
+   * kept for revalidation only — never served stale (max-stale, stale-if-error, origin down).
+   */
+  neverFresh?: boolean
 }
 
 export function currentAge(f: StoredFacts, now: number): number {
@@ -208,6 +230,14 @@ export function reuseDecision(f: StoredFacts, reqCc: CacheControl, now: number):
   const staleFor = -remaining
   // §4.2.4: must-revalidate / proxy-revalidate forbid stale reuse, even when disconnected.
   if (f.mustRevalidate) return { use: 'revalidate', staleIfError: false, staleIfDisconnected: false }
+  // Stricter than RFC 9111: a response that was never fresh (no explicit or heuristic
+  // lifetime: the default of most frameworks, often a per-user page) is only revalidated;
+  // max-stale, stale-if-error and an unreachable origin never bring it back. The origin's
+  // explicit stale-while-revalidate still applies (it revalidates at once).
+  if (f.neverFresh) {
+    if (f.swr > 0 && staleFor <= f.swr) return { use: 'stale-while-revalidate' }
+    return { use: 'revalidate', staleIfError: false, staleIfDisconnected: false }
+  }
   // §5.2.1.2 request max-stale.
   if (reqCc.maxStale !== undefined && reqCc.maxStale >= 0 && staleFor <= reqCc.maxStale) return { use: 'stale-ok' }
   // RFC 5861 §3.

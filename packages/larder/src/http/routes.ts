@@ -30,6 +30,13 @@ export interface RoutePolicy {
   invalidate_on?: readonly string[]
   /** false: never cache this route (pass through). Default true. */
   cache?: boolean
+  /**
+   * true: the route's responses are the same for every visitor, so answers to requests that
+   * carry `Cookie` or `Authorization` may be stored and shared even when the origin does not
+   * say `public`, `s-maxage` or `must-revalidate` (the operator's explicit opt-in; RFC 9111
+   * §3.5). Never makes a `Set-Cookie` response shareable. Default false.
+   */
+  shared?: boolean
 }
 
 export interface CompiledRoute {
@@ -51,6 +58,7 @@ function compile(policy: RoutePolicy): CompiledRoute {
   const rest = parts[parts.length - 1] === '*'
   if (rest) parts.pop()
   const secs = (d: Duration | undefined, name: string) => (d === undefined ? undefined : Math.floor(parseDuration(d, `routes["${policy.path}"].${name}`) / 1000))
+  if (policy.shared !== undefined && typeof policy.shared !== 'boolean') throw new LarderError('E_INVALID_OPTION', `routes["${policy.path}"].shared must be true or false`)
   if (policy.query !== undefined && typeof policy.query !== 'boolean' && !Array.isArray(policy.query)) {
     throw new LarderError('E_INVALID_OPTION', `routes["${policy.path}"].query must be true, false or a list of parameter names`)
   }

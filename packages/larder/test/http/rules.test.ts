@@ -112,6 +112,22 @@ describe('storability (RFC 9111 §3)', () => {
     assert.equal(ok(auth, 200, { 'cache-control': 's-maxage=60' }).ok, true)
     assert.equal(ok(auth, 200, { 'cache-control': 'max-age=60, must-revalidate' }).ok, true)
   })
+  it('stores answers to Cookie requests only when the origin or the route marks them shared (stricter than §3.5)', () => {
+    const cookie = { cookie: 'sid=alice' }
+    assert.equal(ok(cookie, 200, {}).reason, 'cookie')
+    assert.equal(ok(cookie, 200, { 'cache-control': 'max-age=60' }).reason, 'cookie')
+    assert.equal(ok(cookie, 200, { 'cache-control': 'public, max-age=60' }).ok, true)
+    assert.equal(ok(cookie, 200, { 'cache-control': 's-maxage=60' }).ok, true)
+    assert.equal(ok(cookie, 200, { 'cache-control': 'max-age=60, must-revalidate' }).ok, true)
+    // A route default folded into cc is not the origin saying "shared"; the route's own opt-in is.
+    const h = { 'cache-control': 'max-age=60' }
+    const folded = { cc: { maxAge: 60, sMaxAge: 60 }, targeted: false, origin: { maxAge: 60 } }
+    assert.equal(isStorable('GET', cookie, 200, h, folded, {}).reason, 'cookie')
+    assert.equal(isStorable('GET', { authorization: 'Bearer x' }, 200, h, folded, {}).reason, 'authorization')
+    assert.equal(isStorable('GET', cookie, 200, h, { ...folded, routeShared: true }, {}).ok, true)
+    // routeShared never makes Set-Cookie shareable.
+    assert.equal(isStorable('GET', cookie, 200, { ...h, 'set-cookie': 'sid=2' }, { ...folded, routeShared: true }, {}).reason, 'set-cookie')
+  })
   it('stores Set-Cookie responses only when the origin marked them shared', () => {
     assert.equal(ok({}, 200, { 'cache-control': 'max-age=60', 'set-cookie': 'sid=1' }).reason, 'set-cookie')
     assert.equal(ok({}, 200, { 'cache-control': 'public, max-age=60', 'set-cookie': 'sid=1' }).ok, true)
@@ -195,6 +211,13 @@ describe('reuse decision (§4.2, §4.2.4, RFC 5861)', () => {
     assert.equal(reuseDecision(facts(), { minFresh: 30 }, T0 + 40_000).use, 'revalidate')
     assert.equal(reuseDecision(facts(), { maxStale: 100 }, T0 + 100_000).use, 'stale-ok')
     assert.equal(reuseDecision(facts(), { maxStale: 10 }, T0 + 100_000).use, 'revalidate')
+  })
+  it('a response that was never fresh is only revalidated: no max-stale, stale-if-error or disconnected reuse', () => {
+    const never = facts({ lifetime: 0, neverFresh: true, sie: 3600 })
+    assert.deepEqual(reuseDecision(never, { maxStale: 3600 }, T0 + 10_000), { use: 'revalidate', staleIfError: false, staleIfDisconnected: false })
+    assert.deepEqual(reuseDecision(never, { staleIfError: 3600 }, T0 + 10_000), { use: 'revalidate', staleIfError: false, staleIfDisconnected: false })
+    // The origin's explicit stale-while-revalidate still applies (max-age=0, stale-while-revalidate=N).
+    assert.equal(reuseDecision(facts({ lifetime: 0, neverFresh: true, swr: 30 }), { maxStale: 3600 }, T0 + 10_000).use, 'stale-while-revalidate')
   })
   it('response no-cache always revalidates', () => {
     assert.equal(reuseDecision(facts({ noCache: true }), {}, T0).use, 'revalidate')
@@ -308,5 +331,6 @@ describe('route policies (seed 002 endpoint table)', () => {
   it('rejects bad config with the field name', () => {
     assert.throws(() => compileRoutes([{ path: 'nope' }]), /must start with/)
     assert.throws(() => compileRoutes({ '/x': { ttl: 'soon' } }), /ttl/)
+    assert.throws(() => compileRoutes({ '/x': { shared: 'yes' as unknown as boolean } }), /routes\["\/x"\]\.shared must be true or false/)
   })
 })

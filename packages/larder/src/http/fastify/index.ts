@@ -7,10 +7,12 @@
  * await app.register(larderHttpCache, { cache: createCache(), tenant: (req) => req.headers['x-tenant-id'] as string })
  * ```
  *
- * Hits are answered from `onRequest` (the route handler never runs); misses are captured
- * in `onSend` (string/Buffer payloads; streams pass through uncached) and stored in
- * `onResponse`. Like fastify-plugin, the plugin skips encapsulation so it covers every
- * route of the instance it is registered on.
+ * The decisions are larder/http's shared flow (http/handler.ts); this file only maps them
+ * onto Fastify's hooks. Hits (GET and HEAD) are answered from `onRequest` (the route handler
+ * never runs), and concurrent misses wait there for the one running the route; misses are
+ * captured in `onSend` (string/Buffer payloads; streams pass through uncached) and stored in
+ * `onResponse`. Like fastify-plugin, the plugin skips encapsulation so it covers every route
+ * of the instance it is registered on.
  *
  * Stale entries: within stale-while-revalidate the request is answered stale and the next
  * one runs the route to refresh it (see refresh.ts); when the route fails (5xx or a throw)
@@ -20,35 +22,28 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Cache } from '../../core/api.ts'
-import { isLarderError } from '../../core/errors.ts'
-import { validateTenant } from '../../core/keys.ts'
-import type { CacheControl } from '../cache-control.ts'
-import { createHttpCache, type HttpCache, type HttpCacheOptions, type Lookup, type Prepared, type RequestInfo } from '../engine.ts'
-import { type HeaderRecord, requestDirectives, reuseDecision } from '../freshness.ts'
-import { cacheStatus, SURROGATE_FIELDS } from '../headers.ts'
-import { invalidationTargets, isSafeMethod } from '../invalidation.ts'
-import { RefreshMarks, refreshKey } from '../refresh.ts'
+import { createHttpCache, type HttpCache, type HttpCacheOptions, type Prepared, type RequestInfo } from '../engine.ts'
+import { first, type HeaderRecord } from '../freshness.ts'
+import { adapterTenant, CacheFlow, type Load } from '../handler.ts'
+import { SURROGATE_FIELDS } from '../headers.ts'
+import { isSafeMethod } from '../invalidation.ts'
 
 export interface FastifyCacheOptions extends Omit<HttpCacheOptions, 'cache'> {
   cache?: Cache
   http?: HttpCache
   tenant?: (req: IncomingMessage) => string | undefined
+  /** Cache failures (lookup, store, invalidation): reported here, never failing the request. Default: the instance's logger (warn). */
+  onError?: (err: unknown, context: string) => void
 }
 
 interface Pending {
   tenant: string
-  lk?: Lookup
   info: RequestInfo
-  reqCc?: CacheControl
-  requestTime: number
-  /** Log id before the handler ran (store fence). */
-  began: number
+  /** The load this request runs the route for (a miss, or a refresh of a stale entry). */
+  load?: Load
+  /** What onSend kept for storing. */
   headers?: HeaderRecord
   body?: Buffer
-  /** Stored response that answers if the route fails (RFC 5861 §4, or a refresh inside §3's window). */
-  fallback?: Prepared
-  /** Gives back the stale-while-revalidate refresh this request holds. */
-  release?: () => void
 }
 
 const PENDING = Symbol('larder.http')
@@ -59,99 +54,88 @@ async function plugin(fastify: FastifyInstance, opts: FastifyCacheOptions): Prom
   const http = opts.http ?? createHttpCache({ ...opts, cache: opts.cache as Cache })
   const tenantOf = opts.tenant ?? (() => undefined)
   if (!fastify.hasDecorator('larderHttp')) fastify.decorate('larderHttp', http)
-  const marks = new RefreshMarks()
+  const flow = new CacheFlow(http, { onError: opts.onError ?? ((err, context) => fastify.log.warn({ err, context }, 'larder http cache failure')) })
+  const strip = opts.stripSurrogateKeys !== false
 
   fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const req = request.raw
-    let tenant: string
-    try {
-      tenant = validateTenant(tenantOf(req) ?? 'default')
-    } catch (err) {
-      return reply.code(400).send({ error: { code: isLarderError(err) ? err.code : 'E_BAD_REQUEST', message: `tenant: ${(err as Error).message}` } })
-    }
-    const method = req.method ?? 'GET'
-    const target = req.url ?? '/'
-    const info: RequestInfo = { method, host: (req.headers.host ?? '').toLowerCase(), target, headers: req.headers as HeaderRecord }
-    const p: Pending = { tenant, info, requestTime: http.now(), began: http.cache.log.lastId() }
+    const t = adapterTenant(tenantOf(req))
+    if (!('tenant' in t)) return reply.code(t.status).send({ error: { code: t.code, message: t.message } })
+    const info: RequestInfo = { method: req.method ?? 'GET', host: (req.headers.host ?? '').toLowerCase(), target: req.url ?? '/', headers: req.headers as HeaderRecord }
+    const p: Pending = { tenant: t.tenant, info }
     ;(request as WithPending)[PENDING] = p
-    if (!isSafeMethod(method) || method !== 'GET' || req.headers.range !== undefined || http.bypassed(target)) return
-    const reqCc = requestDirectives(info.headers)
-    const lk = await http.lookup(tenant, info)
-    p.lk = lk
-    p.reqCc = reqCc
-    if (lk.found !== undefined) {
-      const now = http.now()
-      const d = reuseDecision(lk.found.facts, reqCc, now)
-      let answer: 'HIT' | 'STALE' | undefined = d.use === 'fresh' ? 'HIT' : d.use === 'stale-ok' ? 'STALE' : undefined
-      if (d.use === 'stale-while-revalidate') {
-        // RFC 5861 §3: answer stale; the request after the one that found it stale refreshes it (one at a time).
-        const mk = refreshKey(tenant, lk)
-        if (!marks.claim(mk, lk.found, now)) answer = 'STALE'
-        else {
-          p.release = () => marks.release(mk)
-          p.fallback = lk.found
-        }
-      } else if (d.use === 'revalidate' && d.staleIfError) p.fallback = lk.found
-      if (answer !== undefined) {
-        p.lk = undefined
+    if (!isSafeMethod(info.method)) return
+    const step = await flow.begin(t.tenant, info)
+    switch (step.kind) {
+      case 'serve':
         reply.hijack()
-        http.serve(reply.raw, method, info.headers, lk.found, answer)
+        return flow.serve(reply.raw, t.tenant, info, step.entry, step.outcome)
+      case 'refuse':
+        return reply.code(step.status).send({ error: { code: step.code, message: step.message } })
+      case 'pass':
+        return
+      case 'load': {
+        const load = step.load
+        p.load = load
+        // An aborted request never reaches onResponse: end the load so collapsed requests go on.
+        reply.raw.once('close', () => {
+          if (!reply.raw.writableFinished) load.done()
+        })
       }
     }
   })
 
   fastify.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const p = (request as WithPending)[PENDING]
-    if (p?.lk === undefined) return payload
-    if (p.fallback !== undefined && reply.statusCode >= 500) {
+    if (p === undefined) return payload
+    // RFC 9111 §4.4, before the answer reaches the client.
+    if (!isSafeMethod(p.info.method)) {
+      await flow.invalidateAfter(p.tenant, p.info, reply.statusCode, reply.getHeaders() as HeaderRecord)
+      return payload
+    }
+    const load = p.load
+    if (load === undefined) return payload
+    const snapshot: HeaderRecord = {}
+    for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) snapshot[k] = Array.isArray(v) ? v.map(String) : String(v)
+    const cl = Number(first(snapshot['content-length']) ?? Number.NaN)
+    delete snapshot['content-length']
+    const answer = flow.respond(load, reply.statusCode, snapshot, cl)
+    if (answer.useStale && load.stale !== undefined) {
       // The route failed: answer the stored response instead, and store nothing.
-      const out = rendered(http, p.info, p.fallback, reply.statusCode)
-      p.lk = undefined
+      const out = rendered(flow, p, load.stale, reply.statusCode)
       for (const n of Object.keys(reply.getHeaders())) reply.removeHeader(n)
       reply.code(out.status)
       for (const [k, v] of Object.entries(out.headers)) reply.header(k, v)
       return out.body === undefined ? null : Buffer.from(out.body, 'latin1')
     }
-    const snapshot: HeaderRecord = {}
-    for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) snapshot[k] = Array.isArray(v) ? v.map(String) : String(v)
-    if (opts.stripSurrogateKeys !== false) for (const f of SURROGATE_FIELDS) reply.removeHeader(f)
-    reply.header('x-cache', 'MISS')
-    reply.header('cache-status', cacheStatus(http.name, p.lk.found === undefined ? 'MISS' : 'REVALIDATED'))
-    p.headers = snapshot
-    if (typeof payload === 'string') p.body = Buffer.from(payload)
-    else if (Buffer.isBuffer(payload)) p.body = payload
+    for (let i = 0; i + 1 < answer.lines.length; i += 2) reply.header(answer.lines[i] as string, answer.lines[i + 1] as string)
+    if (strip) for (const f of SURROGATE_FIELDS) reply.removeHeader(f)
+    if (answer.store) {
+      p.headers = snapshot
+      // String/Buffer payloads only; streams pass through uncached.
+      if (typeof payload === 'string') p.body = Buffer.from(payload)
+      else if (Buffer.isBuffer(payload)) p.body = payload
+    }
     return payload
   })
 
   fastify.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
     const p = (request as WithPending)[PENDING]
-    if (p === undefined) return
+    const load = p?.load
+    if (p === undefined || load === undefined) return
     try {
-      await finish(p, reply)
+      if (p.body !== undefined && p.headers !== undefined) await flow.store(load, reply.statusCode, p.headers, p.body)
     } finally {
-      p.release?.()
+      load.done()
     }
   })
-
-  async function finish(p: Pending, reply: FastifyReply): Promise<void> {
-    const { method, target, host } = { ...p.info }
-    if (!isSafeMethod(method)) {
-      const base = new URL(target, `http://${host || 'localhost'}`)
-      const urls = invalidationTargets(method, reply.statusCode, base, reply.getHeaders() as HeaderRecord)
-      if (urls.length) await http.purge(p.tenant, { urls: urls.map((u) => u.href) })
-      return
-    }
-    if (p.lk === undefined || p.body === undefined || p.headers === undefined || p.reqCc === undefined) return
-    delete p.headers['content-length']
-    await http.store(p.lk, p.info, p.reqCc, { status: reply.statusCode, headers: p.headers, body: p.body, requestTime: p.requestTime, responseTime: http.now(), began: p.began }).catch(() => undefined)
-  }
 }
 
 /**
  * The engine's own rendering of a stored response (`serve`: Age, Cache-Status with
  * fwd-status, X-Cache, a 304 for a matching conditional), captured so Fastify sends it.
  */
-function rendered(http: HttpCache, info: RequestInfo, p: Prepared, fwdStatus: number): { status: number; headers: Record<string, string | string[]>; body: string | undefined } {
+function rendered(flow: CacheFlow, pending: Pending, p: Prepared, fwdStatus: number): { status: number; headers: Record<string, string | string[]>; body: string | undefined } {
   const out = { status: 0, headers: {} as Record<string, string | string[]>, body: undefined as string | undefined }
   const sink = {
     writeHead(status: number, lines: string[]) {
@@ -169,7 +153,7 @@ function rendered(http: HttpCache, info: RequestInfo, p: Prepared, fwdStatus: nu
       return sink
     },
   }
-  http.serve(sink as unknown as ServerResponse, info.method, info.headers, p, 'STALE', fwdStatus)
+  flow.serve(sink as unknown as ServerResponse, pending.tenant, pending.info, p, 'STALE', fwdStatus)
   return out
 }
 

@@ -10,8 +10,10 @@
  * // node:http: createServer(httpCache({ cache }).wrap((req, res) => { … }))
  * ```
  *
- * A hit is answered before the app runs; a miss runs the app, streams its answer to the
- * client unchanged (surrogate-key fields removed) and stores a copy when RFC 9111 allows.
+ * The decisions are larder/http's shared flow (http/handler.ts); this file only tees the
+ * app's writes. A hit is answered before the app runs; a miss runs the app (concurrent misses
+ * wait for it), streams its answer to the client unchanged (surrogate-key fields removed,
+ * Cache-Status/X-Cache and the generated ETag added) and stores a copy when RFC 9111 allows.
  * Stale entries: within stale-while-revalidate the request is answered stale and the next
  * one refreshes (see refresh.ts); otherwise the app runs, and when it fails (5xx or a
  * throw) within stale-if-error the stored response answers instead (RFC 5861 §4).
@@ -19,14 +21,12 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Cache } from '../../core/api.ts'
-import { isLarderError } from '../../core/errors.ts'
-import { validateTenant } from '../../core/keys.ts'
 import { sendError } from '../../core/route.ts'
 import { createHttpCache, type HttpCache, type HttpCacheOptions, type Prepared, type RequestInfo } from '../engine.ts'
-import { type HeaderRecord, requestDirectives, reuseDecision } from '../freshness.ts'
-import { type CacheOutcome, cacheStatus, SURROGATE_FIELDS } from '../headers.ts'
-import { invalidationTargets, isSafeMethod } from '../invalidation.ts'
-import { RefreshMarks, refreshKey } from '../refresh.ts'
+import { first, type HeaderRecord } from '../freshness.ts'
+import { adapterTenant, CacheFlow, type Load } from '../handler.ts'
+import { SURROGATE_FIELDS } from '../headers.ts'
+import { isSafeMethod } from '../invalidation.ts'
 
 export interface NodeCacheOptions extends Omit<HttpCacheOptions, 'cache'> {
   /** The tiered cache (or pass `http` to share an engine with a gateway/other adapter). */
@@ -34,6 +34,8 @@ export interface NodeCacheOptions extends Omit<HttpCacheOptions, 'cache'> {
   http?: HttpCache
   /** Tenant of a request. Default: always `default`. Invalid ids get a 400. */
   tenant?: (req: IncomingMessage) => string | undefined
+  /** Cache failures (lookup, store, invalidation): reported here, never failing the request. Default: a process warning. */
+  onError?: (err: unknown, context: string) => void
 }
 
 export type Next = (err?: unknown) => void
@@ -48,116 +50,81 @@ export function httpCache(opts: NodeCacheOptions): NodeCacheMiddleware {
   const http = opts.http ?? createHttpCache({ ...opts, cache: opts.cache as Cache })
   if (opts.http === undefined && opts.cache === undefined) throw new TypeError('httpCache needs { cache } or { http }')
   const tenantOf = opts.tenant ?? (() => undefined)
-  const inflight = new Map<string, Promise<void>>()
-  const marks = new RefreshMarks()
+  const flow = new CacheFlow(http, { onError: opts.onError })
+  const strip = opts.stripSurrogateKeys !== false
 
   async function run(req: IncomingMessage, res: ServerResponse, next: Next): Promise<void> {
-    let tenant: string
-    try {
-      tenant = validateTenant(tenantOf(req) ?? 'default')
-    } catch (err) {
-      return sendError(res, 400, isLarderError(err) ? err.code : 'E_BAD_REQUEST', `tenant: ${(err as Error).message}`)
-    }
+    const t = adapterTenant(tenantOf(req))
+    if (!('tenant' in t)) return sendError(res, t.status, t.code, t.message)
+    const tenant = t.tenant
     const method = req.method ?? 'GET'
-    const target = req.url ?? '/'
-    const info: RequestInfo = { method, host: (req.headers.host ?? '').toLowerCase(), target, headers: req.headers as HeaderRecord }
+    const info: RequestInfo = { method, host: (req.headers.host ?? '').toLowerCase(), target: req.url ?? '/', headers: req.headers as HeaderRecord }
     if (!isSafeMethod(method)) {
       // RFC 9111 §4.4: after the app answers an unsafe request, drop the target (and same-origin Location/Content-Location).
-      res.once('finish', () => {
-        const base = new URL(target, `http://${info.host || 'localhost'}`)
-        const urls = invalidationTargets(method, res.statusCode, base, res.getHeaders() as HeaderRecord)
-        if (urls.length) http.purge(tenant, { urls: urls.map((u) => u.href) }).catch(() => {})
-      })
+      res.once('finish', () => void flow.invalidateAfter(tenant, info, res.statusCode, res.getHeaders() as HeaderRecord))
       return next()
     }
-    if ((method !== 'GET' && method !== 'HEAD') || req.headers.range !== undefined || http.bypassed(target)) return next()
-    const reqCc = requestDirectives(info.headers)
-    let lk = await http.lookup(tenant, info)
-    const fk = `${tenant}\u001f${lk.primary}`
-    if (lk.found === undefined && inflight.has(fk)) {
-      await inflight.get(fk)
-      lk = await http.lookup(tenant, info)
+    const step = await flow.begin(tenant, info)
+    switch (step.kind) {
+      case 'serve':
+        return flow.serve(res, tenant, info, step.entry, step.outcome)
+      case 'refuse':
+        return sendError(res, step.status, step.code, step.message)
+      case 'pass':
+        return next()
+      case 'load':
+        capture(res, flow, step.load, strip)
+        return next()
     }
-    // The stored response that may answer if the app fails (RFC 5861 §4), and the refresh mark this request holds.
-    let fallback: Prepared | undefined
-    let release = () => {}
-    if (lk.found !== undefined) {
-      const now = http.now()
-      const d = reuseDecision(lk.found.facts, reqCc, now)
-      if (d.use === 'fresh' || d.use === 'stale-ok') return http.serve(res, method, info.headers, lk.found, d.use === 'fresh' ? 'HIT' : 'STALE')
-      if (d.use === 'stale-while-revalidate') {
-        // RFC 5861 §3: answer stale; the request after the one that found it stale refreshes it (one at a time).
-        const mk = refreshKey(tenant, lk)
-        if (method === 'HEAD' || !marks.claim(mk, lk.found, now)) return http.serve(res, method, info.headers, lk.found, 'STALE')
-        release = () => marks.release(mk)
-        // Within the window the stale response may answer anyway, so it also covers a failed refresh.
-        fallback = lk.found
-      } else if (d.staleIfError) fallback = lk.found
-    }
-    if (reqCc.onlyIfCached) return sendError(res, 504, 'E_NOT_CACHED', 'only-if-cached and no stored response')
-    if (method === 'HEAD') return next()
-    let settle!: () => void
-    if (!inflight.has(fk))
-      inflight.set(
-        fk,
-        new Promise<void>((r) => {
-          settle = () => {
-            inflight.delete(fk)
-            r()
-          }
-        }),
-      )
-    else settle = () => {}
-    const done = () => {
-      release()
-      settle()
-    }
-    capture(res, http, lk, info, reqCc, done, opts.stripSurrogateKeys !== false, fallback)
-    next()
   }
 
   const mw = ((req, res, next) => {
-    run(req, res, next).catch(next)
+    let called = false
+    const once: Next = (err) => {
+      if (called) return
+      called = true
+      next(err)
+    }
+    // begin() never throws; anything else is a bug of ours: report it and let the app answer.
+    run(req, res, once).catch((err) => {
+      flow.report(err, 'middleware')
+      if (!res.headersSent) once()
+    })
   }) as NodeCacheMiddleware
   mw.wrap = (handler) => (req, res) =>
     mw(req, res, (err) => {
-      if (err) {
-        if (!res.headersSent) sendError(res, 500, 'E_INTERNAL', 'internal error')
-        return
+      if (err === undefined) {
+        try {
+          return handler(req, res)
+        } catch (thrown) {
+          err = thrown
+        }
       }
-      handler(req, res)
+      // A throw is answered like an error handler would: a 500 (stale-if-error may answer instead).
+      if (!res.headersSent) sendError(res, 500, 'E_INTERNAL', 'internal error')
     })
   Object.defineProperty(mw, 'http', { value: http })
   return mw
 }
 
 /**
- * Tees what the app writes: the client gets it as written, the cache a copy (bounded).
- * With a `fallback`, a 5xx from the app (an explicit status, or the 500 an error handler
- * writes after a throw) is replaced by the stored response before anything is sent.
+ * Tees what the app writes: the client gets it as written (plus the flow's Cache-Status,
+ * X-Cache and generated ETag), the cache a copy (bounded). With a stale fallback, a 5xx
+ * from the app (an explicit status, or the 500 an error handler writes after a throw) is
+ * replaced by the stored response before anything is sent.
  */
-function capture(
-  res: ServerResponse,
-  http: HttpCache,
-  lk: Awaited<ReturnType<HttpCache['lookup']>>,
-  info: RequestInfo,
-  reqCc: ReturnType<typeof requestDirectives>,
-  done: () => void,
-  strip: boolean,
-  fallback: Prepared | undefined,
-): void {
-  const requestTime = http.now()
-  const began = http.cache.log.lastId()
+function capture(res: ServerResponse, flow: CacheFlow, load: Load, strip: boolean): void {
+  const http = flow.http
+  const info = load.info
+  const fallback = load.staleIfError ? load.stale : undefined
   const chunks: Buffer[] = []
   let size = 0
+  // Collected from the start (a body written with end() before the implicit header counts); dropped at writeHead when not storable.
   let keep = true
   let snapshot: HeaderRecord | undefined
   const origWriteHead = res.writeHead
   const origWrite = res.write
   const origEnd = res.end
-  const outcome: CacheOutcome = lk.found === undefined ? 'MISS' : 'REVALIDATED'
-  res.setHeader('x-cache', 'MISS')
-  res.setHeader('cache-status', cacheStatus(http.name, outcome))
   // 'serving': our own writes of the stored response; 'diverted': the app's writes are dropped.
   let serving = false
   let diverted = false
@@ -168,7 +135,7 @@ function capture(
     for (const n of self.getHeaderNames()) self.removeHeader(n)
     serving = true
     try {
-      http.serve(self, info.method, info.headers, stale, 'STALE', status)
+      flow.serve(self, load.tenant, info, stale, 'STALE', status)
     } finally {
       serving = false
     }
@@ -181,10 +148,6 @@ function capture(
   res.writeHead = function (this: ServerResponse, status: number, ...rest: unknown[]) {
     if (serving) return (origWriteHead as (...a: unknown[]) => ServerResponse).call(this, status, ...rest)
     if (diverted) return this
-    if (fallback !== undefined && status >= 500 && !this.headersSent) {
-      divert(this, status, fallback)
-      return this
-    }
     let headers = rest[rest.length - 1]
     const message = typeof rest[0] === 'string' ? rest[0] : undefined
     if (headers !== undefined && typeof headers === 'object') {
@@ -195,6 +158,18 @@ function capture(
     headers = undefined
     snapshot = {}
     for (const [k, v] of Object.entries(this.getHeaders())) if (v !== undefined) snapshot[k] = Array.isArray(v) ? v : String(v)
+    const cl = Number(first(snapshot['content-length']) ?? Number.NaN)
+    delete snapshot['content-length']
+    const answer = flow.respond(load, status, snapshot, cl)
+    if (answer.useStale && fallback !== undefined && !this.headersSent) {
+      divert(this, status, fallback)
+      return this
+    }
+    if (!answer.store) {
+      keep = false
+      chunks.length = 0
+    }
+    for (let i = 0; i + 1 < answer.lines.length; i += 2) this.setHeader(answer.lines[i] as string, answer.lines[i + 1] as string)
     if (strip) for (const f of SURROGATE_FIELDS) this.removeHeader(f)
     return message === undefined ? origWriteHead.call(this, status) : (origWriteHead as (s: number, m: string) => ServerResponse).call(this, status, message)
   } as typeof res.writeHead
@@ -230,13 +205,7 @@ function capture(
     return (origEnd as (...a: unknown[]) => ServerResponse).apply(this, args)
   } as typeof res.end
   res.once('close', () => {
-    if (!res.writableFinished || !keep || snapshot === undefined) return done()
-    const headers = snapshot
-    delete headers['x-cache']
-    delete headers['cache-status']
-    http
-      .store(lk, info, reqCc, { status: res.statusCode, headers, body: Buffer.concat(chunks, size), requestTime, responseTime: http.now(), began })
-      .catch(() => undefined)
-      .finally(done)
+    if (!res.writableFinished || !keep || snapshot === undefined) return load.done()
+    flow.store(load, res.statusCode, snapshot, Buffer.concat(chunks, size)).finally(load.done)
   })
 }
