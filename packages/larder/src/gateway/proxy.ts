@@ -87,7 +87,7 @@ export class CachingProxy {
     const fk = `${tenant}\u001f${lk.primary}`
     if (lk.found === undefined) {
       // RFC 9111 §5.2.1.7: only-if-cached with nothing stored → 504.
-      if (reqCc.onlyIfCached) return sendError(res, 504, 'E_NOT_CACHED', 'only-if-cached and no stored response')
+      if (reqCc.onlyIfCached) return sendError(res, 'E_NOT_CACHED', 'only-if-cached and no stored response')
       // Collapse onto a running fetch of the same URL, then read what it stored.
       const pending = this.#inflight.get(fk)
       if (pending !== undefined && !this.#passing(fk)) {
@@ -116,7 +116,7 @@ export class CachingProxy {
       if (info.method === 'HEAD') return this.#fetch(req, res, tenant, info, reqCc, lk, found, d.staleIfError, d.staleIfDisconnected)
       return this.#lead(`${fk}\u001frv`, () => this.#fetch(req, res, tenant, info, reqCc, lk, found, d.staleIfError, d.staleIfDisconnected))
     }
-    if (reqCc.onlyIfCached) return sendError(res, 504, 'E_NOT_CACHED', 'only-if-cached and no stored response')
+    if (reqCc.onlyIfCached) return sendError(res, 'E_NOT_CACHED', 'only-if-cached and no stored response')
     if (info.method === 'HEAD') return this.#fetch(req, res, tenant, info, reqCc, lk, undefined, false)
     return this.#lead(fk, () => this.#fetch(req, res, tenant, info, reqCc, lk, undefined, false))
   }
@@ -197,8 +197,8 @@ export class CachingProxy {
     }
     const code = (err as { code?: string }).code ?? ''
     if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-      sendError(res, 504, 'E_ORIGIN_TIMEOUT', 'the origin did not answer in time')
-    } else sendError(res, 502, 'E_ORIGIN_UNAVAILABLE', `the origin could not be reached (${code || (err as Error).message})`)
+      sendError(res, 'E_ORIGIN_TIMEOUT', 'the origin did not answer in time')
+    } else sendError(res, 'E_ORIGIN_UNAVAILABLE', `the origin could not be reached (${code || (err as Error).message})`)
   }
 
   /**

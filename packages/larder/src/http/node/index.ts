@@ -56,7 +56,7 @@ export function httpCache(opts: NodeCacheOptions): NodeCacheMiddleware {
     try {
       tenant = validateTenant(tenantOf(req) ?? 'default')
     } catch (err) {
-      return sendError(res, 400, isLarderError(err) ? err.code : 'E_BAD_REQUEST', `tenant: ${(err as Error).message}`)
+      return sendError(res, isLarderError(err) ? err.code : 'E_BAD_REQUEST', `tenant: ${(err as Error).message}`)
     }
     const method = req.method ?? 'GET'
     const target = req.url ?? '/'
@@ -94,7 +94,7 @@ export function httpCache(opts: NodeCacheOptions): NodeCacheMiddleware {
         fallback = lk.found
       } else if (d.staleIfError) fallback = lk.found
     }
-    if (reqCc.onlyIfCached) return sendError(res, 504, 'E_NOT_CACHED', 'only-if-cached and no stored response')
+    if (reqCc.onlyIfCached) return sendError(res, 'E_NOT_CACHED', 'only-if-cached and no stored response')
     if (method === 'HEAD') return next()
     let settle!: () => void
     if (!inflight.has(fk))
@@ -122,7 +122,7 @@ export function httpCache(opts: NodeCacheOptions): NodeCacheMiddleware {
   mw.wrap = (handler) => (req, res) =>
     mw(req, res, (err) => {
       if (err) {
-        if (!res.headersSent) sendError(res, 500, 'E_INTERNAL', 'internal error')
+        if (!res.headersSent) sendError(res, 'E_INTERNAL', 'internal error')
         return
       }
       handler(req, res)
