@@ -112,6 +112,9 @@ export function createGateway(o: GatewayOptions): Gateway {
     try {
       tenant = resolve(req)
     } catch (err) {
+      // A mounted route may not need the request's tenant (a signed stream token names its
+      // own, which wins over any header): it gets no tenant and refuses what needs one.
+      if (routes.length > 0 && req.method !== 'PURGE' && underPrefix(target) && !target.startsWith('/_larder/purge')) return mounted(req, res, '', target, err)
       return sendError(res, isLarderError(err) ? err.code : 'E_BAD_REQUEST', `tenant: ${(err as Error).message}`)
     }
     if (req.method === 'PURGE') return purger.method(req, res, tenant, target)
@@ -131,9 +134,11 @@ export function createGateway(o: GatewayOptions): Gateway {
     return false
   }
 
-  async function mounted(req: IncomingMessage, res: ServerResponse, tenant: string, target: string): Promise<void> {
+  async function mounted(req: IncomingMessage, res: ServerResponse, tenant: string, target: string, tenantError?: unknown): Promise<void> {
     const url = new URL(target, `http://${req.headers.host ?? 'localhost'}`)
     for (const r of routes) if (await r(req, res, { tenant, url })) return
+    // Never proxied without a valid tenant.
+    if (tenantError !== undefined) return sendError(res, isLarderError(tenantError) ? tenantError.code : 'E_BAD_REQUEST', `tenant: ${(tenantError as Error).message}`)
     return proxy.handle(req, res, tenant, target)
   }
 

@@ -76,6 +76,12 @@ describe('larder gateway: stream tokens and anonymous streams', () => {
       assert.match(anon.body, /needs a signed \?token=/)
       assert.equal(anon.headers['www-authenticate'], 'Bearer')
       const tok = signStreamToken(SECRET, { tenant: 'acme' })
+      // Even a header the tenant resolver refuses does not stand in the way of a token.
+      const odd = await openStream(port, `?topics=*&token=${tok}`, { 'x-tenant-id': '@globex' })
+      assert.equal(odd.status, 200)
+      odd.close()
+      assert.equal((await get(`http://127.0.0.1:${port}/_larder/stream?topics=*`, { 'x-tenant-id': '@globex' }, 'HEAD')).status, 401)
+      assert.equal((await get(`http://127.0.0.1:${port}/_larder/elsewhere`, { 'x-tenant-id': '@globex' })).status, 400, 'never proxied without a tenant')
       const s = await openStream(port, `?topics=*&token=${tok}`, { 'x-tenant-id': 'globex' })
       assert.equal(s.status, 200)
       await s.waitFor((es) => es.some(ofType('ready')))
