@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { type ErrorCode, httpStatus, isLarderError, LarderError } from './errors.ts'
+import { type ErrorCode, httpStatus, LarderError } from './errors.ts'
 
 /**
  * A mountable HTTP handler (SSE stream, admin API, event ingest, metrics, dashboard).
@@ -25,15 +25,6 @@ export function sendError(res: ServerResponse, code: ErrorCode, message: string,
   const status = httpStatus(code)
   if (status === 401) res.setHeader('www-authenticate', 'Bearer')
   sendJson(res, status, { error: { code, message, ...extra } })
-}
-
-/**
- * Answers a thrown error: a {@link LarderError} with its own code (and so its status),
- * anything else as `fallback` (default E_INTERNAL, whose message hides the details).
- */
-export function sendThrown(res: ServerResponse, err: unknown, fallback: ErrorCode = 'E_INTERNAL', fallbackMessage = 'internal error; see the server log'): void {
-  if (isLarderError(err)) sendError(res, err.code, err.message)
-  else sendError(res, fallback, fallbackMessage)
 }
 
 /** Reads a request body up to `limit` bytes; rejects with E_BODY_TOO_LARGE (413) past it. */
