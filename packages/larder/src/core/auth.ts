@@ -78,7 +78,7 @@ function grantsOf(scopes: readonly string[]): Record<Action, Grant> {
   // Bare events:publish keeps its old meaning: publish for the tenant:<id> tenants.
   if (scopes.includes('events:publish')) for (const t of legacy) tenants.get('publish')?.add(t)
   for (const s of scopes) {
-    const at = s.indexOf('@')
+    const at = s.startsWith('tenant:') ? -1 : s.indexOf('@')
     if (at <= 0) continue
     const action = SCOPED[s.slice(0, at)]
     if (action !== undefined) tenants.get(action)?.add(s.slice(at + 1))
@@ -97,7 +97,7 @@ export function createAuthorizer(tokens: readonly TokenConfig[]): Authorizer {
     if (typeof t.token !== 'string' || t.token.length < 8) throw new LarderError('E_INVALID_OPTION', `token "${t.name}" must be a string of at least 8 characters`)
     for (const s of t.scopes) {
       if (!SCOPE.test(s)) throw new LarderError('E_INVALID_OPTION', `token "${t.name}" has an unknown scope "${s}" (${SCOPE_HELP})`)
-      const at = s.indexOf('@')
+      const at = s.startsWith('tenant:') ? -1 : s.indexOf('@')
       if (at > 0 && !isTenantId(s.slice(at + 1))) throw new LarderError('E_INVALID_OPTION', `token "${t.name}": scope "${s}" does not name a valid tenant id after "@"`)
     }
     const tenants = t.scopes.filter((s) => s.startsWith('tenant:')).map((s) => s.slice(7))
