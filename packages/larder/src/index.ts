@@ -12,7 +12,7 @@
  */
 export * from './core/api.ts'
 export * from './core/types.ts'
-export { LarderError, ErrorCodes, isLarderError, type ErrorCode } from './core/errors.ts'
+export { LarderError, ErrorCodes, ErrorRegistry, httpStatus, isLarderError, type ErrorCode } from './core/errors.ts'
 export { parseDuration } from './core/duration.ts'
 export { PUBLIC_TENANT, qualify, splitQualified, validateTenant, validateKey, validateTag, isTenantId } from './core/keys.ts'
 export { channels } from './core/diagnostics.ts'

@@ -8,13 +8,15 @@
  * - `POST /_larder/warm` `{ plan, wait? }`, `GET /_larder/warm`  warm plans and their progress
  * - `GET  /_larder/dashboard`, `GET /_larder/dashboard/feed` (SSE of snapshots)
  *
- * Every action is authorized with core/auth.ts scopes and logged (pino): who, what, tenant, how many.
+ * Every action is authorized with core/auth.ts `requireScope` and logged (pino): who, what,
+ * tenant, how many. Purges go through the one purge handler (admin/purge.ts), shared with the
+ * gateway's PURGE method; errors answer with their registry status (core/errors.ts).
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { pino, type Logger } from 'pino'
 import type { Cache, InvalidationResult } from '../core/api.ts'
-import type { Action, Authorizer, Principal } from '../core/auth.ts'
+import { type Authorizer, type Principal, requireGrant, requireScope, requireToken } from '../core/auth.ts'
 import { isLarderError } from '../core/errors.ts'
 import { type LarderRoute, readBody, sendError, sendJson } from '../core/route.ts'
 import type { Clock, Store } from '../core/types.ts'
@@ -22,7 +24,8 @@ import type { Warmer } from '../warm/warmer.ts'
 import { AlertEvaluator } from './alerts.ts'
 import { DASHBOARD_HTML } from './dashboard-page.ts'
 import { Monitor } from './monitor.ts'
-import { BadRequest, parseClear, parseJsonObject, parseKeysQuery, parsePurge, tenantField } from './requests.ts'
+import { createPurger, type PurgeWork, type Purger } from './purge.ts'
+import { BadRequest, parseClear, parseJsonObject, parseKeysQuery, tenantField } from './requests.ts'
 
 /** The parts of the SSE hub the admin API reads (stats for the dashboard). */
 export interface HubLike {
@@ -40,12 +43,18 @@ export interface AdminApiOptions {
   /** Largest page of GET /_larder/keys. Default 1000. */
   maxKeysPage?: number
   /**
-   * Carries out purges instead of `cache.invalidate` (auth, validation and the audit log stay
-   * here). The gateway passes its HTTP cache's purge so `urls` work:
-   * `purge: (tenant, input, req) => http.purge(tenant, input, req.headers.host ?? '')`.
-   * Without it, purges with `urls` are refused (400).
+   * The purge handler (admin/purge.ts) behind POST /purge. The gateway passes its own
+   * (`gateway.purger`), which purges through its HTTP cache so `urls` work, so both answer
+   * the same way and write the same audit line. Default: one that purges tags and keys with
+   * `cache.invalidate` (or `purge`, when given) and refuses `urls`.
    */
-  purge?: (tenant: string, input: { tags?: string[]; keys?: string[]; urls?: string[]; soft: boolean }, req: IncomingMessage) => Promise<InvalidationResult>
+  purger?: Purger
+  /**
+   * Carries out purges instead of `cache.invalidate` (auth, validation and the audit log stay
+   * in the purge handler), e.g. `(tenant, input, host) => http.purge(tenant, input, host)`.
+   * Ignored when `purger` is given.
+   */
+  purge?: (tenant: string, input: PurgeWork, host: string | undefined) => Promise<InvalidationResult>
   /** Path prefix. Default `/_larder`. */
   basePath?: string
   clock?: Clock
@@ -111,28 +120,18 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
     }
   }
 
-  /** Sends 401/403 and returns null unless the request's token may do `action` (on `tenant`). */
-  function allow(req: IncomingMessage, res: ServerResponse, action: Action, tenant?: string): Principal | null {
-    const p = auth.authenticate(req.headers.authorization)
-    if (!p) {
-      sendError(res, 401, 'E_UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" header is required')
-      return null
-    }
-    if (!auth.can(p, action, tenant)) {
-      const what = tenant === undefined ? `${action} (all tenants)` : `${action} on tenant "${tenant}"`
-      sendError(res, 403, 'E_FORBIDDEN', `token "${p.name}" may not ${what}`)
-      return null
-    }
-    return p
-  }
+  const purger =
+    options.purger ??
+    createPurger({
+      auth,
+      logger: log,
+      maxBodyBytes: maxBody,
+      urls: options.purge !== undefined,
+      run: (tenant, work, host) => (options.purge ? options.purge(tenant, work, host) : cache.invalidate(tenant, { tags: work.tags, keys: work.keys, soft: work.soft })),
+    })
 
   async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
-    try {
-      return parseJsonObject(await readBody(req, maxBody))
-    } catch (err) {
-      if (err instanceof BadRequest) throw err
-      throw new BadRequest((err as Error).message, (err as { status?: number }).status ?? 400)
-    }
+    return parseJsonObject(await readBody(req, maxBody))
   }
 
   function audit(p: Principal, action: string, fields: Record<string, unknown>): void {
@@ -143,43 +142,23 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
     const raw = url.searchParams.get('tenant')
     if (raw !== null) {
       const tenant = tenantField(raw)
-      const p = allow(req, res, 'stats', tenant)
+      const p = requireScope(req, res, auth, 'stats', tenant)
       if (!p) return
       const s = cache.stats()
       const snap = monitor.snapshot({ tenant })
       sendJson(res, 200, { tenant, counters: s.tenants[tenant] ?? null, monitor: { tenants: snap.tenants, topKeys: snap.topKeys, topTags: snap.topTags } })
       return
     }
-    if (!allow(req, res, 'stats')) return
+    if (!requireScope(req, res, auth, 'stats')) return
     sendJson(res, 200, globalStats())
   }
 
-  async function purge(req: IncomingMessage, res: ServerResponse, defaultTenant: string): Promise<void> {
-    const p = auth.authenticate(req.headers.authorization)
-    if (!p) return sendError(res, 401, 'E_UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" header is required')
-    const input = parsePurge(await body(req), defaultTenant)
-    if (!allow(req, res, 'purge', input.tenant)) return
-    let result: InvalidationResult
-    if (options.purge) result = await options.purge(input.tenant, { tags: input.tags, keys: input.keys, urls: input.urls, soft: input.soft }, req)
-    else if (input.urls?.length) throw new BadRequest('"urls" purges need the HTTP cache (mount the admin API through the gateway with its purge), or purge by tags/keys')
-    else result = await cache.invalidate(input.tenant, { tags: input.tags, keys: input.keys, soft: input.soft })
-    audit(p, 'purge', {
-      tenant: input.tenant,
-      tags: input.tags?.length ?? 0,
-      keys: input.keys?.length ?? 0,
-      urls: input.urls?.length ?? 0,
-      soft: input.soft,
-      purged: result.purged,
-      id: result.id,
-    })
-    sendJson(res, 200, { purged: result.purged, id: result.id })
-  }
-
   async function clear(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const p = auth.authenticate(req.headers.authorization)
-    if (!p) return sendError(res, 401, 'E_UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" header is required')
+    // One token check: 401 before the body is read, 403 once it names the tenant.
+    const p = requireToken(req, res, auth)
+    if (!p) return
     const input = parseClear(await body(req))
-    if (!allow(req, res, 'clear', input.tenant)) return
+    if (!requireGrant(res, auth, p, 'clear', input.tenant)) return
     const t = cache.tenant(input.tenant)
     const result: InvalidationResult = input.namespace === undefined ? await t.clear() : await t.namespace(input.namespace).bump()
     audit(p, 'clear', { tenant: input.tenant, namespace: input.namespace, purged: result.purged, id: result.id })
@@ -188,9 +167,9 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
 
   async function keys(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const q = parseKeysQuery(url.searchParams, maxKeysPage)
-    const p = allow(req, res, 'keys', q.tenant)
+    const p = requireScope(req, res, auth, 'keys', q.tenant)
     if (!p) return
-    if (!keyStore?.keys) return sendError(res, 501, 'E_BAD_REQUEST', 'no store that can list keys is configured (pass keyStore to createAdminApi)')
+    if (!keyStore?.keys) return sendError(res, 'E_NOT_CONFIGURED', 'no store that can list keys is configured (pass keyStore to createAdminApi)')
     const page = await keyStore.keys(q.tenant, q.prefix, { cursor: q.cursor, limit: q.limit })
     const keysOut = page.keys.slice(0, q.limit)
     audit(p, 'keys', { tenant: q.tenant, prefix: q.prefix, count: keysOut.length })
@@ -199,14 +178,13 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
 
   async function warm(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method === 'GET') {
-      if (!allow(req, res, 'stats')) return
+      if (!requireScope(req, res, auth, 'stats')) return
       return sendJson(res, 200, { plans: warmer?.plans ?? [], progress: warmer?.progress() ?? [] })
     }
-    const p = auth.authenticate(req.headers.authorization)
-    if (!p) return sendError(res, 401, 'E_UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" header is required')
+    const p = requireScope(req, res, auth, 'warm')
+    if (!p) return
     const b = await body(req)
-    if (!allow(req, res, 'warm')) return
-    if (!warmer) return sendError(res, 501, 'E_BAD_REQUEST', 'no warmer is configured on this server')
+    if (!warmer) return sendError(res, 'E_NOT_CONFIGURED', 'no warmer is configured on this server')
     if (typeof b.plan !== 'string' || !warmer.plans.includes(b.plan)) throw new BadRequest(`"plan" must name a warm plan (plans: ${warmer.plans.join(', ') || 'none'})`)
     const job = warmer.run(b.plan, 'manual')
     audit(p, 'warm', { plan: b.plan })
@@ -216,9 +194,9 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
   }
 
   function feed(req: IncomingMessage, res: ServerResponse): void {
-    if (!allow(req, res, 'stats')) return
+    if (!requireScope(req, res, auth, 'stats')) return
     if (feeds.size >= maxFeeds) {
-      sendError(res, 503, 'E_TOO_MANY_CONNECTIONS', `at most ${maxFeeds} dashboard feeds at a time`)
+      sendError(res, 'E_TOO_MANY_CONNECTIONS', `at most ${maxFeeds} dashboard feeds at a time`)
       return
     }
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' })
@@ -237,7 +215,7 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
     const want = (m: string): boolean => {
       if (method === m || (m === 'GET' && method === 'HEAD')) return true
       res.setHeader('allow', m)
-      sendError(res, 405, 'E_BAD_REQUEST', `${path} answers ${m} only`)
+      sendError(res, 'E_METHOD_NOT_ALLOWED', `${path} answers ${m} only`)
       return false
     }
     try {
@@ -246,7 +224,7 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
           if (want('GET')) await stats(req, res, url)
           return true
         case '/purge':
-          if (want('POST')) await purge(req, res, tenant)
+          if (want('POST')) await purger.post(req, res, tenant)
           return true
         case '/clear':
           if (want('POST')) await clear(req, res)
@@ -279,12 +257,11 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
         res.destroy()
         return true
       }
-      if (err instanceof BadRequest) sendError(res, err.status, 'E_BAD_REQUEST', err.message)
-      else if (isLarderError(err) && /^E_INVALID_/.test(err.code)) sendError(res, 400, err.code, err.message)
-      else if (isLarderError(err, 'E_LOG_UNAVAILABLE') || isLarderError(err, 'E_STORE_UNAVAILABLE') || isLarderError(err, 'E_CLOSED')) sendError(res, 503, err.code, err.message)
+      // A LarderError answers with its code's status (core/errors.ts); anything else is a bug.
+      if (isLarderError(err)) sendError(res, err.code, err.message)
       else {
         log.error({ err, path }, 'admin request failed')
-        sendError(res, 500, 'E_INTERNAL', 'the admin request failed; see the server log')
+        sendError(res, 'E_INTERNAL', 'the admin request failed; see the server log')
       }
       return true
     }

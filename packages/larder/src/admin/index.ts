@@ -14,7 +14,18 @@ export { createAdminApi, type AdminApi, type AdminApiOptions, type HubLike } fro
 export { ALERT_RULES, AlertEvaluator, type AlertRule, type AlertState, type AlertInputs } from './alerts.ts'
 export { Monitor, type MonitorSnapshot, type TenantRow, type WarmProgress } from './monitor.ts'
 export { TopK, type TopItem } from './top-k.ts'
-export { createAuthorizer, tokensFromEnv, type Authorizer, type Principal, type TokenConfig } from '../core/auth.ts'
+export {
+  createAuthorizer,
+  requireGrant,
+  requireScope,
+  requireToken,
+  SOME_TENANT,
+  tokensFromEnv,
+  type Authorizer,
+  type Principal,
+  type TokenConfig,
+} from '../core/auth.ts'
+export { createPurger, type Purger, type PurgerOptions, type PurgeWork } from './purge.ts'
 // Warming ships here too (package.json has no ./warm export yet).
 export * from '../warm/index.ts'
 export { loadTokens, tokensFromFile } from './tokens.ts'

@@ -6,6 +6,9 @@
  * flags win over the environment, which wins over the config file. `--workers N` (N > 1)
  * runs N processes on one port (node:cluster) and needs `--redis`: entries and
  * invalidations are shared through it, as between gateway instances.
+ * The SSE stream: `--stream-secret S` (LARDER_STREAM_SECRET, config `stream.secret`) signs
+ * stream tokens; `--stream-anonymous` (LARDER_STREAM_ANONYMOUS=1, config `stream.anonymous`)
+ * also allows streams without one, the default only when no secret is configured.
  * @module
  */
 import cluster from 'node:cluster'
@@ -22,12 +25,13 @@ import type { HttpCache } from '../http/engine.ts'
 import { createMetrics } from '../metrics/index.ts'
 import { createSseHub } from '../realtime/index.ts'
 import { type GatewayConfigFile, loadGatewayConfig } from '../gateway/config.ts'
-import { createGateway } from '../gateway/index.ts'
+import { createGateway, type Gateway } from '../gateway/index.ts'
 import { createForwarders, type ForwarderSpec } from '../http/cdn/index.ts'
 
 const USAGE = `usage: larder gateway --origin http://127.0.0.1:3000 [--port 8080] [--host 127.0.0.1]
                       [--redis redis://127.0.0.1:6379] [--config larder.yaml]
-                      [--tenant-header X-Tenant-Id] [--admin-token TOKEN] [--workers N]`
+                      [--tenant-header X-Tenant-Id] [--admin-token TOKEN] [--workers N]
+                      [--stream-secret SECRET] [--stream-anonymous]`
 
 export async function run(argv: string[]): Promise<number | undefined> {
   let args: ReturnType<typeof parse>
@@ -76,6 +80,13 @@ export async function run(argv: string[]): Promise<number | undefined> {
     console.error('--workers > 1 needs --redis: workers share entries and invalidations through Redis')
     return 2
   }
+  let stream: StreamSettings
+  try {
+    stream = streamSettings(args.values['stream-secret'], args.values['stream-anonymous'], env, file)
+  } catch (err) {
+    console.error((err as Error).message)
+    return 2
+  }
   if (workers > 1 && cluster.isPrimary) return primary(workers, origin, redisUrl as string)
   const tokens: TokenConfig[] = [...(file.tokens ?? []), ...tokensFromEnv({ ...env, LARDER_ADMIN_TOKEN: undefined })]
   if (adminToken) tokens.push({ name: 'admin', token: adminToken, scopes: ['admin'] })
@@ -118,7 +129,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
         if (env.LARDER_DEBUG) console.error(`[gateway] ${where}:`, err)
       },
     })
-    mountParts(routes, cache, auth, gw.http, file, closeables)
+    mountParts(routes, cache, auth, gw, file, closeables, stream)
   } catch (err) {
     console.error((err as Error).message)
     return 2
@@ -195,6 +206,9 @@ function parse(argv: string[]) {
       'tenant-header': { type: 'string' },
       'admin-token': { type: 'string' },
       workers: { type: 'string', short: 'w' },
+      // The SSE stream's tokens.
+      'stream-secret': { type: 'string' },
+      'stream-anonymous': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -207,9 +221,11 @@ function parse(argv: string[]) {
  * Prometheus exporter (GET /metrics) and event ingest (POST /_larder/events) with the
  * config's `rules` plus one rule per `invalidate_on` event of the route policies.
  */
-function mountParts(routes: LarderRoute[], cache: Cache, auth: Authorizer, http: HttpCache, file: GatewayConfigFile, closeables: { close(): unknown }[]): void {
-  const hub = createSseHub({ log: cache.log })
-  const admin = createAdminApi({ cache, auth, hub, purge: (tenant, input, req) => http.purge(tenant, input, (req.headers.host ?? '').toLowerCase()) })
+function mountParts(routes: LarderRoute[], cache: Cache, auth: Authorizer, gw: Gateway, file: GatewayConfigFile, closeables: { close(): unknown }[], stream: StreamSettings): void {
+  const http = gw.http
+  const hub = createSseHub({ log: cache.log, tokenSecret: stream.secret, anonymous: stream.anonymous })
+  // One purge handler for POST /_larder/purge, PURGE and the admin API: the gateway's.
+  const admin = createAdminApi({ cache, auth, hub, purger: gw.purger })
   const metrics = createMetrics({ auth, stats: () => cache.stats() })
   closeables.unshift(hub, admin, metrics)
   routes.push(hub.route, metrics.route)
@@ -220,6 +236,26 @@ function mountParts(routes: LarderRoute[], cache: Cache, auth: Authorizer, http:
     routes.push(createEventIngest({ processor, auth }).route)
   }
   routes.push(admin.route)
+}
+
+interface StreamSettings {
+  secret: string | undefined
+  anonymous: boolean
+}
+
+/**
+ * The stream's token secret and whether anonymous streams are allowed (flag, then env, then
+ * config). Anonymous streams are allowed by default only without a secret: with one, a
+ * client could otherwise skip the token and pick any tenant with the tenant header.
+ */
+function streamSettings(flagSecret: string | undefined, flagAnonymous: boolean | undefined, env: NodeJS.ProcessEnv, file: GatewayConfigFile): StreamSettings {
+  const secret = flagSecret ?? (env.LARDER_STREAM_SECRET || undefined) ?? file.stream?.secret
+  if (secret !== undefined && secret.length < 16) throw new Error('--stream-secret (LARDER_STREAM_SECRET, stream.secret) must be at least 16 characters')
+  const envAnon = env.LARDER_STREAM_ANONYMOUS || undefined
+  if (envAnon !== undefined && !/^(1|0|true|false)$/i.test(envAnon)) throw new Error(`LARDER_STREAM_ANONYMOUS must be 1, 0, true or false, got "${envAnon}"`)
+  const anonymous = flagAnonymous ?? (envAnon !== undefined ? /^(1|true)$/i.test(envAnon) : undefined) ?? file.stream?.anonymous ?? secret === undefined
+  if (!anonymous && secret === undefined) throw new Error('anonymous streams are off but no --stream-secret (LARDER_STREAM_SECRET, stream.secret) is set: no stream could be opened')
+  return { secret, anonymous }
 }
 
 /** The config's rules (inline or a file path) merged with the routes' `invalidate_on` events. */

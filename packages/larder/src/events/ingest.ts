@@ -1,8 +1,9 @@
 /**
  * HTTP event ingest: `POST /_larder/events`, mountable on the gateway or any node server
- * (a {@link LarderRoute}). Bearer token (core/auth.ts) with scope `events:publish`; the
- * token's `tenant:<id>` scope fixes the tenant: an event naming another tenant → 403, an
- * event without a tenant takes the token's tenant when it has exactly one.
+ * (a {@link LarderRoute}). Bearer token checked by core/auth.ts `requireScope` (action
+ * `publish`: `events:publish@<tenant>`, or the older `events:publish` + `tenant:<id>`): the
+ * token fixes the tenants: an event naming another tenant → 403, an event without a tenant
+ * takes the token's tenant when it may publish for exactly one.
  *
  * Body: one event, an array of events, or `{ "events": [...] }`. The batch is all-or-nothing:
  * every event is validated and planned before any is applied.
@@ -12,9 +13,9 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Authorizer } from '../core/auth.ts'
-import { LarderError } from '../core/errors.ts'
-import { type LarderRoute, readBody, sendJson } from '../core/route.ts'
+import { type Authorizer, requireScope, SOME_TENANT } from '../core/auth.ts'
+import { type ErrorCode, isLarderError, LarderError } from '../core/errors.ts'
+import { type LarderRoute, readBody, sendError, sendJson } from '../core/route.ts'
 import type { EventProcessor } from './processor.ts'
 
 export interface EventIngestOptions {
@@ -32,8 +33,8 @@ export interface EventIngest {
   route: LarderRoute
 }
 
-function fail(res: ServerResponse, status: number, code: string, message: string, extra?: Record<string, unknown>): true {
-  sendJson(res, status, { error: { code, message, ...extra } })
+function fail(res: ServerResponse, code: ErrorCode, message: string, extra?: Record<string, unknown>): true {
+  sendError(res, code, message, extra)
   return true
 }
 
@@ -46,23 +47,26 @@ export function createEventIngest(options: EventIngestOptions): EventIngest {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<true> {
     if (req.method !== 'POST') {
       res.setHeader('allow', 'POST')
-      return fail(res, 405, 'E_BAD_REQUEST', `${req.method} is not allowed on ${path}; use POST`)
+      return fail(res, 'E_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; use POST`)
     }
-    const principal = auth.authenticate(req.headers.authorization)
-    if (!principal) return fail(res, 401, 'E_UNAUTHORIZED', 'missing or unknown bearer token')
-    if (!principal.admin && !principal.scopes.includes('events:publish')) return fail(res, 403, 'E_FORBIDDEN', 'the token lacks the events:publish scope')
+    // 401/403 before the body is read: the token must be able to publish for some tenant.
+    const principal = requireScope(req, res, auth, 'publish', SOME_TENANT)
+    if (!principal) {
+      req.resume()
+      return true
+    }
     const declared = Number(req.headers['content-length'])
     if (Number.isFinite(declared) && declared > maxBody) {
       req.resume()
-      return fail(res, 413, 'E_BAD_REQUEST', `request body is ${declared} bytes; the limit is ${maxBody}`, { limit: maxBody })
+      return fail(res, 'E_BODY_TOO_LARGE', `request body is ${declared} bytes; the limit is ${maxBody}`, { limit: maxBody })
     }
     let body: Buffer
     try {
       body = await readBody(req, maxBody)
     } catch (err) {
-      if ((err as { status?: number }).status === 413) {
+      if (isLarderError(err, 'E_BODY_TOO_LARGE')) {
         req.resume()
-        return fail(res, 413, 'E_BAD_REQUEST', (err as Error).message, { limit: maxBody })
+        return fail(res, 'E_BODY_TOO_LARGE', err.message, { limit: maxBody })
       }
       throw err
     }
@@ -70,25 +74,26 @@ export function createEventIngest(options: EventIngestOptions): EventIngest {
     try {
       parsed = JSON.parse(body.toString('utf8'))
     } catch (err) {
-      return fail(res, 400, 'E_BAD_REQUEST', `body is not valid JSON: ${(err as Error).message}`)
+      return fail(res, 'E_BAD_REQUEST', `body is not valid JSON: ${(err as Error).message}`)
     }
     const events: unknown[] = Array.isArray(parsed)
       ? parsed
       : parsed !== null && typeof parsed === 'object' && Array.isArray((parsed as { events?: unknown }).events)
         ? (parsed as { events: unknown[] }).events
         : [parsed]
-    if (events.length === 0) return fail(res, 400, 'E_BAD_REQUEST', 'the batch holds no events')
-    if (events.length > maxBatch) return fail(res, 413, 'E_BAD_REQUEST', `the batch holds ${events.length} events; the limit is ${maxBatch}`, { limit: maxBatch })
+    if (events.length === 0) return fail(res, 'E_BAD_REQUEST', 'the batch holds no events')
+    if (events.length > maxBatch) return fail(res, 'E_BODY_TOO_LARGE', `the batch holds ${events.length} events; the limit is ${maxBatch}`, { limit: maxBatch })
     // The token fixes the tenant: fill it in when absent and unambiguous, refuse another tenant.
-    const only = !principal.admin && principal.tenants.length === 1 ? principal.tenants[0] : undefined
+    const mine = auth.tenantsFor(principal, 'publish')
+    const only = mine !== 'all' && mine.length === 1 ? mine[0] : undefined
     const prepared: unknown[] = []
     for (let i = 0; i < events.length; i++) {
       const e = events[i]
-      if (e === null || typeof e !== 'object' || Array.isArray(e)) return fail(res, 422, 'E_INVALID_EVENT', `event ${i}: must be a JSON object`, { field: '(root)', index: i })
+      if (e === null || typeof e !== 'object' || Array.isArray(e)) return fail(res, 'E_INVALID_EVENT', `event ${i}: must be a JSON object`, { field: '(root)', index: i })
       const ev = e as Record<string, unknown>
       const withTenant = ev.tenant === undefined && only !== undefined ? { ...ev, tenant: only } : ev
       if (typeof withTenant.tenant === 'string' && !auth.can(principal, 'publish', withTenant.tenant)) {
-        return fail(res, 403, 'E_FORBIDDEN', `event ${i}: the token may not publish events for tenant "${withTenant.tenant.slice(0, 128)}"`, { index: i })
+        return fail(res, 'E_FORBIDDEN', `event ${i}: token "${principal.name}" may not publish events for tenant "${withTenant.tenant.slice(0, 128)}"`, { index: i })
       }
       prepared.push(withTenant)
     }
@@ -98,11 +103,11 @@ export function createEventIngest(options: EventIngestOptions): EventIngest {
     } catch (err) {
       if (err instanceof LarderError && err.code === 'E_INVALID_EVENT') {
         const index = err.details?.index
-        return fail(res, 422, err.code, typeof index === 'number' ? `event ${index}: ${err.message}` : err.message, { field: err.details?.field, index })
+        return fail(res, err.code, typeof index === 'number' ? `event ${index}: ${err.message}` : err.message, { field: err.details?.field, index })
       }
-      if (err instanceof LarderError && err.code === 'E_QUEUE_FULL') return fail(res, 429, err.code, err.message)
+      // Other LarderErrors answer with their own status (E_QUEUE_FULL 429, E_LOG_UNAVAILABLE 503 …).
       const code = err instanceof LarderError ? err.code : 'E_LOG_UNAVAILABLE'
-      return fail(res, 503, code, `the events could not be applied: ${(err as Error).message}`)
+      return fail(res, code, `the events could not be applied: ${(err as Error).message}`)
     }
     return true
   }
@@ -111,7 +116,7 @@ export function createEventIngest(options: EventIngestOptions): EventIngest {
     route(req, res, ctx) {
       if (ctx.url.pathname !== path) return false
       return handle(req, res).catch((err) => {
-        if (!res.headersSent) fail(res, 500, 'E_BAD_REQUEST', `internal error: ${(err as Error).message}`)
+        if (!res.headersSent) fail(res, 'E_INTERNAL', `internal error: ${(err as Error).message}`)
         else res.destroy()
         return true
       })

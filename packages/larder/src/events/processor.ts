@@ -55,9 +55,11 @@ export interface EventProcessorOptions extends RuleOptions {
   onWarm?: (tenant: string, keys: string[]) => void | Promise<void>
   /**
    * Delivers a rule's extra `notify` topics (e.g. the SSE hub's `publishLive`). Default:
-   * appended to the log as `kind: 'live'` entries with data `{ topic, value: event.data }`.
+   * appended to the log as `kind: 'live'` entries with data `{ topic, value: event.data,
+   * public }`: `public` is false unless the rule says `notify_public: true`, and then only
+   * SSE streams opened with a signed token get the value (event data can hold personal data).
    */
-  live?: (tenant: string, topic: string, value: unknown) => Promise<unknown>
+  live?: (tenant: string, topic: string, value: unknown, options: { public: boolean }) => Promise<unknown>
   /** How many event ids are remembered for idempotency. Default 10,000. */
   dedupeWindow?: number
   /** Most events accepted but not yet applied, over all tenants. Default 100,000. */
@@ -120,7 +122,7 @@ interface Batch {
   hardKeys: Set<string>
   softTags: Set<string>
   softKeys: Set<string>
-  notify: Map<string, unknown>
+  notify: Map<string, { value: unknown; public: boolean }>
   warm: Set<string>
   waiters: Waiter[]
 }
@@ -220,7 +222,7 @@ export function createEventProcessor(options: EventProcessorOptions): EventProce
     // The newest value of a topic wins (a storm of stock updates becomes one notification).
     for (const topic of plan.notify) {
       b.notify.delete(topic)
-      b.notify.set(topic, event.data)
+      b.notify.set(topic, { value: event.data, public: plan.notifyPublic })
     }
     for (const k of plan.warm) b.warm.add(k)
     s.pending++
@@ -291,9 +293,9 @@ export function createEventProcessor(options: EventProcessorOptions): EventProce
         s.invalidations += n
       }
       const entries: LogAppend[] = []
-      for (const [topic, value] of b.notify) {
-        if (options.live) await options.live(tenant, topic, value)
-        else entries.push({ kind: 'live', tenant, data: { topic, value } })
+      for (const [topic, n] of b.notify) {
+        if (options.live) await options.live(tenant, topic, n.value, { public: n.public })
+        else entries.push({ kind: 'live', tenant, data: { topic, value: n.value, public: n.public } })
       }
       if (record) for (const w of b.waiters) entries.push({ kind: 'event', tenant, data: { id: w.event.id, type: w.event.type, outcome: 'applied' } })
       if (entries.length > 0) await cache.log.appendMany(entries)

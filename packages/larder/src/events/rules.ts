@@ -36,8 +36,13 @@ export interface RuleSpec {
   invalidate?: RuleTargets
   /** Soft invalidation: entries may be served stale within grace while one refresh runs. */
   expire?: RuleTargets
-  /** Extra SSE topics to notify with the event data (invalidated tags notify already). */
+  /**
+   * Extra SSE topics to notify with the event data (invalidated tags notify already). Only
+   * SSE streams opened with a signed token get them, unless `notify_public` is true.
+   */
   notify?: readonly string[]
+  /** The event data of `notify` is public: anonymous streams may get it too. Default false. */
+  notify_public?: boolean
   /** Keys to warm after the invalidation (handed to `onWarm`). */
   warm?: readonly string[]
 }
@@ -57,6 +62,8 @@ export interface CompiledRule {
   softTags: Template[]
   softKeys: Template[]
   notify: Template[]
+  /** `notify_public: true`: the notified data may reach anonymous streams. */
+  notifyPublic: boolean
   warm: Template[]
 }
 
@@ -67,6 +74,8 @@ export interface Plan {
   softTags: string[]
   softKeys: string[]
   notify: string[]
+  /** The notify topics' data may reach anonymous streams. */
+  notifyPublic: boolean
   warm: string[]
 }
 
@@ -89,7 +98,7 @@ export interface RuleOptions {
 }
 
 const TYPE = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/
-const RULE_KEYS = new Set(['description', 'fields', 'invalidate', 'expire', 'notify', 'warm'])
+const RULE_KEYS = new Set(['description', 'fields', 'invalidate', 'expire', 'notify', 'notify_public', 'warm'])
 
 interface RuleError {
   path: string
@@ -200,6 +209,7 @@ class Compiler {
     for (const k of Object.keys(spec)) if (!RULE_KEYS.has(k)) this.fail([...path, k], `unknown field "${k}" (allowed: ${[...RULE_KEYS].join(', ')})`)
     const s = spec as Record<string, unknown>
     if (s.description !== undefined && typeof s.description !== 'string') this.fail([...path, 'description'], 'must be a string')
+    if (s.notify_public !== undefined && typeof s.notify_public !== 'boolean') this.fail([...path, 'notify_public'], 'must be true or false')
     const fields = this.fields(s.fields, [...path, 'fields'])
     const hard = this.targets(s.invalidate, [...path, 'invalidate'], fields)
     const soft = this.targets(s.expire, [...path, 'expire'], fields)
@@ -220,6 +230,7 @@ class Compiler {
       softTags: soft.tags,
       softKeys: soft.keys,
       notify,
+      notifyPublic: s.notify_public === true,
       warm,
     }
   }
@@ -270,7 +281,7 @@ function makeRuleSet(source: string, rules: Map<string, CompiledRule>, options: 
     plan(event) {
       const rule = rules.get(event.type)
       if (!rule) throw invalidEvent('type', `no rule for event type "${event.type}"`, { unknownType: true })
-      const plan: Plan = { hardTags: [], hardKeys: [], softTags: [], softKeys: [], notify: [], warm: [] }
+      const plan: Plan = { hardTags: [], hardKeys: [], softTags: [], softKeys: [], notify: [], notifyPublic: rule.notifyPublic, warm: [] }
       const data = event.data
       for (const t of rule.hardTags) render(t, data, plan.hardTags, maxItems, MAX_TAG_LENGTH)
       for (const t of rule.hardKeys) render(t, data, plan.hardKeys, maxItems, MAX_KEY_LENGTH)

@@ -25,9 +25,11 @@ export interface GatewayConfigFile {
   /** Event rules for POST /_larder/events: a file path or an inline `{ events: … }` (larder/events). */
   rules?: string | { version?: 1; events: Record<string, unknown> }
   forwarders?: { type: 'fastly' | 'cloudflare' | 'webhook'; [k: string]: unknown }[]
+  /** The SSE stream (GET /_larder/stream): `secret` signs stream tokens; `anonymous` allows streams without one (default: only when no secret). */
+  stream?: { secret?: string; anonymous?: boolean }
 }
 
-const KNOWN = new Set(['origin', 'port', 'host', 'redis', 'tenant_header', 'default_tenant', 'hosts', 'tokens', 'routes', 'cache', 'timeouts', 'forwarders', 'rules'])
+const KNOWN = new Set(['origin', 'port', 'host', 'redis', 'tenant_header', 'default_tenant', 'hosts', 'tokens', 'routes', 'cache', 'timeouts', 'forwarders', 'rules', 'stream'])
 
 export function parseGatewayConfig(text: string, source = 'config'): GatewayConfigFile {
   let doc: unknown
@@ -54,6 +56,13 @@ export function parseGatewayConfig(text: string, source = 'config'): GatewayConf
       if (!need) throw new LarderError('E_INVALID_OPTION', `${source}: forwarders[${i}].type must be fastly, cloudflare or webhook`)
       for (const k of need) if (typeof f[k] !== 'string' || !f[k]) throw new LarderError('E_INVALID_OPTION', `${source}: forwarders[${i}] (${f.type}) needs "${k}"`)
     }
+  }
+  if (c.stream !== undefined) {
+    const st = c.stream as Record<string, unknown> | null
+    if (typeof st !== 'object' || st === null || Array.isArray(st)) throw new LarderError('E_INVALID_OPTION', `${source}: stream must be a mapping { secret?, anonymous? }`)
+    for (const k of Object.keys(st)) if (k !== 'secret' && k !== 'anonymous') throw new LarderError('E_INVALID_OPTION', `${source}: unknown field "stream.${k}" (known: secret, anonymous)`)
+    if (st.secret !== undefined && (typeof st.secret !== 'string' || st.secret.length < 16)) throw new LarderError('E_INVALID_OPTION', `${source}: stream.secret must be a string of at least 16 characters`)
+    if (st.anonymous !== undefined && typeof st.anonymous !== 'boolean') throw new LarderError('E_INVALID_OPTION', `${source}: stream.anonymous must be true or false`)
   }
   if (c.routes !== undefined && (typeof c.routes !== 'object' || c.routes === null)) throw new LarderError('E_INVALID_OPTION', `${source}: routes must map paths to policies`)
   return c as GatewayConfigFile

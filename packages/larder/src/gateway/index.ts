@@ -13,13 +13,15 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { pino, type Logger } from 'pino'
+import type { Purger } from '../admin/purge.ts'
 import type { Cache } from '../core/api.ts'
 import type { Authorizer } from '../core/auth.ts'
 import { isLarderError } from '../core/errors.ts'
 import { type LarderRoute, sendError } from '../core/route.ts'
 import { createHttpCache, type HttpCache, type HttpCacheOptions } from '../http/engine.ts'
 import type { RoutePolicy } from '../http/routes.ts'
-import { handlePurgeApi, handlePurgeMethod } from './purge.ts'
+import { createGatewayPurger } from './purge.ts'
 import { CachingProxy } from './proxy.ts'
 import { createTenantResolver } from './tenant.ts'
 
@@ -42,6 +44,8 @@ export interface GatewayOptions {
   routePrefixes?: string[]
   /** Tokens for purge (401 without, 403 without the scope). Without it purging is refused. */
   auth?: Authorizer
+  /** Audit log of purges (pino). Default: pino to stdout, name `larder-gateway`. */
+  logger?: Logger
   /** Per-route cache policies (seed 002's endpoint table). */
   policies?: readonly RoutePolicy[] | Record<string, Omit<RoutePolicy, 'path'>>
   /** Engine options (name, maxBodyBytes, targets, keepStale, etag, xCache, heuristics). */
@@ -64,6 +68,8 @@ export interface GatewayOptions {
 export interface Gateway {
   server: Server
   http: HttpCache
+  /** The purge handler (POST /_larder/purge and PURGE); give it to the admin API mounted here. */
+  purger: Purger
   listen(port: number, host?: string): Promise<AddressInfo>
   close(): Promise<void>
 }
@@ -81,6 +87,7 @@ export function createGateway(o: GatewayOptions): Gateway {
     stripSurrogateKeys: o.http?.stripSurrogateKeys,
     onError: o.onError,
   })
+  const purger = createGatewayPurger({ http, auth: o.auth, logger: o.logger ?? pino({ name: 'larder-gateway' }), hosts: o.hosts })
   const resolve = createTenantResolver({ header: o.tenantHeader, hosts: o.hosts, fallback: o.defaultTenant })
   const routes = o.routes ?? []
   const prefixes = o.routePrefixes ?? ['/_larder/', '/metrics']
@@ -89,7 +96,7 @@ export function createGateway(o: GatewayOptions): Gateway {
   // Not async: the common (proxied) path returns the proxy's promise without another wrapper.
   function handle(req: IncomingMessage, res: ServerResponse): Promise<void> | void {
     let target = req.url ?? '/'
-    if (target.length > maxUrl) return sendError(res, 414, 'E_BAD_REQUEST', `the request target is ${target.length} characters long; the limit is ${maxUrl}`)
+    if (target.length > maxUrl) return sendError(res, 'E_URI_TOO_LONG', `the request target is ${target.length} characters long; the limit is ${maxUrl}`)
     if (!target.startsWith('/')) {
       // absolute-form (RFC 9112 §3.2.2): keep path and query only.
       if (/^https?:\/\//i.test(target)) {
@@ -97,23 +104,26 @@ export function createGateway(o: GatewayOptions): Gateway {
           const u = new URL(target)
           target = u.pathname + u.search
         } catch {
-          return sendError(res, 400, 'E_BAD_REQUEST', 'malformed request target')
+          return sendError(res, 'E_BAD_REQUEST', 'malformed request target')
         }
-      } else if (!(target === '*' && req.method === 'OPTIONS')) return sendError(res, 400, 'E_BAD_REQUEST', 'malformed request target')
+      } else if (!(target === '*' && req.method === 'OPTIONS')) return sendError(res, 'E_BAD_REQUEST', 'malformed request target')
     }
     let tenant: string
     try {
       tenant = resolve(req)
     } catch (err) {
-      return sendError(res, 400, isLarderError(err) ? err.code : 'E_BAD_REQUEST', `tenant: ${(err as Error).message}`)
+      // A mounted route may not need the request's tenant (a signed stream token names its
+      // own, which wins over any header): it gets no tenant and refuses what needs one.
+      if (routes.length > 0 && req.method !== 'PURGE' && underPrefix(target) && !target.startsWith('/_larder/purge')) return mounted(req, res, '', target, err)
+      return sendError(res, isLarderError(err) ? err.code : 'E_BAD_REQUEST', `tenant: ${(err as Error).message}`)
     }
-    if (req.method === 'PURGE') return handlePurgeMethod(req, res, http, o.auth, tenant, target)
+    if (req.method === 'PURGE') return purger.method(req, res, tenant, target)
     if (target === '/_larder/purge' || target.startsWith('/_larder/purge?')) {
       if (req.method !== 'POST') {
         res.setHeader('allow', 'POST')
-        return sendError(res, 405, 'E_BAD_REQUEST', 'use POST /_larder/purge')
+        return sendError(res, 'E_METHOD_NOT_ALLOWED', 'use POST /_larder/purge')
       }
-      return handlePurgeApi(req, res, http, o.auth, tenant)
+      return purger.post(req, res, tenant)
     }
     if (routes.length > 0 && underPrefix(target)) return mounted(req, res, tenant, target)
     return proxy.handle(req, res, tenant, target)
@@ -124,15 +134,17 @@ export function createGateway(o: GatewayOptions): Gateway {
     return false
   }
 
-  async function mounted(req: IncomingMessage, res: ServerResponse, tenant: string, target: string): Promise<void> {
+  async function mounted(req: IncomingMessage, res: ServerResponse, tenant: string, target: string, tenantError?: unknown): Promise<void> {
     const url = new URL(target, `http://${req.headers.host ?? 'localhost'}`)
     for (const r of routes) if (await r(req, res, { tenant, url })) return
+    // Never proxied without a valid tenant.
+    if (tenantError !== undefined) return sendError(res, isLarderError(tenantError) ? tenantError.code : 'E_BAD_REQUEST', `tenant: ${(tenantError as Error).message}`)
     return proxy.handle(req, res, tenant, target)
   }
 
   function fail(res: ServerResponse, err: unknown): void {
     o.onError?.(err, 'gateway')
-    if (!res.headersSent) sendError(res, 500, 'E_INTERNAL', 'internal error')
+    if (!res.headersSent) sendError(res, 'E_INTERNAL', 'internal error')
     else res.destroy()
   }
 
@@ -156,6 +168,7 @@ export function createGateway(o: GatewayOptions): Gateway {
   return {
     server,
     http,
+    purger,
     listen(port, host = '127.0.0.1') {
       return new Promise((resolveListen, reject) => {
         server.once('error', reject)

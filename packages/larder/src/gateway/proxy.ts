@@ -82,7 +82,7 @@ export class CachingProxy {
         case 'serve':
           return this.#flow.serve(res, tenant, info, step.entry, step.outcome)
         case 'refuse':
-          return sendError(res, step.status, step.code, step.message)
+          return sendError(res, step.code, step.message)
         case 'pass':
           return this.#passThrough(req, res, tenant, info)
         case 'load': {
@@ -147,8 +147,8 @@ export class CachingProxy {
     }
     const code = (err as { code?: string }).code ?? ''
     if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-      sendError(res, 504, 'E_ORIGIN_TIMEOUT', 'the origin did not answer in time')
-    } else sendError(res, 502, 'E_ORIGIN_UNAVAILABLE', `the origin could not be reached (${code || (err as Error).message})`)
+      sendError(res, 'E_ORIGIN_TIMEOUT', 'the origin did not answer in time')
+    } else sendError(res, 'E_ORIGIN_UNAVAILABLE', `the origin could not be reached (${code || (err as Error).message})`)
   }
 
   /**

@@ -17,7 +17,7 @@
  */
 import type { ServerResponse } from 'node:http'
 import { channels } from '../core/diagnostics.ts'
-import { isLarderError } from '../core/errors.ts'
+import { type ErrorCode, isLarderError } from '../core/errors.ts'
 import { validateTenant } from '../core/keys.ts'
 import type { CacheControl } from './cache-control.ts'
 import type { HttpCache, Lookup, Prepared, RequestInfo } from './engine.ts'
@@ -69,7 +69,7 @@ export type Step =
   /** A stored response answers (`serve`). */
   | { kind: 'serve'; entry: Prepared; outcome: 'HIT' | 'STALE' }
   /** only-if-cached with nothing usable stored: 504 (RFC 9111 §5.2.1.7). */
-  | { kind: 'refuse'; status: 504; code: 'E_NOT_CACHED'; message: string }
+  | { kind: 'refuse'; code: 'E_NOT_CACHED'; message: string }
   | { kind: 'load'; load: Load }
 
 /** What to do with the origin/app's answer to a load. */
@@ -83,7 +83,7 @@ export interface Answer {
 }
 
 const PASS: Step = { kind: 'pass' }
-const REFUSE: Step = { kind: 'refuse', status: 504, code: 'E_NOT_CACHED', message: 'only-if-cached and no stored response' }
+const REFUSE: Step = { kind: 'refuse', code: 'E_NOT_CACHED', message: 'only-if-cached and no stored response' }
 const noop = () => {}
 
 function warn(err: unknown, context: string): void {
@@ -91,11 +91,11 @@ function warn(err: unknown, context: string): void {
 }
 
 /** Tenant of an in-process adapter request: the id, or the 400 to send. */
-export function adapterTenant(id: string | undefined): { tenant: string } | { status: 400; code: string; message: string } {
+export function adapterTenant(id: string | undefined): { tenant: string } | { code: ErrorCode; message: string } {
   try {
     return { tenant: validateTenant(id ?? 'default') }
   } catch (err) {
-    return { status: 400, code: isLarderError(err) ? err.code : 'E_BAD_REQUEST', message: `tenant: ${(err as Error).message}` }
+    return { code: isLarderError(err) ? err.code : 'E_BAD_REQUEST', message: `tenant: ${(err as Error).message}` }
   }
 }
 

@@ -6,7 +6,7 @@
  * @module
  */
 import { Gauge, Registry } from 'prom-client'
-import type { Authorizer } from '../core/auth.ts'
+import { type Authorizer, requireScope } from '../core/auth.ts'
 import { channels } from '../core/diagnostics.ts'
 import { LarderError } from '../core/errors.ts'
 import { type LarderRoute, sendError } from '../core/route.ts'
@@ -259,20 +259,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     if (url.pathname !== path) return false
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD')
-      sendError(res, 405, 'E_BAD_REQUEST', `${path} answers GET only`)
+      sendError(res, 'E_METHOD_NOT_ALLOWED', `${path} answers GET only`)
       return true
     }
-    if (auth) {
-      const p = auth.authenticate(req.headers.authorization)
-      if (!p) {
-        sendError(res, 401, 'E_UNAUTHORIZED', 'a bearer token is required')
-        return true
-      }
-      if (!auth.can(p, 'stats')) {
-        sendError(res, 403, 'E_FORBIDDEN', 'the token needs the read:stats or admin scope')
-        return true
-      }
-    }
+    // Metrics cover every tenant: the token needs global read:stats (or admin).
+    if (auth && !requireScope(req, res, auth, 'stats')) return true
     const body = await registry.metrics()
     res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' })
     res.end(req.method === 'HEAD' ? undefined : body)

@@ -20,6 +20,17 @@ export function liveTopic(e: LogEntry): string | undefined {
   return e.tags?.[0]
 }
 
+/**
+ * Whether a live value may reach anonymous streams: not when its publisher marked it
+ * `public: false`. Event rules' `notify` values are marked so unless the rule says
+ * `notify_public: true` (event data can hold personal data, such as an order's customer
+ * e-mail); `publishLive(…, { public: false })` marks an application's own. Invalidations
+ * carry only tags and reach every stream of the tenant.
+ */
+export function isPublicLive(e: LogEntry): boolean {
+  return (e.data as { public?: unknown } | undefined)?.public !== false
+}
+
 /** Topics an entry speaks to: its tags for invalidations, its topic for live values. */
 export function topicsOf(e: LogEntry): readonly string[] {
   if (e.kind === 'live') {

@@ -12,12 +12,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { channels } from '../core/diagnostics.ts'
-import { isLarderError, LarderError } from '../core/errors.ts'
+import { type ErrorCode, isLarderError, LarderError } from '../core/errors.ts'
 import { isTenantId } from '../core/keys.ts'
 import { type LarderRoute, sendError } from '../core/route.ts'
 import type { Clock, InvalidationLog, LogEntry, LogGap } from '../core/types.ts'
-import { parseStreamRequest, type RequestRules, statusFor } from './request.ts'
-import { eventOf, type ResetReason, resetEvent, topicsOf } from './entry-events.ts'
+import { parseStreamRequest, type RequestRules } from './request.ts'
+import { eventOf, isPublicLive, type ResetReason, resetEvent, topicsOf } from './entry-events.ts'
 import { chunkOf, type Frame, frameOf, sseFrame, sseHeartbeat, sseRetry } from './sse-format.ts'
 import { DEFAULT_TOPIC_LIMITS, type TopicSet, topicMatches, validateTopic } from './topics.ts'
 
@@ -54,7 +54,14 @@ export interface SseHubOptions {
   tenantFrom?: (req: IncomingMessage, ctx: { tenant: string; url: URL }) => string | undefined
   /** HMAC secret for `?token=` (see `signStreamToken`). Without it, tokens are refused. */
   tokenSecret?: string | Buffer
-  /** Refuse streams without a valid token. Default false. */
+  /**
+   * Allow streams without a token (their tenant comes from `tenantFrom`/the host, so from
+   * headers the client chooses). Default: true without a `tokenSecret`, false with one.
+   * Anonymous streams never get live values published with `public: false` (event rules'
+   * `notify` values unless the rule says `notify_public: true`).
+   */
+  anonymous?: boolean
+  /** @deprecated use `anonymous: false`. Refuse streams without a valid token. */
   requireToken?: boolean
   /**
    * Origins allowed to read the stream cross-origin (`Access-Control-Allow-Origin`, on
@@ -92,8 +99,12 @@ export interface SseHubStats {
 export interface SseHub {
   /** Serves `GET <path>` (the SSE stream); returns false for any other path. */
   route: LarderRoute
-  /** Publishes a live value (seed 001: stock, order status): an `update` event, not an invalidation. */
-  publishLive(tenant: string, topic: string, value: unknown): Promise<LogEntry>
+  /**
+   * Publishes a live value (seed 001: stock, order status): an `update` event, not an
+   * invalidation. With `public: false` only streams opened with a signed token get it
+   * (anonymous streams choose their tenant by header); default true.
+   */
+  publishLive(tenant: string, topic: string, value: unknown, options?: { public?: boolean }): Promise<LogEntry>
   stats(): SseHubStats
   /** Ends every stream and stops following the log. */
   close(): Promise<void>
@@ -103,6 +114,8 @@ interface Stream {
   readonly tenant: string
   readonly topics: TopicSet
   readonly res: ServerResponse
+  /** Opened without a token: gets invalidations and public live values only. */
+  readonly anonymous: boolean
   /**
    * The connection, written to directly once the headers are out: one prebuilt chunk per
    * event and one socket write per stream, instead of ServerResponse.write's chunk header,
@@ -167,7 +180,7 @@ export function createSseHub(options: SseHubOptions): SseHub {
     maxTopics: positive('maxTopics', options.maxTopics, DEFAULT_TOPIC_LIMITS.maxTopics),
     maxTopicLength: positive('maxTopicLength', options.maxTopicLength, DEFAULT_TOPIC_LIMITS.maxTopicLength),
     tokenSecret: options.tokenSecret,
-    requireToken: options.requireToken ?? false,
+    anonymous: options.requireToken === true ? false : (options.anonymous ?? options.tokenSecret === undefined),
     tenantFrom: options.tenantFrom,
     allowTopic: options.allowTopic,
     now: () => clock.now(),
@@ -304,6 +317,7 @@ export function createSseHub(options: SseHubOptions): SseHub {
   /** True when a replayed entry is for this stream. */
   function wants(s: Stream, e: LogEntry): boolean {
     if (e.tenant !== s.tenant) return false
+    if (s.anonymous && e.kind === 'live' && !isPublicLive(e)) return false
     if (e.kind === 'clear') return true
     for (const t of topicsOf(e)) if (topicMatches(s.topics, t)) return true
     return false
@@ -326,12 +340,15 @@ export function createSseHub(options: SseHubOptions): SseHub {
       counters.resets += n
     } else {
       const id = e.id
+      // A private live value skips anonymous streams (they still get the entry's mark).
+      const privateLive = e.kind === 'live' && !isPublicLive(e)
       for (const topic of topicsOf(e)) {
         const set = t.exact.get(topic)
         if (set) {
           for (const s of set) {
             if (s.mark === id) continue
             s.mark = id
+            if (privateLive && s.anonymous) continue
             deliver(s, id, frame)
             n++
           }
@@ -341,8 +358,10 @@ export function createSseHub(options: SseHubOptions): SseHub {
           for (const p of s.topics.prefixes) {
             if (topic.startsWith(p)) {
               s.mark = id
-              deliver(s, id, frame)
-              n++
+              if (!(privateLive && s.anonymous)) {
+                deliver(s, id, frame)
+                n++
+              }
               break
             }
           }
@@ -444,10 +463,10 @@ export function createSseHub(options: SseHubOptions): SseHub {
 
   // ---- the route ----------------------------------------------------------------------
 
-  function refuse(res: ServerResponse, status: number, code: string, message: string, retryAfter?: number): true {
+  function refuse(res: ServerResponse, code: ErrorCode, message: string, retryAfter?: number): true {
     counters.rejected++
     if (retryAfter !== undefined) res.setHeader('retry-after', String(retryAfter))
-    sendError(res, status, code, message)
+    sendError(res, code, message)
     return true
   }
 
@@ -466,21 +485,21 @@ export function createSseHub(options: SseHubOptions): SseHub {
       res.setHeader('access-control-allow-origin', origin)
       res.setHeader('vary', 'Origin')
     }
-    if (closed) return refuse(res, 503, 'E_CLOSED', 'the SSE hub is shutting down; reconnect shortly', 1)
+    if (closed) return refuse(res, 'E_CLOSED', 'the SSE hub is shutting down; reconnect shortly', 1)
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD')
-      return refuse(res, 405, 'E_BAD_REQUEST', `${req.method} is not allowed on ${path}; open the stream with GET`)
+      return refuse(res, 'E_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; open the stream with GET`)
     }
     let parsed: ReturnType<typeof parseStreamRequest>
     try {
       parsed = parseStreamRequest(req, ctx, rules)
     } catch (err) {
-      if (isLarderError(err)) return refuse(res, statusFor(err), err.code, err.message)
+      if (isLarderError(err)) return refuse(res, err.code, err.message)
       throw err
     }
-    if (clientCount >= maxClients) return refuse(res, 503, 'E_TOO_MANY_CONNECTIONS', `this instance holds its limit of ${maxClients} streams; retry later`, 5)
+    if (clientCount >= maxClients) return refuse(res, 'E_TOO_MANY_CONNECTIONS', `this instance holds its limit of ${maxClients} streams; retry later`, 5)
     if ((tenants.get(parsed.tenant)?.streams.size ?? 0) >= maxPerTenant) {
-      return refuse(res, 429, 'E_TOO_MANY_CONNECTIONS', `this tenant holds its limit of ${maxPerTenant} streams on this instance; retry later`, 5)
+      return refuse(res, 'E_TENANT_CONNECTION_LIMIT', `this tenant holds its limit of ${maxPerTenant} streams on this instance; retry later`, 5)
     }
 
     res.writeHead(200, {
@@ -506,6 +525,7 @@ export function createSseHub(options: SseHubOptions): SseHub {
       tenant: parsed.tenant,
       topics: parsed.topics,
       res,
+      anonymous: !parsed.viaToken,
       sock: direct ? (req.socket as Socket) : undefined,
       chunked: direct && res.chunkedEncoding === true,
       live: !resuming,
@@ -536,7 +556,7 @@ export function createSseHub(options: SseHubOptions): SseHub {
 
   // ---- live values ------------------------------------------------------------------------
 
-  async function publishLive(tenant: string, topic: string, value: unknown): Promise<LogEntry> {
+  async function publishLive(tenant: string, topic: string, value: unknown, opts?: { public?: boolean }): Promise<LogEntry> {
     if (closed) throw new LarderError('E_CLOSED', 'the SSE hub is closed')
     if (!isTenantId(tenant)) throw new LarderError('E_INVALID_TENANT', 'publishLive: tenant must be a valid tenant id')
     validateTopic(topic, rules)
@@ -551,7 +571,7 @@ export function createSseHub(options: SseHubOptions): SseHub {
     if (Buffer.byteLength(json) > maxLiveValueBytes) {
       throw new LarderError('E_VALUE_TOO_LARGE', `publishLive: value is ${Buffer.byteLength(json)} bytes as JSON; the limit is ${maxLiveValueBytes}`)
     }
-    return log.append({ kind: 'live', tenant, tags: [topic], data: { topic, value } })
+    return log.append({ kind: 'live', tenant, tags: [topic], data: opts?.public === false ? { topic, value, public: false } : { topic, value } })
   }
 
   return {

@@ -14,28 +14,17 @@ export interface StreamRequest {
   topics: TopicSet
   /** Log id to resume after (Last-Event-ID), when the client sent one. */
   resumeAfter: number | undefined
-  /** True when the tenant came from a signed token. */
+  /** True when the tenant came from a signed token; false for an anonymous stream. */
   viaToken: boolean
 }
 
 export interface RequestRules extends TopicLimits {
   tokenSecret: string | Buffer | undefined
-  requireToken: boolean
+  /** Streams without a token are refused (401) when false. */
+  anonymous: boolean
   tenantFrom: ((req: IncomingMessage, ctx: { tenant: string; url: URL }) => string | undefined) | undefined
   allowTopic: ((topic: string, tenant: string) => boolean) | undefined
   now: () => number
-}
-
-/** HTTP status for a refusal, by error code. */
-export function statusFor(err: LarderError): number {
-  switch (err.code) {
-    case 'E_UNAUTHORIZED':
-      return 401
-    case 'E_FORBIDDEN':
-      return 403
-    default:
-      return 400
-  }
 }
 
 const ID = /^\d{1,16}$/
@@ -76,7 +65,7 @@ export function parseStreamRequest(req: IncomingMessage, ctx: { tenant: string; 
       throw new LarderError('E_FORBIDDEN', 'the stream token does not grant every topic asked for')
     }
   } else {
-    if (rules.requireToken) throw new LarderError('E_UNAUTHORIZED', 'this stream needs a signed ?token=')
+    if (!rules.anonymous) throw new LarderError('E_UNAUTHORIZED', 'this stream needs a signed ?token= (anonymous streams are off; the shop backend issues tokens, see docs/realtime.md)')
     tenant = rules.tenantFrom ? rules.tenantFrom(req, ctx) : ctx.tenant
   }
   if (!isTenantId(tenant)) throw new LarderError('E_INVALID_TENANT', 'no valid tenant for this stream (check the tenant header or host)')

@@ -118,7 +118,7 @@ describe('admin API', () => {
     await seed('globex', 'product:42', ['product:42'])
     const r = await s.call('/_larder/purge', { method: 'POST', token: TOKENS.acme, json: { tenant: 'acme', tags: ['product:42'] } })
     assert.equal(r.status, 200)
-    assert.deepEqual(Object.keys(r.body).sort(), ['id', 'purged'])
+    assert.deepEqual(Object.keys(r.body).sort(), ['id', 'purged', 'soft', 'tenant'])
     assert.equal(r.body.purged, 1)
     assert.ok(r.body.id > 0)
     assert.equal(await cache.tenant('acme').get('product:42'), undefined)
@@ -270,17 +270,22 @@ describe('admin API', () => {
       cache,
       auth: createAuthorizer([{ name: 'acme-backend', token: TOKENS.acme, scopes: ['tenant:acme'] }]),
       logger: pino({ level: 'silent' }),
-      purge: async (tenant, input, req) => {
-        calls.push({ tenant, input, host: req.headers.host?.startsWith('127.0.0.1') })
+      purge: async (tenant, input, host) => {
+        calls.push({ tenant, input, host })
         return { id: 99, purged: 3 }
       },
     })
     const d = await serve([delegated.route])
     try {
-      const r = await d.call('/_larder/purge', { method: 'POST', token: TOKENS.acme, json: { urls: ['/products/1', 'https://shop.example/p?x=1'], tags: ['p'] } })
+      const r = await d.call('/_larder/purge', { method: 'POST', token: TOKENS.acme, json: { urls: ['/products/1', 'https://shop.example/p?x=1'], tags: ['p'], host: 'Shop.Example' } })
       assert.equal(r.status, 200)
-      assert.deepEqual(r.body, { purged: 3, id: 99 })
-      assert.deepEqual(calls, [{ tenant: 'acme', input: { tags: ['p'], keys: undefined, urls: ['/products/1', 'https://shop.example/p?x=1'], soft: false }, host: true }])
+      assert.deepEqual(r.body, { tenant: 'acme', purged: 3, id: 99, soft: false, host: 'shop.example', hostFrom: 'body' })
+      assert.deepEqual(calls, [{ tenant: 'acme', input: { tags: ['p'], keys: undefined, urls: ['/products/1', 'https://shop.example/p?x=1'], soft: false }, host: 'shop.example' }])
+      // Without a host, paths resolve against the request's own Host, and the answer says so.
+      const noHost = await d.call('/_larder/purge', { method: 'POST', token: TOKENS.acme, json: { urls: ['/products/1'] } })
+      assert.equal(noHost.body.hostFrom, 'request')
+      assert.match(noHost.body.host, /^127\.0\.0\.1:\d+$/)
+      calls.pop()
       assert.equal((await d.call('/_larder/purge', { method: 'POST', token: TOKENS.acme, json: { tenant: 'globex', urls: ['/x'] } })).status, 403)
       assert.equal(calls.length, 1, 'a refused purge never reaches the delegate')
     } finally {

@@ -172,7 +172,7 @@ describe('events: processor', () => {
     assert.deepEqual(invalidations, [{ tenant: 'acme', tags: ['stock:5'], keys: [], soft: true }])
     const live = seen.filter((e) => e.kind === 'live')
     assert.equal(live.length, 1, 'two updates of one topic coalesce to the newest value')
-    assert.deepEqual(live[0]?.data, { topic: 'stock:5', value: { productId: 5, qty: 2 } })
+    assert.deepEqual(live[0]?.data, { topic: 'stock:5', value: { productId: 5, qty: 2 }, public: true })
     await processor.publish(product('p', 'acme', 9))
     assert.deepEqual(warmed, [['acme', ['product:9']]])
     await processor.close()

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { pino } from 'pino'
 import { createAuthorizer } from '../../src/core/auth.ts'
 import { createCache } from '../../src/core/cache.ts'
 import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway/index.ts'
@@ -58,7 +59,8 @@ export async function startRig(handler: Handler, opts: Partial<GatewayOptions> =
     { name: 'admin', token: ADMIN, scopes: ['admin'] },
     { name: 'acme', token: ACME, scopes: ['tenant:acme'] },
   ])
-  const gw = createGateway({ origin: origin.url, cache, auth, tenantHeader: 'x-tenant-id', ...opts, http: { now: () => clock.now(), ...opts.http } })
+  // The purge audit log is silent unless a test passes its own logger.
+  const gw = createGateway({ origin: origin.url, cache, auth, tenantHeader: 'x-tenant-id', logger: pino({ level: 'silent' }), ...opts, http: { now: () => clock.now(), ...opts.http } })
   const addr = await gw.listen(0)
   return {
     origin,

@@ -22,6 +22,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Cache } from '../../core/api.ts'
+import { httpStatus } from '../../core/errors.ts'
 import { createHttpCache, type HttpCache, type HttpCacheOptions, type Prepared, type RequestInfo } from '../engine.ts'
 import { first, type HeaderRecord } from '../freshness.ts'
 import { adapterTenant, CacheFlow, type Load } from '../handler.ts'
@@ -60,7 +61,7 @@ async function plugin(fastify: FastifyInstance, opts: FastifyCacheOptions): Prom
   fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const req = request.raw
     const t = adapterTenant(tenantOf(req))
-    if (!('tenant' in t)) return reply.code(t.status).send({ error: { code: t.code, message: t.message } })
+    if (!('tenant' in t)) return reply.code(httpStatus(t.code)).send({ error: { code: t.code, message: t.message } })
     const info: RequestInfo = { method: req.method ?? 'GET', host: (req.headers.host ?? '').toLowerCase(), target: req.url ?? '/', headers: req.headers as HeaderRecord }
     const p: Pending = { tenant: t.tenant, info }
     ;(request as WithPending)[PENDING] = p
@@ -71,7 +72,7 @@ async function plugin(fastify: FastifyInstance, opts: FastifyCacheOptions): Prom
         reply.hijack()
         return flow.serve(reply.raw, t.tenant, info, step.entry, step.outcome)
       case 'refuse':
-        return reply.code(step.status).send({ error: { code: step.code, message: step.message } })
+        return reply.code(httpStatus(step.code)).send({ error: { code: step.code, message: step.message } })
       case 'pass':
         return
       case 'load': {

@@ -55,7 +55,7 @@ export function httpCache(opts: NodeCacheOptions): NodeCacheMiddleware {
 
   async function run(req: IncomingMessage, res: ServerResponse, next: Next): Promise<void> {
     const t = adapterTenant(tenantOf(req))
-    if (!('tenant' in t)) return sendError(res, t.status, t.code, t.message)
+    if (!('tenant' in t)) return sendError(res, t.code, t.message)
     const tenant = t.tenant
     const method = req.method ?? 'GET'
     const info: RequestInfo = { method, host: (req.headers.host ?? '').toLowerCase(), target: req.url ?? '/', headers: req.headers as HeaderRecord }
@@ -69,7 +69,7 @@ export function httpCache(opts: NodeCacheOptions): NodeCacheMiddleware {
       case 'serve':
         return flow.serve(res, tenant, info, step.entry, step.outcome)
       case 'refuse':
-        return sendError(res, step.status, step.code, step.message)
+        return sendError(res, step.code, step.message)
       case 'pass':
         return next()
       case 'load':
@@ -101,7 +101,7 @@ export function httpCache(opts: NodeCacheOptions): NodeCacheMiddleware {
         }
       }
       // A throw is answered like an error handler would: a 500 (stale-if-error may answer instead).
-      if (!res.headersSent) sendError(res, 500, 'E_INTERNAL', 'internal error')
+      if (!res.headersSent) sendError(res, 'E_INTERNAL', 'internal error')
     })
   Object.defineProperty(mw, 'http', { value: http })
   return mw
