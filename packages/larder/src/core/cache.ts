@@ -4,7 +4,7 @@ import { MemoryStore } from '../stores/memory-store.ts'
 import type { Cache, CacheOptions, GetOrSetOptions, InvalidateInput, InvalidationResult, Loader, LoaderContext, SetManyItem, SetOptions, StatsSnapshot, TenantCache } from './api.ts'
 import { channels } from './diagnostics.ts'
 import { parseDuration } from './duration.ts'
-import { Epochs, Verdict, WriteStamps } from './epochs.ts'
+import { Epochs, epochLimits, Verdict, WriteStamps } from './epochs.ts'
 import { LarderError } from './errors.ts'
 import { raceSoft, type Timers, timersOf, withHardTimeout } from './flight.ts'
 import { PUBLIC_TENANT, SEP, validateKey, validateTags, validateTenant } from './keys.ts'
@@ -69,8 +69,7 @@ export class CacheEngine implements Cache {
   readonly #lease: LeaseProvider | undefined
   readonly #clock: Clock
   readonly #timers: Timers
-  // A tenant's epoch floor is kept while it has L1 entries (see Epochs: forgotten floors).
-  readonly #epochs = new Epochs({ resident: (tenant) => this.l1?.hasTenant(tenant) === true })
+  readonly #epochs: Epochs
   readonly #writes = new WriteStamps()
   readonly #inflight = new Map<string, Flight>()
   readonly #defaults: ResolvedPolicy
@@ -108,6 +107,8 @@ export class CacheEngine implements Cache {
     const limit = options.statsTenantLimit ?? 100
     if (!Number.isInteger(limit) || limit < 0) throw new LarderError('E_INVALID_OPTION', 'statsTenantLimit must be a non-negative integer')
     this.#stats = new StatsBook(limit)
+    // A tenant's epoch floor is kept while it has L1 entries (see Epochs: forgotten floors).
+    this.#epochs = new Epochs({ ...epochLimits(options.epochs), resident: (tenant) => this.l1?.hasTenant(tenant) === true })
     this.#leaseMs = parseDuration(options.leaseTimeout ?? '5s', 'leaseTimeout')
     this.#onError = options.onError ?? (() => {})
     this.#unsubscribe = this.log.subscribe({ entries: (es) => this.#received(es), gap: (g) => this.#gap(g) }, 'now')

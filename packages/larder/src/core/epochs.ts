@@ -1,3 +1,5 @@
+import type { EpochLimits } from './api.ts'
+import { LarderError } from './errors.ts'
 import { SEP } from './keys.ts'
 import type { LogEntry } from './types.ts'
 
@@ -22,6 +24,17 @@ export interface EpochsOptions {
    * vouches for those entries); other floors may be forgotten (see {@link Epochs}).
    */
   resident?: (tenant: string) => boolean
+}
+
+/** Checks the `epochs` option of createCache (each bound a positive integer when given). */
+export function epochLimits(limits: EpochLimits | undefined): EpochLimits {
+  if (limits === undefined) return {}
+  if (limits === null || typeof limits !== 'object') throw new LarderError('E_INVALID_OPTION', 'epochs must be an object { maxPerTenant?, maxTracked?, maxTenants? }')
+  for (const name of ['maxPerTenant', 'maxTracked', 'maxTenants'] as const) {
+    const v = limits[name]
+    if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new LarderError('E_INVALID_OPTION', `epochs.${name} must be a positive integer, got ${String(v)}`)
+  }
+  return { maxPerTenant: limits.maxPerTenant, maxTracked: limits.maxTracked, maxTenants: limits.maxTenants }
 }
 
 /** One tenant's epochs. Maps are created on first use: most tenants invalidate one kind. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
-import { createCache } from 'larder'
+import { type Cache, createCache, memoryLog, memoryStore, type Store } from 'larder'
 
 test('a tenant invalidating 300,000 distinct tags keeps other tenants in L1 and stays correct itself', async () => {
   const cache = createCache()
@@ -64,6 +64,51 @@ test('an acme overflow is not a floor for another tenant that loads from before 
   }), 'S')
   assert.equal(loads, 0)
   await cache.close()
+})
+
+test("an L2 entry judged before its tenant's floor is forgotten does not enter L1 unjudged", async () => {
+  // Between judging an L2 entry and keeping it in L1 there are a few microtasks. If in that gap
+  // the tenant is invalidated and its floor forgotten (tiny bounds), the entry must not land
+  // in L1, where entries are trusted against forgotten floors. Tried at every gap depth.
+  // The invalidations come from another instance on the same log (applied here once, at once).
+  for (let depth = 0; depth < 8; depth++) {
+    const inner = memoryStore()
+    const log = memoryLog()
+    const other = createCache({ log })
+    let armed = false
+    let flood: Promise<unknown> | undefined
+    const l2: Store = {
+      name: 'wrapped',
+      shared: false,
+      get: (k) => {
+        const got = inner.get(k)
+        if (armed) {
+          armed = false
+          let p = Promise.resolve()
+          for (let i = 0; i < depth; i++) p = p.then(() => {})
+          flood = p.then(() => Promise.all([other.tenant('a').invalidateTags(['p']), other.tenant('x').invalidateTags(['t']), other.tenant('y').invalidateTags(['t'])]))
+        }
+        return Promise.resolve(got)
+      },
+      getMany: (ks) => inner.getMany(ks),
+      set: (k, e) => inner.set(k, e),
+      setMany: (items) => inner.setMany(items),
+      delete: (ks) => inner.delete(ks),
+      clear: (t) => inner.clear(t),
+      close: () => inner.close(),
+    }
+    const cache: Cache = createCache({ l1: { maxEntries: 1 }, l2, log, epochs: { maxTenants: 1 } })
+    const a = cache.tenant('a')
+    await a.set('k', 'old', { tags: ['p'] })
+    await cache.tenant('b').set('k', 'B') // evicts a's only L1 entry: a is no longer resident
+    armed = true
+    await a.getOrSet('k', () => 'loaded')
+    await flood
+    // The first read may see 'old' (it began before the invalidation); this one began after it.
+    assert.notEqual(await a.getOrSet('k', () => 'new'), 'old', `gap depth ${depth}: a stale entry was served after its invalidation`)
+    await cache.close()
+    await other.close()
+  }
 })
 
 test('bookkeeping of 300,000 tenants is bounded (heap, in a child with --expose-gc)', { timeout: 120_000 }, () => {
