@@ -37,6 +37,16 @@ export function epochLimits(limits: EpochLimits | undefined): EpochLimits {
   return { maxPerTenant: limits.maxPerTenant, maxTracked: limits.maxTracked, maxTenants: limits.maxTenants }
 }
 
+/** Slots of forgotten floors: a forgotten tenant's floor costs misses to 1 in 4,096 of the other forgotten tenants, not all. */
+const FORGOTTEN_SLOTS = 4096
+
+/** FNV-1a of the tenant id, reduced to a slot of forgotten floors. */
+function slotOf(tenant: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < tenant.length; i++) h = Math.imul(h ^ tenant.charCodeAt(i), 0x01000193)
+  return (h >>> 0) & (FORGOTTEN_SLOTS - 1)
+}
+
 /** One tenant's epochs. Maps are created on first use: most tenants invalidate one kind. */
 class Table {
   hard: Map<string, number> | undefined = undefined
@@ -76,8 +86,9 @@ class Table {
  * - past `maxTracked` epochs in all, or `maxTenants` tables, the least recently invalidating
  *   tenants' tables are replaced by one number each, a floor at their newest id;
  * - those floors are kept while the tenant has L1 entries; the others, past `maxTenants`,
- *   are forgotten too and raise `#forgotten`, a floor for loads and L2 reads (never for
- *   entries held in L1) of tenants that have neither table nor floor.
+ *   are forgotten too and raise one of `#forgotten`'s slots (by a hash of the tenant): a floor
+ *   for loads and L2 reads (never for entries held in L1) of the tenants hashed there that
+ *   have neither table nor floor.
  * Every floor can only turn an entry of its own tenant into a miss, never serve a stale one.
  */
 export class Epochs {
@@ -92,7 +103,9 @@ export class Epochs {
   /** Epochs held in all tables. */
   #count = 0
   /** The largest floor forgotten: loads of tenants with no table and no floor that began before it are dead. */
-  #forgotten = 0
+  readonly #forgotten = new Float64Array(FORGOTTEN_SLOTS)
+  /** The largest value in #forgotten: most checks stop there without hashing the tenant. */
+  #forgottenMax = 0
   /** #floors is swept when it grows past this (amortized: floors of resident tenants stay). */
   #sweepAt: number
   /** Bumped on every change: entries validated at the current version need no re-check. */
@@ -118,7 +131,7 @@ export class Epochs {
     if (floor !== undefined) {
       this.#floors.delete(tenant)
       t = new Table(floor, 0)
-    } else t = new Table(0, this.#forgotten)
+    } else t = new Table(0, this.#forgottenMax === 0 ? 0 : (this.#forgotten[slotOf(tenant)] as number))
     this.#tables.set(tenant, t)
     return t
   }
@@ -180,7 +193,7 @@ export class Epochs {
 
   /**
    * Forgets the oldest floors of tenants with no L1 entry (their floor then lives on in
-   * `#forgotten`, which only judges loads and L2 reads). Floors of resident tenants stay:
+   * their slot of `#forgotten`, which only judges loads and L2 reads). Floors of resident tenants stay:
    * they are bounded by the number of L1 entries.
    */
   #sweep(): void {
@@ -189,7 +202,9 @@ export class Epochs {
       if (excess <= 0) break
       if (this.#resident(tenant)) continue
       this.#floors.delete(tenant)
-      if (floor > this.#forgotten) this.#forgotten = floor
+      const i = slotOf(tenant)
+      if (floor > (this.#forgotten[i] as number)) this.#forgotten[i] = floor
+      if (floor > this.#forgottenMax) this.#forgottenMax = floor
       excess--
     }
     this.#sweepAt = Math.max(this.#maxTenants, 2 * this.#floors.size)
@@ -234,7 +249,7 @@ export class Epochs {
         const f = this.#floors.get(tenant)
         if (f !== undefined) return began < f ? Verdict.Dead : Verdict.Valid
       }
-      return !resident && began < this.#forgotten ? Verdict.Dead : Verdict.Valid
+      return !resident && began < this.#forgottenMax && began < (this.#forgotten[slotOf(tenant)] as number) ? Verdict.Dead : Verdict.Valid
     }
     if (began < t.hardFloor || (!resident && began < t.loadFloor)) return Verdict.Dead
     const ke = t.keys?.get(qkey)

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
-import { type Cache, createCache, memoryLog, memoryStore, type Store } from 'larder'
+import { type Cache, createCache, isLarderError, memoryLog, memoryStore, type Store } from 'larder'
 
 test('a tenant invalidating 300,000 distinct tags keeps other tenants in L1 and stays correct itself', async () => {
   const cache = createCache()
@@ -64,6 +64,36 @@ test('an acme overflow is not a floor for another tenant that loads from before 
   }), 'S')
   assert.equal(loads, 0)
   await cache.close()
+})
+
+test('tenants churning through tiny bounds (tables evicted, floors forgotten) cost others nothing in L1', async () => {
+  const cache = createCache({ epochs: { maxTenants: 4, maxTracked: 8, maxPerTenant: 2 } })
+  const globex = cache.tenant('globex') // never invalidates
+  await globex.set('home', 'G', { tags: ['page:home'] })
+  const initech = cache.tenant('initech')
+  await initech.invalidateTags(['page:old']) // a table, soon evicted into a floor at this id...
+  await initech.set('home', 'I', { tags: ['page:home'] }) // ...which this later entry is not older than
+  const acme = cache.tenant('acme')
+  await acme.set('early', 'E', { tags: ['p:0'] })
+  await acme.invalidateTags(['p:0'])
+  for (let i = 0; i < 5000; i++) await cache.tenant(`t${i}`).invalidateTags([`x:${i}`, `y:${i}`, `z:${i}`])
+  let loads = 0
+  const load = () => {
+    loads++
+    return 'reloaded'
+  }
+  assert.equal(await globex.getOrSet('home', load), 'G')
+  assert.equal(await initech.getOrSet('home', load), 'I')
+  assert.equal(loads, 0)
+  assert.equal(await acme.getOrSet('early', load), 'reloaded')
+  await cache.close()
+})
+
+test('bad epochs options are E_INVALID_OPTION', () => {
+  for (const bad of [{ maxTenants: 0 }, { maxPerTenant: 1.5 }, { maxTracked: -1 }, { maxTenants: '10' }]) {
+    assert.throws(() => createCache({ epochs: bad as never }), (e) => isLarderError(e, 'E_INVALID_OPTION') && /epochs\./.test(e.message))
+  }
+  assert.throws(() => createCache({ epochs: 5 as never }), (e) => isLarderError(e, 'E_INVALID_OPTION'))
 })
 
 test("an L2 entry judged before its tenant's floor is forgotten does not enter L1 unjudged", async () => {
