@@ -89,6 +89,42 @@ test('tenants churning through tiny bounds (tables evicted, floors forgotten) co
   await cache.close()
 })
 
+test("a tenant's flood of direct sets does not refuse another tenant's running load", async () => {
+  // Direct writes are stamped so that an older load of the same key does not overwrite them;
+  // forgetting acme's stamps must not refuse globex's load.
+  const cache = createCache({ l1: { maxEntries: 1000 } })
+  const acme = cache.tenant('acme')
+  const globex = cache.tenant('globex')
+  let release!: () => void
+  const gate = new Promise<void>((r) => {
+    release = r
+  })
+  const pending = globex.getOrSet('slow', async () => {
+    await gate
+    return 'S'
+  })
+  // Acme's own load of k0 began before acme's set of k0: refused even once that stamp is forgotten.
+  const own = acme.getOrSet('k0', async () => {
+    await gate
+    return 'old-load'
+  })
+  for (let i = 0; i < 110_000; i++) await acme.set(`k${i}`, i)
+  release()
+  assert.equal(await pending, 'S')
+  await own
+  assert.notEqual(await acme.get('k0'), 'old-load')
+  let loads = 0
+  assert.equal(
+    await globex.getOrSet('slow', () => {
+      loads++
+      return 'again'
+    }),
+    'S',
+  )
+  assert.equal(loads, 0)
+  await cache.close()
+})
+
 test('bad epochs options are E_INVALID_OPTION', () => {
   for (const bad of [{ maxTenants: 0 }, { maxPerTenant: 1.5 }, { maxTracked: -1 }, { maxTenants: '10' }]) {
     assert.throws(() => createCache({ epochs: bad as never }), (e) => isLarderError(e, 'E_INVALID_OPTION') && /epochs\./.test(e.message))
