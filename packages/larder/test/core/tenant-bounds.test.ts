@@ -181,7 +181,9 @@ test('bookkeeping of 300,000 tenants is bounded (heap, in a child with --expose-
   const script = fileURLToPath(new URL('./fixtures/tenant-churn.ts', import.meta.url))
   const res = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--conditions=larder-src', script, '300000'], { encoding: 'utf8', timeout: 110_000 })
   assert.equal(res.status, 0, res.stderr)
-  const out = JSON.parse(res.stdout.trim().split('\n').pop() as string) as { growthMiB: number; ms: number }
+  const out = JSON.parse(res.stdout.trim().split('\n').pop() as string) as { growthMiB: number; ms: number; entries: number; statsTenants: number }
+  assert.equal(out.entries, 1000)
+  assert.ok(out.statsTenants <= 101, `stats() lists ${out.statsTenants} tenants (statsTenantLimit 100, plus "other")`)
   // 1,000 L1 entries and the configured bounds: a few MiB. Today's code grew ~166 MiB.
   assert.ok(out.growthMiB < 24, `heap grew ${out.growthMiB.toFixed(1)} MiB for 300,000 tenants`)
 })
