@@ -89,7 +89,8 @@ class Table {
  *   are forgotten too and raise one of `#forgotten`'s slots (by a hash of the tenant): a floor
  *   for loads and L2 reads (never for entries held in L1) of the tenants hashed there that
  *   have neither table nor floor.
- * Every floor can only turn an entry of its own tenant into a miss, never serve a stale one.
+ * A floor only ever turns entries into misses, never serves a stale one; it reaches other
+ * tenants only through a forgotten slot, and then only their loads and L2 reads.
  */
 export class Epochs {
   /** Tenant → table, least recently invalidated first. */
@@ -102,7 +103,7 @@ export class Epochs {
   readonly #resident: (tenant: string) => boolean
   /** Epochs held in all tables. */
   #count = 0
-  /** The largest floor forgotten: loads of tenants with no table and no floor that began before it are dead. */
+  /** Forgotten floors by slot: loads and L2 reads of tenants with no table and no floor that began before their slot's are dead. */
   readonly #forgotten = new Float64Array(FORGOTTEN_SLOTS)
   /** The largest value in #forgotten: most checks stop there without hashing the tenant. */
   #forgottenMax = 0
