@@ -116,6 +116,15 @@ export interface L1Options {
   maxEntryBytes?: number
 }
 
+export interface EpochLimits {
+  /** Most epochs (tags, soft tags, keys) one tenant keeps; past it, its oldest become its floor. Default 100,000. */
+  maxPerTenant?: number
+  /** Most epochs kept in all tenants' tables; past it, least recently invalidating tenants' tables become floors. Default 200,000. */
+  maxTracked?: number
+  /** Most tenants with an epoch table, and most floors of tenants without L1 entries. Default 10,000. */
+  maxTenants?: number
+}
+
 export interface CacheOptions {
   l1?: L1Options | false
   /** Shared tier (e.g. `redisStore(...)`). */
@@ -130,6 +139,11 @@ export interface CacheOptions {
   instanceId?: string
   /** How many tenants `stats()` lists one by one; the rest fold into `other`. Default 100. */
   statsTenantLimit?: number
+  /**
+   * Bounds of the invalidation epochs kept in memory (docs/invariants.md, "Per-tenant bounds").
+   * What a bound forgets becomes a floor of the tenant it belonged to: only that tenant misses.
+   */
+  epochs?: EpochLimits
   /** How long a shared-store lease may be held and waited for. Default 5s. */
   leaseTimeout?: Duration
   /** Called for errors swallowed on purpose (background refresh, L2 write failures). */

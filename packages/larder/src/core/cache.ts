@@ -4,7 +4,7 @@ import { MemoryStore } from '../stores/memory-store.ts'
 import type { Cache, CacheOptions, GetOrSetOptions, InvalidateInput, InvalidationResult, Loader, LoaderContext, SetManyItem, SetOptions, StatsSnapshot, TenantCache } from './api.ts'
 import { channels } from './diagnostics.ts'
 import { parseDuration } from './duration.ts'
-import { Epochs, Verdict, WriteStamps } from './epochs.ts'
+import { Epochs, epochLimits, Verdict, WriteStamps } from './epochs.ts'
 import { LarderError } from './errors.ts'
 import { raceSoft, type Timers, timersOf, withHardTimeout } from './flight.ts'
 import { PUBLIC_TENANT, SEP, validateKey, validateTags, validateTenant } from './keys.ts'
@@ -69,7 +69,7 @@ export class CacheEngine implements Cache {
   readonly #lease: LeaseProvider | undefined
   readonly #clock: Clock
   readonly #timers: Timers
-  readonly #epochs = new Epochs()
+  readonly #epochs: Epochs
   readonly #writes = new WriteStamps()
   readonly #inflight = new Map<string, Flight>()
   readonly #defaults: ResolvedPolicy
@@ -107,6 +107,8 @@ export class CacheEngine implements Cache {
     const limit = options.statsTenantLimit ?? 100
     if (!Number.isInteger(limit) || limit < 0) throw new LarderError('E_INVALID_OPTION', 'statsTenantLimit must be a non-negative integer')
     this.#stats = new StatsBook(limit)
+    // A tenant's epoch floor is kept while it has L1 entries (see Epochs: forgotten floors).
+    this.#epochs = new Epochs({ ...epochLimits(options.epochs), resident: (tenant) => this.l1?.hasTenant(tenant) === true })
     this.#leaseMs = parseDuration(options.leaseTimeout ?? '5s', 'leaseTimeout')
     this.#onError = options.onError ?? (() => {})
     this.#unsubscribe = this.log.subscribe({ entries: (es) => this.#received(es), gap: (g) => this.#gap(g) }, 'now')
@@ -160,11 +162,11 @@ export class CacheEngine implements Cache {
   // ---------------------------------------------------------------- reads
 
   /** Judges an entry: FRESH, STALE (servable within grace) or DEAD. */
-  #judge(scope: Scope, qkey: string, e: L1Entry, now: number): number {
+  #judge(scope: Scope, qkey: string, e: L1Entry, now: number, resident = false): number {
     const version = this.#epochs.version
     let c = e.c
     if (c !== version && c !== -version - 2) {
-      const v = this.#epochs.check(scope.tenant, qkey, e.tags, e.began)
+      const v = this.#epochs.check(scope.tenant, qkey, e.tags, e.began, resident)
       if (v === Verdict.Dead) return DEAD
       c = v === Verdict.Soft || (c !== undefined && c <= -2) ? -version - 2 : version
       e.c = c
@@ -217,6 +219,10 @@ export class CacheEngine implements Cache {
 
   #putL1(qkey: string, e: L1Entry): void {
     if (!this.l1) return
+    // Only an entry judged at the current version enters L1: L1 entries are judged as resident
+    // afterwards, which trusts that the tenant's floors were checked when they came in.
+    const version = this.#epochs.version
+    if (e.c !== version && e.c !== -version - 2) return
     try {
       // The L1 copies the entry into its own record (keeping the judged mark `c`).
       this.l1.set(qkey, e)
@@ -240,7 +246,7 @@ export class CacheEngine implements Cache {
     const now = this.#clock.now()
     const e = this.l1?.getIn(scope.tenant, scope.marker + key) as L1Entry | undefined
     if (e !== undefined) {
-      const state = this.#judge(scope, qkey, e, now)
+      const state = this.#judge(scope, qkey, e, now, true)
       if (state === FRESH || (state === STALE && allowStale)) return Promise.resolve({ entry: e, state, layer: 'l1' as const })
       if (state === DEAD) this.l1?.delete([qkey])
     }
@@ -284,7 +290,7 @@ export class CacheEngine implements Cache {
     for (let i = 0; i < keys.length; i++) {
       const qkey = scope.prefix + keys[i]
       const e = this.l1?.getIn(scope.tenant, scope.marker + keys[i]) as L1Entry | undefined
-      if (e !== undefined && this.#judge(scope, qkey, e, now) === FRESH) {
+      if (e !== undefined && this.#judge(scope, qkey, e, now, true) === FRESH) {
         this.#hit(scope, keys[i] as string, 'l1', false)
         out[i] = e.v as V
       } else missing.push(i)
@@ -323,7 +329,7 @@ export class CacheEngine implements Cache {
       const e = l1.getIn(scope.tenant, scope.marker === '' ? key : scope.marker + key) as L1Entry | undefined
       if (e !== undefined) {
         // The qualified key is only built when the entry needs re-validation (rare).
-        const s = e.c === this.#epochs.version && now < e.staleAt && now < e.expireAt ? FRESH : this.#judge(scope, (qkey = scope.prefix + key), e, now)
+        const s = e.c === this.#epochs.version && now < e.staleAt && now < e.expireAt ? FRESH : this.#judge(scope, (qkey = scope.prefix + key), e, now, true)
         if (s === FRESH) {
           // XFetch (Vattani et al.): refresh early with a probability that grows as expiry nears.
           if (policy.refreshAhead > 0 && e.d !== undefined && now - e.d * policy.refreshAhead * Math.log(Math.random()) >= e.staleAt) {

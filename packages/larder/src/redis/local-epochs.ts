@@ -23,12 +23,15 @@ const NEVER = Number.MAX_SAFE_INTEGER
  * - "never" again after a log gap, until the first entry after the gap arrives (entries
  *   lost in a gap have smaller ids than anything read after it);
  * - raised to the id of any epoch the bounded map evicts.
+ *
+ * Memory follows the bound, not the number of tenants ever seen: a tenant's record and its
+ * maps exist only while it holds at least one epoch.
  */
 export class LocalEpochs {
   /** Per tenant: most tenants have no invalidation in memory, and a miss here is one lookup. */
   readonly #tenants = new Map<string, TenantEpochs>()
   /** Insertion order of recorded epochs, for the bound. */
-  readonly #order: { t: TenantEpochs; map: Map<string, number> | undefined; field: 'g' | 'G' | undefined; name: string; id: number }[] = []
+  readonly #order: { tenant: string; t: TenantEpochs; map: MapName | undefined; field: 'g' | 'G' | undefined; name: string; id: number }[] = []
   #orderHead = 0
   #count = 0
   readonly #limit: number
@@ -70,19 +73,23 @@ export class LocalEpochs {
 
   #tenant(tenant: string): TenantEpochs {
     let t = this.#tenants.get(tenant)
-    if (t === undefined) this.#tenants.set(tenant, (t = { g: 0, G: 0, hard: new Map(), soft: new Map(), deleted: new Map(), softKeys: new Map() }))
+    if (t === undefined) this.#tenants.set(tenant, (t = { g: 0, G: 0, hard: undefined, soft: undefined, deleted: undefined, softKeys: undefined, n: 0 }))
     return t
   }
 
-  #record(t: TenantEpochs, map: Map<string, number> | undefined, field: 'g' | 'G' | undefined, name: string, id: number): void {
-    if (map !== undefined) {
-      if ((map.get(name) ?? 0) >= id) return
+  #record(tenant: string, t: TenantEpochs, which: MapName | undefined, field: 'g' | 'G' | undefined, name: string, id: number): void {
+    if (which !== undefined) {
+      let map = t[which]
+      if ((map?.get(name) ?? 0) >= id) return
+      if (map === undefined) t[which] = map = new Map()
+      if (!map.has(name)) t.n++
       map.set(name, id)
     } else if (field !== undefined) {
       if (t[field] >= id) return
+      if (t[field] === 0) t.n++
       t[field] = id
     }
-    this.#order.push({ t, map, field, name, id })
+    this.#order.push({ tenant, t, map: which, field, name, id })
     if (++this.#count > this.#limit) this.#evict()
   }
 
@@ -95,24 +102,37 @@ export class LocalEpochs {
     if (old === undefined) return
     this.#count--
     // Drop it only if no newer epoch replaced it (then that one is in the queue too).
-    if (old.map !== undefined && old.map.get(old.name) === old.id) old.map.delete(old.name)
-    if (old.field !== undefined && old.t[old.field] === old.id) old.t[old.field] = 0
+    const t = old.t
+    const map = old.map === undefined ? undefined : t[old.map]
+    if (map !== undefined && map.get(old.name) === old.id) {
+      map.delete(old.name)
+      if (map.size === 0) t[old.map as MapName] = undefined
+      t.n--
+    }
+    if (old.field !== undefined && t[old.field] === old.id) {
+      t[old.field] = 0
+      t.n--
+    }
+    // A tenant without epochs has no record (a later one starts afresh; the floor covers the rest).
+    if (t.n === 0 && this.#tenants.get(old.tenant) === t) this.#tenants.delete(old.tenant)
     this.#floor = Math.max(this.#floor, old.id)
     if (this.#watermark !== NEVER) this.#watermark = Math.max(this.#watermark, old.id)
   }
 
   apply(e: LogEntry): void {
     if (e.kind !== 'clear' && e.kind !== 'hard' && e.kind !== 'soft') return
-    const t = this.#tenant(e.tenant)
-    if (e.kind === 'clear') this.#record(t, undefined, 'g', '', e.id)
+    const n = e.tenant
+    const t = this.#tenant(n)
+    if (e.kind === 'clear') this.#record(n, t, undefined, 'g', '', e.id)
     else if (e.kind === 'hard') {
-      for (const tag of e.tags ?? []) this.#record(t, t.hard, undefined, tag, e.id)
-      for (const key of e.keys ?? []) this.#record(t, t.deleted, undefined, key, e.id)
+      for (const tag of e.tags ?? []) this.#record(n, t, 'hard', undefined, tag, e.id)
+      for (const key of e.keys ?? []) this.#record(n, t, 'deleted', undefined, key, e.id)
     } else {
-      if (!e.tags?.length && !e.keys?.length) this.#record(t, undefined, 'G', '', e.id)
-      for (const tag of e.tags ?? []) this.#record(t, t.soft, undefined, tag, e.id)
-      for (const key of e.keys ?? []) this.#record(t, t.softKeys, undefined, key, e.id)
+      if (!e.tags?.length && !e.keys?.length) this.#record(n, t, undefined, 'G', '', e.id)
+      for (const tag of e.tags ?? []) this.#record(n, t, 'soft', undefined, tag, e.id)
+      for (const key of e.keys ?? []) this.#record(n, t, 'softKeys', undefined, key, e.id)
     }
+    if (t.n === 0 && this.#tenants.get(n) === t) this.#tenants.delete(n) // nothing newer was recorded
   }
 
   verdict(tenant: string, key: string, e: StoredEntry): Verdict {
@@ -120,15 +140,22 @@ export class LocalEpochs {
     if (b < this.#watermark) return Verdict.Unknown
     const t = this.#tenants.get(tenant)
     if (t === undefined) return Verdict.Fresh
-    if (t.g > b || (t.deleted.size > 0 && (t.deleted.get(key) ?? 0) > b)) return Verdict.Dead
-    let stale = t.G > b || (t.softKeys.size > 0 && (t.softKeys.get(key) ?? 0) > b)
-    if (t.hard.size > 0 || t.soft.size > 0) {
+    if (t.g > b || (t.deleted !== undefined && (t.deleted.get(key) ?? 0) > b)) return Verdict.Dead
+    let stale = t.G > b || (t.softKeys !== undefined && (t.softKeys.get(key) ?? 0) > b)
+    const hard = t.hard
+    const soft = t.soft
+    if (hard !== undefined || soft !== undefined) {
       for (const tag of e.tags) {
-        if ((t.hard.get(tag) ?? 0) > b) return Verdict.Dead
-        if (!stale && (t.soft.get(tag) ?? 0) > b) stale = true
+        if ((hard?.get(tag) ?? 0) > b) return Verdict.Dead
+        if (!stale && (soft?.get(tag) ?? 0) > b) stale = true
       }
     }
     return stale ? Verdict.Stale : Verdict.Fresh
+  }
+
+  /** Tenants holding at least one epoch here. */
+  get tenants(): number {
+    return this.#tenants.size
   }
 
   close(): void {
@@ -136,12 +163,17 @@ export class LocalEpochs {
   }
 }
 
+type MapName = 'hard' | 'soft' | 'deleted' | 'softKeys'
+
 interface TenantEpochs {
   /** Generation (clear) and tenant-wide soft epoch. */
   g: number
   G: number
-  hard: Map<string, number>
-  soft: Map<string, number>
-  deleted: Map<string, number>
-  softKeys: Map<string, number>
+  /** Created on first use, dropped when emptied. */
+  hard: Map<string, number> | undefined
+  soft: Map<string, number> | undefined
+  deleted: Map<string, number> | undefined
+  softKeys: Map<string, number> | undefined
+  /** Epochs held (map entries, and g and G when set). */
+  n: number
 }

@@ -152,8 +152,11 @@ export class MemoryStore implements Store {
   #remove(n: Node, reason: 'evict' | 'delete'): void {
     this.#unlink(n)
     const map = this.#tenants.get(n.tenant)
-    if (map?.get(n.key) === n) map.delete(n.key)
-    // keep the tenant's (empty) map: tenants are few and come back
+    if (map?.get(n.key) === n) {
+      map.delete(n.key)
+      // A tenant's maps live only as long as its entries: any client may mint tenant ids.
+      if (map.size === 0) this.#tenants.delete(n.tenant)
+    }
     this.#count--
     this.#bytes -= n.size
     this.#unindex(n)
@@ -176,6 +179,7 @@ export class MemoryStore implements Store {
         if (slot.size === 1) index.set(tag, slot.values().next().value as Node)
       }
     }
+    if (index.size === 0) this.#byTag.delete(n.tenant)
   }
 
   #index(n: Node): void {
@@ -208,6 +212,11 @@ export class MemoryStore implements Store {
     return n
   }
 
+  /** True while `tenant` has at least one entry here (per-tenant maps are freed with the last one). */
+  hasTenant(tenant: string): boolean {
+    return this.#tenants.has(tenant)
+  }
+
   // ------------------------------------------------------------ the Store contract
 
   get(qkey: string): StoredEntry | undefined {
@@ -228,10 +237,11 @@ export class MemoryStore implements Store {
     const rawKey = qkey.slice(i + 1)
     // One flat copy serves as map key and record key (a slice would pin the whole qkey).
     const key = rawKey.length > 12 ? flatten(rawKey) : rawKey
+    const old = this.#tenants.get(tenant)?.get(key)
+    if (old !== undefined) this.#remove(old, 'delete')
+    // Looked up after the removal: removing the tenant's last entry frees its map.
     let map = this.#tenants.get(tenant)
     if (map === undefined) this.#tenants.set(tenant, (map = new Map()))
-    const old = map.get(key)
-    if (old !== undefined) this.#remove(old, 'delete')
     const n = new L1Rec(entry, tenant, key, bytes)
     map.set(key, n)
     this.#append(n)

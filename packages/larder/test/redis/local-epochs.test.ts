@@ -98,6 +98,19 @@ describe('LocalEpochs (judging plain L2 reads)', () => {
     assert.equal(m.verdict('t', 'k', entry(1, { began: 100, tags: ['tag0'] })), Verdict.Unknown)
     assert.equal(m.verdict('t', 'k', entry(1, { began: 104, tags: ['tag0'] })), Verdict.Fresh)
   })
+
+  test('memory follows the bound, not the tenants seen: a tenant with no epoch left has no record', async () => {
+    const f = fakeLog()
+    const m = new LocalEpochs(f.log, 100)
+    await f.start(1)
+    for (let i = 0; i < 10_000; i++) f.send({ id: 10 + i, tenant: `t${i}`, kind: i % 3 === 0 ? 'clear' : 'hard', tags: [`tag${i}`], keys: [`k${i}`] })
+    assert.ok(m.tenants <= 100, `${m.tenants} tenant records for a bound of 100 epochs`)
+    // The newest tenants are still judged here; the evicted ones' entries are left to Redis.
+    assert.equal(m.verdict('t9998', 'k9998', entry(1, { began: 9000 })), Verdict.Unknown)
+    assert.equal(m.verdict('t9998', 'k9998', entry(1, { began: 10_007 })), Verdict.Dead)
+    assert.equal(m.verdict('t9998', 'k9998', entry(1, { began: 10_009 })), Verdict.Fresh)
+    assert.equal(m.verdict('t9998', 'other', entry(1, { began: 10_007, tags: ['tag9998'] })), Verdict.Dead)
+  })
 })
 
 describe('redisStore with a log attached', () => {
