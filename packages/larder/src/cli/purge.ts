@@ -29,8 +29,9 @@ export async function run(argv: string[]): Promise<number> {
     if (!tenant) throw new CliError(`--tenant is required\n${USAGE}`, 2)
     if (tags.length + keys.length + urls.length === 0) throw new CliError(`name at least one --tag, --key or --url-path\n${USAGE}`, 2)
     const body = { tenant, ...(tags.length ? { tags } : {}), ...(keys.length ? { keys } : {}), ...(urls.length ? { urls } : {}), soft: values.soft === true }
-    const r = await client.request<{ purged: number; id: number }>('POST', '/_larder/purge', body)
+    const r = await client.request<{ purged: number; id: number; queued?: boolean }>('POST', '/_larder/purge', body)
     if (json) console.log(JSON.stringify(r))
+    else if (r.queued) console.log(`${values.soft ? 'soft-' : ''}purged ${r.purged} entr${r.purged === 1 ? 'y' : 'ies'} on this instance for tenant ${tenant}; QUEUED: the shared log is unreachable, other instances get it once it is replayed`)
     else console.log(`${values.soft ? 'soft-' : ''}purged ${r.purged} entr${r.purged === 1 ? 'y' : 'ies'} on this instance for tenant ${tenant} (log id ${r.id}; other instances follow the log)`)
     return 0
   })

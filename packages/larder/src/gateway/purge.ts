@@ -66,7 +66,8 @@ export async function handlePurgeApi(req: IncomingMessage, res: ServerResponse, 
   if (!authorize(req, res, auth, tenant)) return
   try {
     const r = await http.purge(tenant, input, (req.headers.host ?? '').toLowerCase())
-    sendJson(res, 200, { tenant, purged: r.purged, id: r.id, soft: input.soft })
+    // 202: applied here but queued for the shared log (other instances do not have it yet).
+    sendJson(res, r.queued ? 202 : 200, { tenant, purged: r.purged, id: r.id, soft: input.soft, ...(r.queued ? { queued: true } : {}) })
   } catch (err) {
     sendError(res, isLarderError(err) && err.code !== 'E_LOG_UNAVAILABLE' ? 400 : 503, isLarderError(err) && err.code !== 'E_LOG_UNAVAILABLE' ? err.code : 'E_PURGE_FAILED', (err as Error).message)
   }
@@ -79,7 +80,7 @@ export async function handlePurgeMethod(req: IncomingMessage, res: ServerRespons
   const soft = /^(1|true|soft)$/i.test(String(req.headers['x-purge-soft'] ?? ''))
   try {
     const r = await http.purge(tenant, { urls: [target], soft }, (req.headers.host ?? '').toLowerCase())
-    sendJson(res, 200, { tenant, purged: r.purged, id: r.id, soft })
+    sendJson(res, r.queued ? 202 : 200, { tenant, purged: r.purged, id: r.id, soft, ...(r.queued ? { queued: true } : {}) })
   } catch (err) {
     sendError(res, isLarderError(err) && err.code !== 'E_LOG_UNAVAILABLE' ? 400 : 503, isLarderError(err) && err.code !== 'E_LOG_UNAVAILABLE' ? err.code : 'E_PURGE_FAILED', (err as Error).message)
   }
