@@ -102,14 +102,15 @@ export class CacheEngine implements Cache {
     this.l2 = options.l2
     this.#lease = isLeaseProvider(options.l2) ? options.l2 : undefined
     this.log = options.log ?? new MemoryLog({ clock: this.#clock, source: this.instanceId })
-    // A shared store that follows the log can check entries against what it heard
-    // instead of asking the server on every read (redisStore: one plain GET per L2 hit).
-    // Only a shared log hears every instance: with the embedded log the store keeps asking the server.
-    if (this.log.name !== 'memory') (this.l2 as { attachLog?(log: InvalidationLog): void } | undefined)?.attachLog?.(this.log)
     const { defaults, byName } = resolvePolicies(options.policies, options.defaults)
     this.#defaults = defaults
     this.#policies = byName
     this.#health = new LogHealth(this.log, [defaults.maxStaleness, ...[...byName.values()].map((p) => p.maxStaleness)])
+    // A shared store that follows the log can check entries against what it heard
+    // instead of asking the server on every read (redisStore: one plain GET per L2 hit),
+    // while it heard the log within maxStaleness.
+    // Only a shared log hears every instance: with the embedded log the store keeps asking the server.
+    if (this.log.name !== 'memory') (this.l2 as { attachLog?(log: InvalidationLog, o: { maxStaleness: number }): void } | undefined)?.attachLog?.(this.log, { maxStaleness: this.#health.bound })
     const limit = options.statsTenantLimit ?? 100
     if (!Number.isInteger(limit) || limit < 0) throw new LarderError('E_INVALID_OPTION', 'statsTenantLimit must be a non-negative integer')
     this.#stats = new StatsBook(limit)

@@ -35,6 +35,11 @@ export class LogHealth {
     this.heard = typeof log.lastHeardAt === 'function' ? log.lastHeardAt() : Number.POSITIVE_INFINITY
   }
 
+  /** The smallest maxStaleness configured (ms). */
+  get bound(): number {
+    return this.#bound
+  }
+
   /** True while the log is taken as reachable (by the smallest maxStaleness, as last noticed). */
   get reachable(): boolean {
     return this.#reachable

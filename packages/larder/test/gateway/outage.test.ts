@@ -51,8 +51,8 @@ for (const fault of ['SIGSTOP', 'SIGKILL'] as const) {
       const logs: RedisLog[] = []
       try {
         for (const id of ['a', 'b']) {
-          const log = redisLog({ url: redis.url, clock, source: id, block: '50ms', timeout: '100ms', failureThreshold: 1, cooldown: '100ms' })
-          const cache = createCache({ instanceId: id, clock, log, l2: redisStore({ url: redis.url, timeout: '100ms', failureThreshold: 1, cooldown: '100ms' }), defaults: { maxStaleness: '500ms' } })
+          const log = redisLog({ url: redis.url, clock, source: id, block: '50ms', timeout: '400ms', failureThreshold: 2, cooldown: '100ms' })
+          const cache = createCache({ instanceId: id, clock, log, l2: redisStore({ url: redis.url, timeout: '400ms', failureThreshold: 2, cooldown: '100ms' }), defaults: { maxStaleness: '500ms' } })
           const gw = createGateway({ origin: origin.url, cache, auth, headersTimeout: 2000, http: { now: () => clock.now() } })
           bases.push(`http://127.0.0.1:${(await gw.listen(0)).port}`)
           logs.push(log)

@@ -25,13 +25,13 @@ async function fleet(redis: RedisServerHandle): Promise<Fleet> {
   const clock = new FakeClock(Date.now())
   const logs: RedisLog[] = []
   const make = (id: string) => {
-    const log = redisLog({ url: redis.url, clock, source: id, block: '50ms', timeout: '100ms', failureThreshold: 1, cooldown: '100ms' })
+    const log = redisLog({ url: redis.url, clock, source: id, block: '50ms', timeout: '400ms', failureThreshold: 2, cooldown: '100ms' })
     logs.push(log)
     return createCache({
       instanceId: id,
       clock,
       log,
-      l2: redisStore({ url: redis.url, timeout: '100ms', failureThreshold: 1, cooldown: '100ms' }),
+      l2: redisStore({ url: redis.url, timeout: '400ms', failureThreshold: 2, cooldown: '100ms' }),
       defaults: { ttl: '10m', grace: '10m', maxStaleness: '500ms' },
     })
   }
@@ -153,3 +153,39 @@ for (const fault of ['SIGSTOP', 'SIGKILL'] as const) {
     })
   })
 }
+
+describe('log on its own Redis, cut off while L2 answers', () => {
+  test('L2 hits are judged by Redis, not by what the silent reader heard: the other instance sees the queued purge A recorded in L2', async () => {
+    const logServer = await startRedis()
+    const l2Server = await startRedis()
+    const clock = new FakeClock(Date.now())
+    const logs: RedisLog[] = []
+    const make = (id: string) => {
+      const log = redisLog({ url: logServer.url, clock, source: id, block: '50ms', timeout: '400ms', failureThreshold: 2, cooldown: '100ms' })
+      logs.push(log)
+      return createCache({ instanceId: id, clock, log, l2: redisStore({ url: l2Server.url, clock }), defaults: { ttl: '10m', maxStaleness: '500ms' } })
+    }
+    const a = make('a')
+    const b = make('b')
+    try {
+      await Promise.all(logs.map((l) => l.whenInitialized()))
+      let version = 'v1'
+      const load = counting(() => version)
+      assert.equal(await b.tenant('acme').getOrSet('x', load, { tags: ['p'] }), 'v1')
+      logServer.pause()
+      version = 'v2'
+      const r = await a.tenant('acme').invalidateTags(['p'])
+      assert.equal(r.queued, true)
+      await clock.advance(600)
+      // B's L1 is unchecked, and L2 (reachable) knows of A's invalidation: B loads.
+      assert.equal(await b.tenant('acme').getOrSet('x', load, { tags: ['p'] }), 'v2')
+      assert.equal(load.calls, 2)
+    } finally {
+      logServer.resume()
+      await a.close()
+      await b.close()
+      await logServer.stop()
+      await l2Server.stop()
+    }
+  })
+})
