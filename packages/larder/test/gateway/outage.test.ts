@@ -77,6 +77,8 @@ for (const fault of ['SIGSTOP', 'SIGKILL'] as const) {
         const queued = await purge(A, ['shared'])
         assert.equal(queued.status, 202, queued.text)
         assert.equal(JSON.parse(queued.text).queued, true)
+        const method = await get(`${A}/x`, { authorization: `Bearer ${ADMIN}` }, 'PURGE')
+        assert.equal(method.status, 202, method.text)
         assert.equal((await get(`${A}/x`)).text, '/x v2', 'applied on the gateway that took it')
 
         // Within maxStaleness B may answer from L1; past it, it goes to the origin.
