@@ -84,6 +84,8 @@ export class CacheEngine implements Cache {
   readonly #unsubscribe: () => void
   /** When the log was last heard from: past maxStaleness, L1 is not answered without a check. */
   readonly #health: LogHealth
+  /** Last heard + the smallest maxStaleness, as last asked: before it, L1 needs no health check (one comparison). */
+  #trustedUntil: number
   /** Bumped when L1 must not be trusted (log gap, distrust): loads begun before it never write back. */
   #flushGen = 0
   /** L1 entries our own log entries purged when the log delivered them during append. */
@@ -106,6 +108,7 @@ export class CacheEngine implements Cache {
     this.#defaults = defaults
     this.#policies = byName
     this.#health = new LogHealth(this.log, [defaults.maxStaleness, ...[...byName.values()].map((p) => p.maxStaleness)])
+    this.#trustedUntil = this.#health.heard + this.#health.bound
     // A shared store that follows the log can check entries against what it heard
     // instead of asking the server on every read (redisStore: one plain GET per L2 hit),
     // while it heard the log within maxStaleness.
@@ -180,6 +183,13 @@ export class CacheEngine implements Cache {
     return c < 0 || now >= e.staleAt ? STALE : FRESH
   }
 
+  /** Slow branch of the read path's log-health check (docs/invariants.md, R3): may L1 answer under `bound`? */
+  #logTrusted(now: number, bound: number): boolean {
+    const ok = this.#health.trusted(now, bound)
+    this.#trustedUntil = this.#health.heard + this.#health.bound
+    return ok
+  }
+
   #hit(scope: Scope, key: string, layer: 'l1' | 'l2', stale: boolean): void {
     // Only the tenant's counters move on the hot path; totals are summed in stats().
     const c = scope.counters
@@ -249,8 +259,7 @@ export class CacheEngine implements Cache {
     let unverified: L1Entry | undefined
     if (e !== undefined) {
       const state = this.#judge(scope, qkey, e, now)
-      const bound = this.#defaults.maxStaleness
-      if (state !== DEAD && now - this.#health.heard > bound && !this.#health.trusted(now, bound)) unverified = e
+      if (now > this.#trustedUntil && state !== DEAD && !this.#logTrusted(now, this.#defaults.maxStaleness)) unverified = e
       else if (state === FRESH || (state === STALE && allowStale)) return Promise.resolve({ entry: e, state, layer: 'l1' as const })
       if (state === DEAD) this.l1?.delete([qkey])
     }
@@ -291,8 +300,7 @@ export class CacheEngine implements Cache {
     const now = this.#clock.now()
     const out: (V | undefined)[] = Array.from({ length: keys.length }, () => undefined)
     const missing: number[] = []
-    const bound = this.#defaults.maxStaleness
-    const trusted = now - this.#health.heard <= bound || this.#health.trusted(now, bound)
+    const trusted = now <= this.#trustedUntil || this.#logTrusted(now, this.#defaults.maxStaleness)
     for (let i = 0; i < keys.length; i++) {
       const qkey = scope.prefix + keys[i]
       const e = this.l1?.getIn(scope.tenant, scope.marker + keys[i]) as L1Entry | undefined
@@ -337,7 +345,7 @@ export class CacheEngine implements Cache {
       if (e !== undefined) {
         // The qualified key is only built when the entry needs re-validation (rare).
         const s = e.c === this.#epochs.version && now < e.staleAt && now < e.expireAt ? FRESH : this.#judge(scope, (qkey = scope.prefix + key), e, now)
-        if (s !== DEAD && now - this.#health.heard > policy.maxStaleness && !this.#health.trusted(now, policy.maxStaleness)) unverified = e
+        if (now > this.#trustedUntil && s !== DEAD && !this.#logTrusted(now, policy.maxStaleness)) unverified = e
         else if (s === FRESH) {
           // XFetch (Vattani et al.): refresh early with a probability that grows as expiry nears.
           if (policy.refreshAhead > 0 && e.d !== undefined && now - e.d * policy.refreshAhead * Math.log(Math.random()) >= e.staleAt) {

@@ -5,9 +5,9 @@
  * time (`lastHeardAt`), and past a policy's `maxStaleness` the engine stops answering from
  * L1 without a check.
  *
- * The read path pays one subtraction and one comparison against `heard`, a copy of the
- * log's time cached here; only when that copy looks too old is the log asked again (about
- * once per heartbeat while the log is reachable, on every read while it is not).
+ * The read path pays one comparison against a cached "heard + smallest maxStaleness"; only
+ * when that has passed is the log asked again (`trusted`: about once per heartbeat while the
+ * log is reachable, on every read while it is not).
  * @module
  */
 import { channels } from './diagnostics.ts'
