@@ -162,7 +162,8 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
     const t = cache.tenant(input.tenant)
     const result: InvalidationResult = input.namespace === undefined ? await t.clear() : await t.namespace(input.namespace).bump()
     audit(p, 'clear', { tenant: input.tenant, namespace: input.namespace, purged: result.purged, id: result.id })
-    sendJson(res, 200, { purged: result.purged, id: result.id })
+    // 202: applied here but queued for the shared log (other instances do not have it yet).
+    sendJson(res, result.queued ? 202 : 200, { purged: result.purged, id: result.id, ...(result.queued ? { queued: true } : {}) })
   }
 
   async function keys(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {

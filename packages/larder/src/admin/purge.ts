@@ -89,10 +89,12 @@ export function createPurger(o: PurgerOptions): Purger {
         soft: input.soft,
         purged: r.purged,
         id: r.id,
+        ...(r.queued ? { queued: true } : {}),
       },
       'admin purge',
     )
-    sendJson(res, 200, { tenant: input.tenant, purged: r.purged, id: r.id, soft: input.soft, ...(host !== undefined ? { host, hostFrom } : {}) })
+    // 202: applied on this instance but queued for the shared log (other instances do not have it yet).
+    sendJson(res, r.queued ? 202 : 200, { tenant: input.tenant, purged: r.purged, id: r.id, soft: input.soft, ...(host !== undefined ? { host, hostFrom } : {}), ...(r.queued ? { queued: true } : {}) })
   }
 
   function answer(res: ServerResponse, err: unknown): void {

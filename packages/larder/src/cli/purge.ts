@@ -42,7 +42,7 @@ export async function run(argv: string[]): Promise<number> {
     if (values.host !== undefined && urls.length === 0) throw new CliError(`--host only applies to --url-path\n${USAGE}`, 2)
     for (const u of urls) if (!u.startsWith('/')) throw new CliError(`--url-path takes a path starting with "/", got "${u}" (the host goes in --host)`, 2)
     const body = { tenant, ...(tags.length ? { tags } : {}), ...(keys.length ? { keys } : {}), ...(urls.length ? { urls } : {}), ...(host && urls.length ? { host } : {}), soft: values.soft === true }
-    const r = await client.request<{ purged: number; id: number; host?: string; hostFrom?: string }>('POST', '/_larder/purge', body)
+    const r = await client.request<{ purged: number; id: number; host?: string; hostFrom?: string; queued?: boolean }>('POST', '/_larder/purge', body)
     if (r.hostFrom === 'request') {
       // The path was resolved against the address this CLI used, not the shop's host.
       throw new CliError(
@@ -50,6 +50,7 @@ export async function run(argv: string[]): Promise<number> {
       )
     }
     if (json) console.log(JSON.stringify(r))
+    else if (r.queued) console.log(`${values.soft ? 'soft-' : ''}purged ${r.purged} entr${r.purged === 1 ? 'y' : 'ies'} on this instance for tenant ${tenant}; QUEUED: the shared log is unreachable, other instances get it once it is replayed`)
     else console.log(`${values.soft ? 'soft-' : ''}purged ${r.purged} entr${r.purged === 1 ? 'y' : 'ies'} on this instance for tenant ${tenant}${r.host ? ` (pages on ${r.host})` : ''} (log id ${r.id}; other instances follow the log)`)
     return 0
   })

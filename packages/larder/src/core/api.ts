@@ -24,6 +24,13 @@ export interface Policy {
   refreshAhead?: number
   /** Tags added to every entry of this policy. */
   tags?: string[]
+  /**
+   * How long L1 may answer without a check while the invalidation log cannot be read
+   * (a fleet log's reader cut off): past it, reads go to L2 and the loader, and an L1 value
+   * is served (stale, marked) only when both fail. Must exceed the log's `heartbeatMs`.
+   * `get`/`getEntry`/`getMany` use the default policy's. Default 1s.
+   */
+  maxStaleness?: Duration
 }
 
 export interface SetOptions {
@@ -73,6 +80,12 @@ export interface InvalidationResult {
   id: number
   /** L1 entries dropped on this instance (others drop theirs when the log reaches them). */
   purged: number
+  /**
+   * Set when the invalidation has not reached the shared log: it is applied on this
+   * instance and queued for replay, and other instances apply it only once replayed
+   * (HTTP purge APIs answer 202). Absent when the log acknowledged it.
+   */
+  queued?: true
 }
 
 export interface TenantCache {
@@ -81,9 +94,11 @@ export interface TenantCache {
   /**
    * Like `get`, but also answers a value that may be served stale: soft-invalidated
    * (`expireTags`) or past its ttl within its grace. Never an invalidated or expired one.
-   * For callers that revalidate themselves (the HTTP cache's soft purge).
+   * For callers that revalidate themselves (the HTTP cache's soft purge). While the log
+   * cannot be read for longer than `maxStaleness`, an L1 value L2 could not confirm comes
+   * back `{ stale: true, unverified: true }`: check with the source first, serve it only if that fails.
    */
-  getEntry<V = unknown>(key: string): Promise<{ value: V; stale: boolean } | undefined>
+  getEntry<V = unknown>(key: string): Promise<{ value: V; stale: boolean; unverified?: true } | undefined>
   getOrSet<V>(key: string, loader: Loader<V>, options?: GetOrSetOptions): Promise<V>
   set<V>(key: string, value: V, options?: SetOptions): Promise<boolean>
   delete(keys: string | readonly string[]): Promise<InvalidationResult>

@@ -8,6 +8,7 @@ import { Epochs, epochLimits, Verdict, WriteStamps } from './epochs.ts'
 import { LarderError } from './errors.ts'
 import { raceSoft, type Timers, timersOf, withHardTimeout } from './flight.ts'
 import { PUBLIC_TENANT, SEP, validateKey, validateTags, validateTenant } from './keys.ts'
+import { LogHealth } from './log-health.ts'
 import { type ResolvedPolicy, resolvePolicies } from './policy.ts'
 import { type Counters, StatsBook } from './stats.ts'
 import { TenantScope } from './tenant.ts'
@@ -44,6 +45,8 @@ export interface Scope {
 const FRESH = 0
 const STALE = 1
 const DEAD = 2
+/** Found only in L1 while the log was not heard from for longer than maxStaleness (getEntry). */
+const UNVERIFIED = 3
 
 interface Flight {
   promise: Promise<unknown>
@@ -79,6 +82,10 @@ export class CacheEngine implements Cache {
   readonly #onError: (err: unknown, context: string) => void
   readonly #scopes = new Map<string, TenantScope>()
   readonly #unsubscribe: () => void
+  /** When the log was last heard from: past maxStaleness, L1 is not answered without a check. */
+  readonly #health: LogHealth
+  /** Last heard + the smallest maxStaleness, as last asked: before it, L1 needs no health check (one comparison). */
+  #trustedUntil: number
   /** Bumped when L1 must not be trusted (log gap, distrust): loads begun before it never write back. */
   #flushGen = 0
   /** L1 entries our own log entries purged when the log delivered them during append. */
@@ -97,13 +104,16 @@ export class CacheEngine implements Cache {
     this.l2 = options.l2
     this.#lease = isLeaseProvider(options.l2) ? options.l2 : undefined
     this.log = options.log ?? new MemoryLog({ clock: this.#clock, source: this.instanceId })
-    // A shared store that follows the log can check entries against what it heard
-    // instead of asking the server on every read (redisStore: one plain GET per L2 hit).
-    // Only a shared log hears every instance: with the embedded log the store keeps asking the server.
-    if (this.log.name !== 'memory') (this.l2 as { attachLog?(log: InvalidationLog): void } | undefined)?.attachLog?.(this.log)
     const { defaults, byName } = resolvePolicies(options.policies, options.defaults)
     this.#defaults = defaults
     this.#policies = byName
+    this.#health = new LogHealth(this.log, [defaults.maxStaleness, ...[...byName.values()].map((p) => p.maxStaleness)])
+    this.#trustedUntil = this.#health.heard + this.#health.bound
+    // A shared store that follows the log can check entries against what it heard
+    // instead of asking the server on every read (redisStore: one plain GET per L2 hit),
+    // while it heard the log within maxStaleness.
+    // Only a shared log hears every instance: with the embedded log the store keeps asking the server.
+    if (this.log.name !== 'memory') (this.l2 as { attachLog?(log: InvalidationLog, o: { maxStaleness: number }): void } | undefined)?.attachLog?.(this.log, { maxStaleness: this.#health.bound })
     const limit = options.statsTenantLimit ?? 100
     if (!Number.isInteger(limit) || limit < 0) throw new LarderError('E_INVALID_OPTION', 'statsTenantLimit must be a non-negative integer')
     this.#stats = new StatsBook(limit)
@@ -173,6 +183,13 @@ export class CacheEngine implements Cache {
     }
     if (now >= e.expireAt) return DEAD
     return c < 0 || now >= e.staleAt ? STALE : FRESH
+  }
+
+  /** Slow branch of the read path's log-health check (docs/invariants.md, R3): may L1 answer under `bound`? */
+  #logTrusted(now: number, bound: number): boolean {
+    const ok = this.#health.trusted(now, bound)
+    this.#trustedUntil = this.#health.heard + this.#health.bound
+    return ok
   }
 
   #hit(scope: Scope, key: string, layer: 'l1' | 'l2', stale: boolean): void {
@@ -245,13 +262,15 @@ export class CacheEngine implements Cache {
     const qkey = scope.prefix + key
     const now = this.#clock.now()
     const e = this.l1?.getIn(scope.tenant, scope.marker + key) as L1Entry | undefined
+    let unverified: L1Entry | undefined
     if (e !== undefined) {
       const state = this.#judge(scope, qkey, e, now, true)
-      if (state === FRESH || (state === STALE && allowStale)) return Promise.resolve({ entry: e, state, layer: 'l1' as const })
+      if (now > this.#trustedUntil && state !== DEAD && !this.#logTrusted(now, this.#defaults.maxStaleness)) unverified = e
+      else if (state === FRESH || (state === STALE && allowStale)) return Promise.resolve({ entry: e, state, layer: 'l1' as const })
       if (state === DEAD) this.l1?.delete([qkey])
     }
     return this.#readL2(scope, qkey, now).then((r) => {
-      if (r === undefined || (r.state === STALE && !allowStale)) return undefined
+      if (r === undefined || (r.state === STALE && !allowStale)) return allowStale && unverified !== undefined ? { entry: unverified, state: UNVERIFIED, layer: 'l1' as const } : undefined
       this.#putL1(qkey, r.entry)
       return { entry: r.entry, state: r.state, layer: 'l2' as const }
     })
@@ -268,15 +287,15 @@ export class CacheEngine implements Cache {
     })
   }
 
-  getEntry<V>(scope: Scope, key: string): Promise<{ value: V; stale: boolean } | undefined> {
+  getEntry<V>(scope: Scope, key: string): Promise<{ value: V; stale: boolean; unverified?: true } | undefined> {
     return this.#find(scope, key, true).then((r) => {
       if (r === undefined) {
         this.#miss(scope, key)
         return undefined
       }
-      const stale = r.state === STALE
+      const stale = r.state !== FRESH
       this.#hit(scope, key, r.layer, stale)
-      return { value: r.entry.v as V, stale }
+      return r.state === UNVERIFIED ? { value: r.entry.v as V, stale, unverified: true as const } : { value: r.entry.v as V, stale }
     })
   }
 
@@ -287,10 +306,11 @@ export class CacheEngine implements Cache {
     const now = this.#clock.now()
     const out: (V | undefined)[] = Array.from({ length: keys.length }, () => undefined)
     const missing: number[] = []
+    const trusted = now <= this.#trustedUntil || this.#logTrusted(now, this.#defaults.maxStaleness)
     for (let i = 0; i < keys.length; i++) {
       const qkey = scope.prefix + keys[i]
       const e = this.l1?.getIn(scope.tenant, scope.marker + keys[i]) as L1Entry | undefined
-      if (e !== undefined && this.#judge(scope, qkey, e, now, true) === FRESH) {
+      if (e !== undefined && trusted && this.#judge(scope, qkey, e, now, true) === FRESH) {
         this.#hit(scope, keys[i] as string, 'l1', false)
         out[i] = e.v as V
       } else missing.push(i)
@@ -323,6 +343,7 @@ export class CacheEngine implements Cache {
     const now = this.#clock.now()
     const l1 = this.l1
     let stale: L1Entry | undefined
+    let unverified: L1Entry | undefined
     let staleLayer: 'l1' | 'l2' = 'l1'
     let qkey: string | undefined
     if (l1 !== undefined) {
@@ -330,7 +351,8 @@ export class CacheEngine implements Cache {
       if (e !== undefined) {
         // The qualified key is only built when the entry needs re-validation (rare).
         const s = e.c === this.#epochs.version && now < e.staleAt && now < e.expireAt ? FRESH : this.#judge(scope, (qkey = scope.prefix + key), e, now, true)
-        if (s === FRESH) {
+        if (now > this.#trustedUntil && s !== DEAD && !this.#logTrusted(now, policy.maxStaleness)) unverified = e
+        else if (s === FRESH) {
           // XFetch (Vattani et al.): refresh early with a probability that grows as expiry nears.
           if (policy.refreshAhead > 0 && e.d !== undefined && now - e.d * policy.refreshAhead * Math.log(Math.random()) >= e.staleAt) {
             this.#background(scope, key, scope.prefix + key, loader, policy, options, e)
@@ -338,7 +360,7 @@ export class CacheEngine implements Cache {
           this.#hit(scope, key, 'l1', false)
           return e.v as V
         }
-        if (s === STALE) stale = e
+        else if (s === STALE) stale = e
         else l1.delete([(qkey ??= scope.prefix + key)])
       }
     }
@@ -346,6 +368,7 @@ export class CacheEngine implements Cache {
     validateKey(key)
     this.#open()
     qkey ??= scope.prefix + key
+    if (unverified !== undefined) return this.#unverified(scope, key, qkey, loader, policy, options, unverified, now)
     if (stale === undefined) {
       const r = await this.#readL2(scope, qkey, now)
       if (r) {
@@ -370,6 +393,22 @@ export class CacheEngine implements Cache {
     }
     this.#miss(scope, key)
     return this.#load(scope, key, qkey, loader, policy, options, undefined)
+  }
+
+  /**
+   * The log was not heard from for longer than maxStaleness, so the L1 value may have missed
+   * invalidations: ask L2, then the loader; the L1 value answers (stale, marked) only when
+   * both fail or the soft timeout passes, within its grace.
+   */
+  async #unverified<V>(scope: Scope, key: string, qkey: string, loader: Loader<V>, policy: ResolvedPolicy, options: GetOrSetOptions | undefined, fallback: L1Entry, now: number): Promise<V> {
+    const r = await this.#readL2(scope, qkey, now)
+    if (r?.state === FRESH) {
+      this.#putL1(qkey, r.entry)
+      this.#hit(scope, key, 'l2', false)
+      return r.entry.v as V
+    }
+    this.#miss(scope, key)
+    return this.#load(scope, key, qkey, loader, policy, options, fallback)
   }
 
   #background<V>(scope: Scope, key: string, qkey: string, loader: Loader<V>, policy: ResolvedPolicy, options: GetOrSetOptions | undefined, stale: L1Entry): void {
@@ -409,6 +448,7 @@ export class CacheEngine implements Cache {
 
   #serveStale<V>(scope: Scope, key: string, stale: L1Entry): V {
     this.#hit(scope, key, 'l1', true)
+    if (!this.#health.reachable && channels.unverified.hasSubscribers) channels.unverified.publish({ tenant: scope.tenant, key, layer: 'l1', silentMs: this.#health.silentMs(this.#clock.now()) })
     return stale.v as V
   }
 
@@ -699,7 +739,8 @@ export class CacheEngine implements Cache {
     }
     scope.counters.invalidations++
     if (channels.invalidate.hasSubscribers) channels.invalidate.publish({ entry, local: true, purged })
-    return { id: entry.id, purged }
+    // Not in the shared log yet (queued for replay): other instances do not have it.
+    return entry.queued === true ? { id: entry.id, purged, queued: true } : { id: entry.id, purged }
   }
 
   /** Applies a log entry to the epochs and L1; returns how many L1 entries it dropped. */

@@ -17,10 +17,20 @@ export const channels = {
   set: diagnostics_channel.channel('larder:cache:set'),
   /** { entry: LogEntry, local: boolean } */
   invalidate: diagnostics_channel.channel('larder:cache:invalidate'),
+  /**
+   * { tenant, key, layer, silentMs } — a value served without the log's confirmation: the log
+   * was not heard for longer than maxStaleness and neither L2 nor the loader could answer
+   */
+  unverified: diagnostics_channel.channel('larder:cache:unverified'),
   /** { key, reason: 'evict'|'expire'|'size', layer: 'l1' } */
   evict: diagnostics_channel.channel('larder:cache:evict'),
   /** { gap: LogGap } — the L1 was flushed or re-validated because of a log gap */
   gap: diagnostics_channel.channel('larder:log:gap'),
+  /**
+   * { reachable: boolean, silentMs, maxStalenessMs } — the log's reader passed (or came back
+   * within) the smallest maxStaleness without confirming it is caught up; noticed on reads
+   */
+  health: diagnostics_channel.channel('larder:log:health'),
   /** { op, durationMs, error?: unknown } — L2 (Redis) call */
   store: diagnostics_channel.channel('larder:store:op'),
   /** { op, durationMs, lagMs? } — log append/read */

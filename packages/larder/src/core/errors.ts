@@ -33,7 +33,7 @@ export const ErrorRegistry = {
   E_LOADER_TIMEOUT: def(504, 'the loader ran past its hard timeout and no stale value could be served'),
   E_LOADER_FAILED: def(502, 'the loader threw and no stale value could be served'),
   E_CLOSED: def(503, 'the cache (or a part of it) was closed'),
-  E_QUEUE_FULL: def(429, 'a bounded queue (write-behind, replay) is full'),
+  E_QUEUE_FULL: def(503, 'a bounded queue (write-behind, replay) is full'),
   E_STORE_TIMEOUT: def(504, 'a store call ran past its timeout'),
   E_STORE_UNAVAILABLE: def(503, 'a store is unavailable (circuit open)'),
   E_LOG_UNAVAILABLE: def(503, 'the invalidation log is unavailable'),

@@ -15,6 +15,7 @@ export interface ResolvedPolicy {
   hardTimeout: number
   refreshAhead: number
   tags: readonly string[]
+  maxStaleness: number
 }
 
 export const DEFAULT_POLICY: Policy = { ttl: '1m', grace: 0, hardTimeout: '10s' }
@@ -45,6 +46,7 @@ export function resolvePolicy(name: string, p: Policy, base: Policy = DEFAULT_PO
     hardTimeout: parseDuration(merged.hardTimeout ?? '10s', `policy "${name}" hardTimeout`),
     refreshAhead: beta,
     tags: validateTags(merged.tags ?? []),
+    maxStaleness: parseDuration(merged.maxStaleness ?? '1s', `policy "${name}" maxStaleness`, true),
   }
 }
 

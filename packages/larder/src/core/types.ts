@@ -111,6 +111,12 @@ export interface LogEntry {
   at: number
   /** Instance that appended the entry. */
   source?: string
+  /**
+   * Only on an entry `append` resolved before the shared log took it (a fleet log that
+   * could not reach its server queued it for replay): it is delivered to this process's
+   * subscribers, but other processes get it only once it is replayed. Never stored or read back.
+   */
+  queued?: true
 }
 
 export type LogAppend = Omit<LogEntry, 'id' | 'at'>
@@ -154,6 +160,16 @@ export interface InvalidationLog {
   subscribe(subscriber: LogSubscriber, fromId?: number | 'now'): () => void
   /** The highest id this process has seen (appended or received); 0 when none. */
   lastId(): number
+  /**
+   * Reader health of a log shared by several processes (absent on an in-process log, which
+   * is always caught up): the time, on the clock the log was given, at which this process
+   * last confirmed it had received every entry appended before then (a blocking read that
+   * returned, even empty). The engine stops answering from L1 without a check once this is
+   * older than the policy's `maxStaleness` (docs/invariants.md).
+   */
+  lastHeardAt?(): number
+  /** The longest a reachable log goes between two such confirmations (ms); `maxStaleness` must exceed it. */
+  readonly heartbeatMs?: number
   close(): Promise<void>
 }
 

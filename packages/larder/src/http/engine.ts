@@ -13,7 +13,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import { parseDuration } from '../core/duration.ts'
-import type { Cache, TenantCache } from '../core/api.ts'
+import type { Cache, InvalidationResult, TenantCache } from '../core/api.ts'
 import type { Duration } from '../core/types.ts'
 import { type CacheControl, headerValue } from './cache-control.ts'
 import { NOT_MODIFIED_FIELDS, notModified, updateHeaders } from './conditional.ts'
@@ -227,9 +227,9 @@ export class HttpCache {
     if ('vary' in v) {
       const key = primary + varyKey(v.vary, req.headers)
       const e = await tc.getEntry<HttpEntry>(key)
-      return { tc, primary, route, key, found: e === undefined ? undefined : this.#softAware(e.value, e.stale || got.stale) }
+      return { tc, primary, route, key, found: e === undefined ? undefined : this.#softAware(e.value, e.stale || got.stale, e.unverified === true || got.unverified === true) }
     }
-    return { tc, primary, route, key: primary, found: this.#softAware(v, got.stale) }
+    return { tc, primary, route, key: primary, found: this.#softAware(v, got.stale, got.unverified === true) }
   }
 
   /**
@@ -237,12 +237,17 @@ export class HttpCache {
    * ends now, so RFC 9111 decides what follows — served stale while one revalidation runs
    * when the response allows stale-while-revalidate (RFC 5861 §3), otherwise revalidated
    * first (a conditional request: a cheap 304 when nothing changed).
+   *
+   * An `unverified` entry (the invalidation log was not heard from for longer than
+   * maxStaleness, and L2 could not confirm it) is revalidated first, never served stale while
+   * revalidating: it answers (X-Cache: STALE) only when the origin fails (stale-if-error,
+   * or disconnected, RFC 9111 §4.2.4).
    */
-  #softAware(e: HttpEntry, purged: boolean): Prepared {
+  #softAware(e: HttpEntry, purged: boolean, unverified = false): Prepared {
     const p = this.prepare(e)
     if (!purged) return p
     const age = currentAge(p.facts, this.now())
-    return { ...p, facts: { ...p.facts, lifetime: Math.min(p.facts.lifetime, age) } }
+    return { ...p, facts: { ...p.facts, lifetime: Math.min(p.facts.lifetime, age), ...(unverified ? { swr: 0 } : {}) } }
   }
 
   prepare(e: HttpEntry): Prepared {
@@ -455,7 +460,7 @@ export class HttpCache {
   }
 
   /** Purges by tags, keys and URLs in one log entry (hard by default). */
-  purge(tenant: string, input: PurgeInput, host = ''): Promise<{ id: number; purged: number }> {
+  purge(tenant: string, input: PurgeInput, host = ''): Promise<InvalidationResult> {
     const tags = [...(input.tags ?? [])]
     for (const u of input.urls ?? []) tags.push(`@url ${this.urlKey(u, host)}`)
     return this.cache.invalidate(tenant, { tags, keys: input.keys, soft: input.soft === true })

@@ -95,6 +95,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
   const hits = counter('cache_hits_total', 'Reads answered from a cache tier (stale serves included).', ['tenant', 'layer', 'group'])
   const stale = counter('cache_stale_serves_total', 'Reads answered with a stale value (grace, stale-while-revalidate, stale-if-error).', ['tenant', 'layer', 'group'])
+  const unverified = counter('cache_unverified_serves_total', 'Values served without the invalidation log\'s confirmation: the log was unreachable past maxStaleness and neither L2 nor the loader answered (also counted as stale serves).', ['tenant'])
   const misses = counter('cache_misses_total', 'Reads no tier could answer.', ['tenant', 'group'])
   const loads = histogram('cache_load_duration_seconds', 'Loader (origin) durations.', ['group', 'outcome', 'background'])
   const sets = counter('cache_sets_total', 'Writes into a tier; accepted="false" for versioned writes a shared store refused.', ['layer', 'accepted'])
@@ -108,6 +109,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const storeOps = histogram('store_op_duration_seconds', 'L2 (shared store) call durations.', ['op', 'outcome'])
   const logOps = histogram('log_op_duration_seconds', 'Invalidation-log call durations.', ['op', 'outcome'])
   const logLag = gauge('log_lag_seconds', 'Delay between an invalidation being appended and this instance applying it (last seen).', [])
+  const logReachable = gauge('log_reachable', 'Whether this instance heard its invalidation log within the smallest maxStaleness (1) or not (0), as last noticed by a read.', [])
+  logReachable.set(1)
   const breaker = gauge('breaker_state', 'Circuit breaker state: 0 closed, 1 half-open, 2 open.', ['name'])
   const http = counter('http_responses_total', 'HTTP cache responses by cache status (HIT, MISS, STALE, BYPASS, REVALIDATED, EXPIRED).', ['tenant', 'status', 'route'])
   const httpTime = histogram('http_response_duration_seconds', 'HTTP cache response times by cache status.', ['status'])
@@ -146,6 +149,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       },
     ],
     ['miss', (m) => void misses.cell(tenants.get(m.tenant), group(m.key)).n++],
+    ['unverified', (m) => void unverified.cell(tenants.get(m.tenant)).n++],
+    ['health', (m) => logReachable.set(m.reachable === false ? 0 : 1)],
     [
       'load',
       (m) => {

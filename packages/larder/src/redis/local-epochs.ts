@@ -1,4 +1,4 @@
-import type { InvalidationLog, LogEntry, StoredEntry } from '../core/types.ts'
+import type { Clock, InvalidationLog, LogEntry, StoredEntry } from '../core/types.ts'
 
 export const Verdict = {
   Fresh: 0,
@@ -22,7 +22,10 @@ const NEVER = Number.MAX_SAFE_INTEGER
  * - "never" until the log knows its position (RedisLog.whenInitialized), then its last id;
  * - "never" again after a log gap, until the first entry after the gap arrives (entries
  *   lost in a gap have smaller ids than anything read after it);
- * - raised to the id of any epoch the bounded map evicts.
+ * - raised to the id of any epoch the bounded map evicts;
+ * - "never" while the log's reader has not been heard from for longer than `maxSilentMs`
+ *   (the engine's smallest maxStaleness): what it heard may miss invalidations other instances
+ *   recorded in Redis, so the server-side check decides (docs/invariants.md, R3).
  *
  * Memory follows the bound, not the number of tenants ever seen: a tenant's record and its
  * maps exist only while it holds at least one epoch.
@@ -41,9 +44,15 @@ export class LocalEpochs {
   /** The largest id evicted from the map: entries older than it are never judged here. */
   #floor = 0
   readonly #off: () => void
+  readonly #log: InvalidationLog
+  readonly #clock: Clock
+  readonly #maxSilentMs: number
 
-  constructor(log: InvalidationLog & { whenInitialized?(): Promise<void> }, limit: number) {
+  constructor(log: InvalidationLog & { whenInitialized?(): Promise<void> }, limit: number, options: { clock?: Clock; maxSilentMs?: number } = {}) {
     this.#limit = limit
+    this.#log = log
+    this.#clock = options.clock ?? Date
+    this.#maxSilentMs = options.maxSilentMs ?? 1000
     this.#off = log.subscribe(
       {
         entries: (es) => {
@@ -68,6 +77,8 @@ export class LocalEpochs {
   }
 
   get watermark(): number {
+    const log = this.#log
+    if (log.lastHeardAt !== undefined && this.#clock.now() - log.lastHeardAt() > this.#maxSilentMs) return NEVER
     return this.#watermark
   }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { channels } from '../core/diagnostics.ts'
 import { parseDuration } from '../core/duration.ts'
 import { LarderError } from '../core/errors.ts'
-import type { Duration, InvalidationLog, LogAppend, LogEntry, LogGap, LogKind, LogSubscriber, ReadResult } from '../core/types.ts'
+import type { Clock, Duration, InvalidationLog, LogAppend, LogEntry, LogGap, LogKind, LogSubscriber, ReadResult } from '../core/types.ts'
 import { Breaker } from './breaker.ts'
 import { type ConnectionOptions, connect, duplicate, isCluster, quit, type RedisClient } from './connection.ts'
 import { nodeFor } from './slot.ts'
@@ -17,7 +17,10 @@ export interface RedisLogOptions extends ConnectionOptions {
   maxLen?: number
   /** Timeout of an append (then it is queued and replayed). Default 500ms. */
   timeout?: Duration
-  /** XREAD BLOCK time of the reader. Default 1s. */
+  /**
+   * XREAD BLOCK time of the reader, and so the longest a reachable log goes unheard
+   * (`heartbeatMs`): keep it well under the caches' `maxStaleness`. Default 250ms.
+   */
   block?: Duration
   /** A reader cut off longer than this tells subscribers to flush (gap 'disconnected'). Default 5s. */
   maxDisconnect?: Duration
@@ -35,6 +38,8 @@ export interface RedisLogOptions extends ConnectionOptions {
    * failover. With 1, an append not replicated within the timeout is queued and replayed.
    */
   waitReplicas?: number
+  /** Clock of `lastHeardAt()` (give the cache's clock; fake in tests). Default `Date`. */
+  clock?: Clock
 }
 
 interface Queued {
@@ -78,6 +83,9 @@ export class RedisLog implements InvalidationLog {
   readonly #source: string | undefined
   readonly #waitReplicas: number
   readonly #waitMs: number
+  readonly #clock: Clock
+  /** When the reader last confirmed it was caught up (clock ms). */
+  #heardAt: number
   readonly #subs = new Map<LogSubscriber, SubState>()
   /** Tokens of batches this instance appended (delivered locally): entries left to skip when read back. */
   readonly #own = new Map<string, number>()
@@ -107,7 +115,10 @@ export class RedisLog implements InvalidationLog {
     const tag = `lr:{${options.stream === undefined ? 'log' : b64(options.stream)}}:`
     this.#keys = { stream: `${tag}stream`, seq: `${tag}seq`, since: `${tag}since`, dedup: `${tag}u:` }
     this.#maxLen = positiveInt(options.maxLen ?? 100_000, 'maxLen')
-    this.#block = parseDuration(options.block ?? '1s', 'block')
+    this.#block = parseDuration(options.block ?? '250ms', 'block')
+    this.#clock = options.clock ?? Date
+    // A new reader has delivered nothing anyone could have cached against: heard as of now.
+    this.#heardAt = this.#clock.now()
     this.#maxDisconnect = parseDuration(options.maxDisconnect ?? '5s', 'maxDisconnect')
     this.#queueLimit = positiveInt(options.queueLimit ?? 10_000, 'queueLimit')
     this.#source = options.source
@@ -149,6 +160,16 @@ export class RedisLog implements InvalidationLog {
 
   lastId(): number {
     return this.#last
+  }
+
+  /** When the reader last confirmed it had every entry appended before then (a read that returned, even empty). */
+  lastHeardAt(): number {
+    return this.#heardAt
+  }
+
+  /** The reader's XREAD BLOCK time: how long a reachable log goes between two confirmations. */
+  get heartbeatMs(): number {
+    return this.#block
   }
 
   /** Appends waiting for Redis (for stats and tests). */
@@ -230,7 +251,8 @@ export class RedisLog implements InvalidationLog {
     this.#queued += batch.length
     this.#deliver(entries)
     this.#scheduleReplay(this.breaker.available() ? 0 : 250)
-    return entries
+    // The caller learns the entry is not in the shared log yet (only what append returns says so).
+    return entries.map((e) => ({ ...e, queued: true as const }))
   }
 
   #scheduleReplay(ms: number): void {
@@ -364,6 +386,7 @@ export class RedisLog implements InvalidationLog {
     if (this.#cursor > this.#last) this.#last = this.#cursor
     this.#since = since === null ? null : Number(since)
     this.#initialized = true
+    this.#heardAt = this.#clock.now()
     this.#markReady()
     this.#markInitialized()
   }
@@ -398,7 +421,10 @@ export class RedisLog implements InvalidationLog {
         // A paused server never answers a blocking read: bound it ourselves.
         const res = (await this.#bounded(this.#reader.xread('COUNT', 1000, 'BLOCK', this.#block, 'STREAMS', this.#keys.stream, `${this.#cursor}-0`), this.#block + 1000)) as [string, [string, string[]][]][] | null
         backoff = 50
-        if (res === null) continue
+        if (res === null) {
+          this.#heardAt = this.#clock.now()
+          continue
+        }
         const raw = (res[0] as [string, [string, string[]][]])[1]
         const fresh: LogEntry[] = []
         for (const r of raw) {
@@ -412,6 +438,8 @@ export class RedisLog implements InvalidationLog {
         }
         if (channels.log.hasSubscribers) channels.log.publish({ op: 'read', durationMs: performance.now() - started, lagMs: fresh.length > 0 ? Date.now() - (fresh[fresh.length - 1] as LogEntry).at : 0 })
         this.#deliver(fresh)
+        // Caught up unless the batch was full (more may be waiting behind it).
+        if (raw.length < 1000) this.#heardAt = this.#clock.now()
         // Learn the run id once the log has one, so a later restart is recognised.
         if (this.#since === null && raw.length > 0) {
           const since = await this.#bounded(this.#reader.get(this.#keys.since), 2000)

@@ -122,10 +122,12 @@ export class RedisStore implements Store, LeaseProvider {
   /**
    * Lets L2 hits be plain GETs judged against the epochs this instance hears from `log`
    * (entries too old for that still go through the READ script). Idempotent per store.
+   * While the log's reader is not heard from for longer than `maxStaleness` (ms, default 1s:
+   * the engine passes its smallest), every read goes through the script again.
    */
-  attachLog(log: InvalidationLog): void {
+  attachLog(log: InvalidationLog, options: { maxStaleness?: number } = {}): void {
     this.#local?.close()
-    this.#local = new LocalEpochs(log, this.#localLimit)
+    this.#local = new LocalEpochs(log, this.#localLimit, { clock: this.#clock, maxSilentMs: options.maxStaleness })
   }
 
   get(qkey: string): Promise<StoredEntry | undefined> {

@@ -143,6 +143,23 @@ export function logConformance(name: string, makeLog: () => Promise<Invalidation
       assert.deepEqual(c.gaps, [])
     })
 
+    test('reader health: an appended entry the log took has no `queued`; a log reporting lastHeardAt (with heartbeatMs) advances it while reachable', async () => {
+      const log = await open()
+      const e = await log.append({ tenant: 't', kind: 'hard', tags: ['h'] })
+      assert.equal(e.queued, undefined, 'queued is only for entries the log could not take')
+      if (log.lastHeardAt === undefined) return
+      const beat = log.heartbeatMs
+      assert.ok(typeof beat === 'number' && beat > 0, 'a log that reports lastHeardAt tells its heartbeat (the engine checks maxStaleness against it)')
+      await (log as { ready?: () => Promise<void> }).ready?.()
+      const first = log.lastHeardAt()
+      // A blocking read returns at least every heartbeat, even with nothing to deliver.
+      const deadline = Date.now() + 4 * beat + 2000
+      while (log.lastHeardAt() <= first) {
+        assert.ok(Date.now() < deadline, `lastHeardAt did not advance within ${4 * beat + 2000} ms`)
+        await new Promise((r) => setTimeout(r, Math.max(10, beat / 4)))
+      }
+    })
+
     test('append after close is refused', async () => {
       const log = await open()
       await log.close()

@@ -52,6 +52,17 @@ describe('createMetrics', () => {
     assert.equal(value(misses, { tenant: 'acme', group: 'category' }), 1)
   })
 
+  test('unverified serves and log reachability (docs/invariants.md: bounded staleness)', async () => {
+    const m = make()
+    assert.equal(value(await metric(m, 'larder_log_reachable'), {}), 1, 'reachable until a read noticed otherwise')
+    channels.health.publish({ reachable: false, silentMs: 1200, maxStalenessMs: 1000 })
+    channels.unverified.publish({ tenant: 'acme', key: 'product:1', layer: 'l1', silentMs: 1200 })
+    assert.equal(value(await metric(m, 'larder_log_reachable'), {}), 0)
+    assert.equal(value(await metric(m, 'larder_cache_unverified_serves_total'), { tenant: 'acme' }), 1)
+    channels.health.publish({ reachable: true, silentMs: 10, maxStalenessMs: 1000 })
+    assert.equal(value(await metric(m, 'larder_log_reachable'), {}), 1)
+  })
+
   test('every channel feeds its metric with the documented names and labels', async () => {
     const m = make({ stats: () => ({ entries: 12, bytes: 3400 }) })
     channels.load.publish({ tenant: 'acme', key: 'product:1', durationMs: 30, background: false })
