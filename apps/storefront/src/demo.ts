@@ -95,7 +95,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     const seed = await migrateAndSeed(db, tenants)
     say(seed.seeded ? `seeded ${tenants.length} shops in ${(seed.ms / 1000).toFixed(1)} s` : 'database already seeded')
 
-    const adminToken = options.adminToken ?? process.env.LARDER_ADMIN_TOKEN ?? `demo-${randomBytes(12).toString('hex')}`
+    const adminToken = options.adminToken ?? (process.env.LARDER_ADMIN_TOKEN || `demo-${randomBytes(12).toString('hex')}`)
     const viewerToken = `view-${randomBytes(12).toString('hex')}`
     const auth = createAuthorizer([
       { name: 'demo-admin', token: adminToken, scopes: ['admin'] },
