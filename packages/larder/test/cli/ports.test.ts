@@ -6,7 +6,6 @@ import { joinNegativeValues, parsePort } from '../../src/cli/args.ts'
 import { freePort } from '../../src/testing/servers.ts'
 
 const BIN = new URL('../../bin/larder.mjs', import.meta.url).pathname
-const VERSION = (await import('../../package.json', { with: { type: 'json' } })).default.version as string
 
 /** Runs the real `larder` binary in a child process. */
 function larder(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -24,43 +23,6 @@ function occupy(port: number): Promise<Server> {
     s.listen(port, '127.0.0.1', () => resolve(s))
   })
 }
-
-describe('larder: help, version and unknown commands', () => {
-  const commands = [['gateway'], ['stats'], ['purge'], ['warm'], ['pg'], ['pg', 'install'], ['pg', 'uninstall'], ['pg', 'sql'], ['demo'], ['demo', 'start'], ['demo', 'load']]
-  for (const cmd of commands) {
-    for (const flag of ['--help', '-h']) {
-      test(`larder ${cmd.join(' ')} ${flag} prints its own usage and exits 0`, async () => {
-        const r = await larder([...cmd, flag])
-        assert.equal(r.code, 0, r.stderr)
-        assert.equal(r.stderr, '')
-        assert.match(r.stdout, new RegExp(`^usage:[\\s\\S]*larder ${cmd.join(' ')}\\b`))
-        // A subcommand's usage is its own, not its parent's list.
-        if (cmd.length > 1) assert.match(r.stdout, new RegExp(`^usage: larder ${cmd.join(' ')} `))
-      })
-    }
-  }
-
-  test('larder --version prints the package version', async () => {
-    for (const flag of ['--version', '-v']) {
-      const r = await larder([flag])
-      assert.equal(r.code, 0)
-      assert.equal(r.stdout.trim(), VERSION)
-    }
-  })
-
-  test('an unknown command is named, with the closest command when there is one, and exits non-zero', async () => {
-    const r = await larder(['frobnicate'])
-    assert.equal(r.code, 2)
-    assert.match(r.stderr, /unknown command "frobnicate"/)
-    assert.doesNotMatch(r.stdout, /usage/)
-    const typo = await larder(['gatway', '--origin', 'http://127.0.0.1:1'])
-    assert.equal(typo.code, 2)
-    assert.match(typo.stderr, /unknown command "gatway" \(did you mean "gateway"\?\)/)
-    const sub = await larder(['pg', 'instal'])
-    assert.equal(sub.code, 2)
-    assert.match(sub.stderr, /unknown subcommand "instal"/)
-  })
-})
 
 describe('larder gateway: ports', () => {
   test('--port -1 (and -p -1) is an invalid port like any other, not an "ambiguous argument"', async () => {
