@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { type Cache, type InvalidationLog, type Store, createCache } from 'larder'
+import { type Cache, type InvalidationLog, type LarderRoute, type Store, createCache } from 'larder'
 import { createAdminApi, createAuthorizer } from 'larder/admin'
 import { createEventProcessor, type EventProcessor } from 'larder/events'
 import { createGateway, type Gateway } from 'larder/gateway'
@@ -24,6 +24,14 @@ import { createOrigin, type Origin, TENANT_HEADER } from './origin.ts'
 import { pageRoute } from './page/serve.ts'
 
 export const RULES_FILE = fileURLToPath(new URL('../rules.yaml', import.meta.url))
+
+/**
+ * GET /_larder/demo on each gateway answers `{ app: DEMO_APP, gateways: [url, …] }`: how
+ * `larder demo load` finds the demo that runs at the default address, and all its gateways
+ * (it never sends its writes to a gateway that is not the demo's).
+ */
+export const DEMO_INFO_PATH = '/_larder/demo'
+export const DEMO_APP = 'larder-storefront-demo'
 
 export interface DemoOptions {
   /** Port of the first gateway (the next instances take the following ports; 0 = any free port). Default 8080. */
@@ -87,7 +95,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     const seed = await migrateAndSeed(db, tenants)
     say(seed.seeded ? `seeded ${tenants.length} shops in ${(seed.ms / 1000).toFixed(1)} s` : 'database already seeded')
 
-    const adminToken = options.adminToken ?? process.env.LARDER_ADMIN_TOKEN ?? `demo-${randomBytes(12).toString('hex')}`
+    const adminToken = options.adminToken ?? (process.env.LARDER_ADMIN_TOKEN || `demo-${randomBytes(12).toString('hex')}`)
     const viewerToken = `view-${randomBytes(12).toString('hex')}`
     const auth = createAuthorizer([
       { name: 'demo-admin', token: adminToken, scopes: ['admin'] },
@@ -142,6 +150,13 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     closers.push(() => origin.close())
 
     const out: DemoInstance[] = []
+    const info: LarderRoute = (req, res, { url }) => {
+      if (url.pathname !== DEMO_INFO_PATH || (req.method !== 'GET' && req.method !== 'HEAD')) return false
+      const body = JSON.stringify({ app: DEMO_APP, gateways: out.map((i) => i.url), events: feed !== undefined })
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) })
+      res.end(req.method === 'HEAD' ? undefined : body)
+      return true
+    }
     for (const [i, cache] of caches.entries()) {
       const hub = createSseHub({ log: cache.log })
       const admin = createAdminApi({ cache, auth, hub })
@@ -151,7 +166,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
         auth,
         tenantHeader: TENANT_HEADER,
         defaultTenant: tenants[0]?.id ?? 'default',
-        routes: [hub.route, admin.route, metrics.route],
+        routes: [info, hub.route, admin.route, metrics.route],
       })
       closers.push(() => gateway.close(), () => admin.close(), () => hub.close())
       const port = options.port === undefined ? 8080 + i : options.port === 0 ? 0 : options.port + i

@@ -1,5 +1,5 @@
 /**
- * The origin shop API (node:http, no framework): seed 002's endpoints for three tenants,
+ * The origin shop API (node:http, no framework): a marketplace's endpoints for three tenants,
  * chosen by the `X-Tenant-Id` header (the gateway's --tenant-header). Every GET says how
  * long a shared cache may keep it (`Cache-Control: s-maxage`) and which tags purge it
  * (`Surrogate-Key`); writes only touch the database.

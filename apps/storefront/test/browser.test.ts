@@ -60,7 +60,7 @@ test('a price changed in the admin panel appears on a second open page without r
   await b.page.waitForFunction((text) => document.querySelector('tr[data-product-id="3"] .price')?.textContent === text, money(price))
   assert.equal(await b.page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload), true, 'page B was not reloaded')
 
-  // Seed 000: a banned seller leaves the variant's sellers list on every open page.
+  // A banned seller leaves the variant's sellers list on every open page.
   const bannedCount = async () => Number(/(\d+) permanently banned/.exec((await b.page.textContent('#analytics')) ?? '')?.[1] ?? Number.NaN)
   const bannedBefore = await bannedCount()
   assert.ok(Number.isInteger(bannedBefore), 'the marketplace panel shows the seller status distribution')
@@ -71,7 +71,7 @@ test('a price changed in the admin panel appears on a second open page without r
   await a.page.click('#admin-seller-btn')
   await b.page.waitForSelector(`#sellers li[data-seller-id="${sellerId}"]`, { state: 'detached' })
   assert.match((await b.page.textContent('#seller-excluded')) ?? '', /permanently banned/)
-  // Seed 000's status distribution follows on the same page (the analytics tag was purged too).
+  // The seller status distribution follows on the same page (the analytics tag was purged too).
   await b.page.waitForFunction((n) => new RegExp(`${n} permanently banned`).test(document.getElementById('analytics')?.textContent ?? ''), bannedBefore + 1)
   assert.equal(await b.page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload), true)
 

@@ -116,7 +116,7 @@ describe('reads', () => {
   })
 })
 
-describe('sellers of a variant (seed 000)', () => {
+describe('sellers of a variant (banned, suspended, vacation, overdue and inactive sellers left out)', () => {
   test('only active sellers active in the last 6 months are listed; ttl follows the count', async () => {
     for (const vid of [1, 4, 751]) {
       const r = await api(`/api/v1/variants/${vid}/sellers`)

@@ -7,8 +7,9 @@ import { fileURLToPath } from 'node:url'
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 
 // The README's first command is `npm install && npm start`; `npm start` runs scripts/start.mjs.
-test('npm start (scripts/start.mjs) reaches a healthy state, serves through the gateway and stops cleanly on SIGTERM', async () => {
-  const child = spawn(process.execPath, ['scripts/start.mjs', '--port', '0'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, REDIS_URL: '', DATABASE_URL: '' } })
+test('npm start (scripts/start.mjs) reaches a healthy state, serves through the gateway and stops cleanly on Ctrl-C', async () => {
+  // Its own process group, as in a terminal: Ctrl-C sends SIGINT to every process of the group.
+  const child = spawn(process.execPath, ['scripts/start.mjs', '--port', '0'], { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, REDIS_URL: '', DATABASE_URL: '' } })
   let output = ''
   child.stdout.on('data', (d) => (output += d))
   child.stderr.on('data', (d) => (output += d))
@@ -45,9 +46,10 @@ test('npm start (scripts/start.mjs) reaches a healthy state, serves through the 
     assert.equal(metrics.status, 200)
     assert.match(await metrics.text(), /larder_cache_hits_total/)
   } finally {
-    if (child.exitCode === null) child.kill('SIGTERM')
+    // Ctrl-C: the demo hears it from the terminal and again from each parent that forwards it.
+    if (child.exitCode === null) process.kill(-(child.pid as number), 'SIGINT')
   }
   const [code] = await once(child, 'exit')
   assert.equal(code, 0, output)
-  assert.match(output, /stopped\./)
+  assert.match(output, /\nSIGINT: stopping…\n[\s\S]*stopped\./)
 })

@@ -1,12 +1,12 @@
 /**
- * How long each endpoint may be cached by a shared cache (seed 002's endpoint table) and
+ * How long each endpoint may be cached by a shared cache (the table in docs/storefront.md) and
  * the surrogate keys (tags) its responses carry. The origin says this once, in headers;
  * the gateway stores `s-maxage` and turns `Surrogate-Key` into tags, and the event rules
  * (rules.yaml) purge by the same tags.
  * @module
  */
 
-/** Seconds a shared cache may keep each endpoint's answer (seed 002). */
+/** Seconds a shared cache may keep each endpoint's answer. */
 export const SHARED_MAX_AGE = {
   products: 300, // "/api/v1/products": 5m
   product: 3600, // "/api/v1/products/{id}": 1h
@@ -14,16 +14,16 @@ export const SHARED_MAX_AGE = {
   categoryProducts: 1800, // "/api/v1/categories/{id}/products": 30m
   search: 900, // "/api/v1/search": 15m
   analytics: 3600, // "/api/v1/analytics/dashboard": 1h
-  sellersMany: 900, // seed 000: a variant with more than 100 sellers: 15m
-  sellersFew: 3600, // seed 000: otherwise 1h
+  sellersMany: 900, // a variant with more than 100 sellers: 15m
+  sellersFew: 3600, // otherwise 1h
 } as const
 
-/** Seed 000: more sellers means more churn, so a shorter ttl. */
+/** More sellers means more churn, so a shorter ttl. */
 export function sellersMaxAge(sellerCount: number): number {
   return sellerCount > 100 ? SHARED_MAX_AGE.sellersMany : SHARED_MAX_AGE.sellersFew
 }
 
-/** Stale-while-revalidate window (seed 003: `max-age=300, stale-while-revalidate=60`). */
+/** Stale-while-revalidate window (as in `max-age=300, stale-while-revalidate=60`). */
 export const SWR_SECONDS = 60
 
 /**

@@ -135,7 +135,7 @@ export async function search(db: Queryable, tenant: string, url: URL): Promise<R
 }
 
 /**
- * Seed 000: the sellers of a variant, without banned, suspended, payment-overdue, vacation
+ * The sellers of a variant, without banned, suspended, payment-overdue, vacation
  * and inactive-for-6-months sellers (nor removed listings); ttl by seller count.
  */
 export async function variantSellers(db: Queryable, tenant: string, id: number): Promise<ReadResult> {
@@ -178,7 +178,7 @@ export async function analyticsDashboard(db: Queryable, tenant: string): Promise
   )
   const sellerStatus = await db.query<{ status: string; count: number }>('SELECT status, count(*)::int AS count FROM sellers WHERE tenant = $1 GROUP BY status ORDER BY status', [tenant])
   const [inactive] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM sellers WHERE tenant = $1 AND last_active_at < now() - interval '6 months'`, [tenant])
-  // Seed 000's churn metrics: listings added and removed per hour over the last 24 hours.
+  // Marketplace churn: listings added and removed per hour over the last 24 hours.
   const churn = await db.query<{ hour: string; added: number; removed: number }>(
     `SELECT to_char(h AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:00:00"Z"') AS hour, sum(a)::int AS added, sum(r)::int AS removed FROM (
        SELECT date_trunc('hour', created_at) AS h, 1 AS a, 0 AS r FROM offers WHERE tenant = $1 AND created_at > now() - interval '24 hours'

@@ -12,7 +12,7 @@
 /** The channel the triggers notify on. */
 export const EVENTS_CHANNEL = 'storefront_events'
 
-/** Seller statuses (seed 000). Only `active` sellers active in the last 6 months are listed. */
+/** Seller statuses. Only `active` sellers active in the last 6 months are listed. */
 export const SELLER_STATUSES = ['active', 'vacation', 'temporarily_suspended', 'permanently_banned', 'payment_overdue'] as const
 export type SellerStatus = (typeof SELLER_STATUSES)[number]
 
@@ -59,8 +59,8 @@ CREATE SEQUENCE IF NOT EXISTS storefront_event_seq;
 
 /**
  * Triggers. Payloads are event envelopes { id, type, tenant, data, at } (docs/events.md).
- * A seller's status change carries the ids of the variants it offers (seed 000: "invalidates
- * every variant that seller offers"), chunked so each NOTIFY stays far below PostgreSQL's
+ * A seller's status change carries the ids of the variants it offers (its ban, suspension or vacation
+ * invalidates every variant that seller offers), chunked so each NOTIFY stays far below PostgreSQL's
  * 8000-byte payload limit.
  */
 export const TRIGGERS_SQL = `

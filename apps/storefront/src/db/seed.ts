@@ -1,6 +1,6 @@
 /**
  * Deterministic seed: 3 tenants, 10,000 products, ~20,000 variants, 300 sellers per tenant
- * (every status of seed 000, some inactive for over 6 months), several offers per variant
+ * (every seller status, some inactive for over 6 months), several offers per variant
  * (a few "hot" variants with more than 100 sellers, for the 15-minute ttl), orders.
  *
  * Rows are generated inside the database with generate_series and a small integer hash

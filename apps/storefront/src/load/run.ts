@@ -1,13 +1,13 @@
 /**
- * `larder demo load`: starts the demo in-process (or targets a running gateway with --url),
- * runs the workload through event-driven caching, then the same traffic through a second
- * gateway that only has TTLs (no change capture), and prints both side by side.
+ * `larder demo load`: drives the gateways of a running demo (`url`), or starts the demo
+ * in-process, runs the workload through event-driven caching, then the same traffic through
+ * a second gateway that only has TTLs (no change capture), and prints both side by side.
  * @module
  */
 import { createCache } from 'larder'
 import { createGateway } from 'larder/gateway'
 import { SELLERS_PER_TENANT, TENANTS } from '../db/seed.ts'
-import { startDemo } from '../demo.ts'
+import { DEMO_APP, DEMO_INFO_PATH, startDemo } from '../demo.ts'
 import { TENANT_HEADER } from '../origin.ts'
 import { Worker } from 'node:worker_threads'
 import type { WorkloadOptions, WorkloadReport } from './workload.ts'
@@ -95,6 +95,28 @@ export function formatReports(rows: [string, WorkloadReport][]): string {
   return lines.map((l) => l.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('   ')).join('\n')
 }
 
+/**
+ * The gateways of the demo running at `url` (what its GET /_larder/demo lists), or undefined
+ * when nothing answers there or what answers is not the demo (its writes must not go to
+ * another service).
+ */
+export async function findRunningDemo(url: string, timeoutMs = 2000): Promise<string[] | undefined> {
+  try {
+    const res = await fetch(new URL(DEMO_INFO_PATH, url), { signal: AbortSignal.timeout(timeoutMs) })
+    const body = (await res.json().catch(() => undefined)) as { app?: unknown; gateways?: unknown } | undefined
+    if (!res.ok || body?.app !== DEMO_APP || !Array.isArray(body.gateways) || body.gateways.length === 0) return undefined
+    return body.gateways.every((g) => typeof g === 'string') ? (body.gateways as string[]) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function staleLines(out: (line: string) => void, rows: [string, WorkloadReport | undefined][]): void {
+  for (const [name, r] of rows) {
+    for (const s of r?.staleExamples ?? []) out(`  stale (${name}): ${s.entity} v${s.seen} < acknowledged v${s.required} at ${s.url}${s.detail ? ` (${s.detail})` : ''}`)
+  }
+}
+
 export async function runLoad(options: LoadOptions = {}): Promise<LoadResult> {
   const out = options.out ?? ((l: string) => console.log(l))
   const progress = options.progress ?? (process.stderr.isTTY ? process.stderr : undefined)
@@ -109,9 +131,13 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadResult> {
     ...(options.warmup !== undefined ? { warmup: options.warmup } : {}),
   }
 
+  const workload = `workload: ${base.requests} requests after ${base.warmup ?? base.requests} warm-up, ${((base.writeRatio ?? 0) * 100).toFixed(1)} % writes, ${base.concurrency} in flight, Zipf s=1.1${base.prewarm ? '; every product page and sellers list requested once first' : ''}`
   if (options.url) {
+    out(workload)
     const events = await runInWorker({ ...base, url: options.url }, undefined, bar('gateway', progress))
+    out('')
     out(formatReports([['gateway', events]]))
+    staleLines(out, [['gateway', events]])
     return { events, ttlOnly: undefined }
   }
 
@@ -121,7 +147,7 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadResult> {
     const gw = demo.instances[0]
     if (!gw) throw new Error('no gateway instance started')
     const originReads = () => demo.origin.stats().reads
-    out(`workload: ${base.requests} requests after ${base.warmup ?? base.requests} warm-up, ${((base.writeRatio ?? 0) * 100).toFixed(1)} % writes, ${base.concurrency} in flight, Zipf s=1.1${base.prewarm ? '; every product page and sellers list requested once first' : ''}`)
+    out(workload)
     const events = await runInWorker({ ...base, url: gw.url }, originReads, bar('events', progress))
     let ttlOnly: WorkloadReport | undefined
     if (options.compare !== false) {
@@ -138,9 +164,7 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadResult> {
     }
     out('')
     out(formatReports(ttlOnly ? [['event-driven', events], ['TTL only', ttlOnly]] : [['event-driven', events]]))
-    for (const [name, r] of [['event-driven', events], ['TTL only', ttlOnly]] as const) {
-      for (const s of r?.staleExamples ?? []) out(`  stale (${name}): ${s.entity} v${s.seen} < acknowledged v${s.required} at ${s.url}${s.detail ? ` (${s.detail})` : ''}`)
-    }
+    staleLines(out, [['event-driven', events], ['TTL only', ttlOnly]])
     return { events, ttlOnly }
   } finally {
     await demo.close()

@@ -1,5 +1,5 @@
 /**
- * The storefront workload: a Zipf-distributed read mix over seed 002's endpoints with ~1 %
+ * The storefront workload: a Zipf-distributed read mix over the shop API's endpoints with ~1 %
  * writes (price, stock, seller status), every read checked against the versions that
  * acknowledged writes produced (checker.ts).
  * @module

@@ -140,7 +140,7 @@ interface Analytics {
   listingsChurn: { hour: string; added: number; removed: number }[]
 }
 
-// Seed 000's churn metrics: seller status distribution and listings added/removed per hour.
+// Marketplace churn: seller status distribution and listings added/removed per hour.
 async function renderAnalytics() {
   const a = await api<Analytics>('/api/v1/analytics/dashboard')
   const last = a.listingsChurn[a.listingsChurn.length - 1]

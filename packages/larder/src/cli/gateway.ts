@@ -27,6 +27,7 @@ import { createSseHub } from '../realtime/index.ts'
 import { type GatewayConfigFile, loadGatewayConfig } from '../gateway/config.ts'
 import { createGateway, type Gateway } from '../gateway/index.ts'
 import { createForwarders, type ForwarderSpec } from '../http/cdn/index.ts'
+import { joinNegativeValues, listenErrorMessage, parsePort } from './args.ts'
 
 const USAGE = `usage: larder gateway --origin http://127.0.0.1:3000 [--port 8080] [--host 127.0.0.1]
                       [--redis redis://127.0.0.1:6379] [--config larder.yaml]
@@ -60,9 +61,11 @@ export async function run(argv: string[]): Promise<number | undefined> {
     return 2
   }
   const portText = args.values.port ?? env.LARDER_PORT ?? String(file.port ?? 8080)
-  const port = Number(portText)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(`--port must be an integer 0-65535, got "${portText}"`)
+  let port: number
+  try {
+    port = parsePort(portText)
+  } catch (err) {
+    console.error((err as Error).message)
     return 2
   }
   const host = args.values.host ?? env.LARDER_HOST ?? file.host ?? '127.0.0.1'
@@ -134,7 +137,15 @@ export async function run(argv: string[]): Promise<number | undefined> {
     console.error((err as Error).message)
     return 2
   }
-  const addr = await gw.listen(port, host)
+  let addr: Awaited<ReturnType<typeof gw.listen>>
+  try {
+    addr = await gw.listen(port, host)
+  } catch (err) {
+    console.error(`larder gateway: ${listenErrorMessage(err, port, host)}`)
+    await gw.close().catch(() => {})
+    if (cluster.isWorker) process.disconnect()
+    return 1
+  }
   if (cluster.isWorker) process.send?.({ larder: 'listening', address: addr.address, port: addr.port })
   else console.log(`larder gateway on http://${addr.address}:${addr.port} → ${origin}${redisUrl ? ` (redis ${redisUrl})` : ''}`)
   await new Promise<void>((resolve) => {
@@ -196,7 +207,7 @@ async function primary(n: number, origin: string, redisUrl: string): Promise<num
 
 function parse(argv: string[]) {
   return parseArgs({
-    args: argv,
+    args: joinNegativeValues(argv),
     options: {
       origin: { type: 'string' },
       port: { type: 'string', short: 'p' },

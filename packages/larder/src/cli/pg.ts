@@ -10,14 +10,26 @@
  */
 import { parseArgs } from 'node:util'
 import { type PgOp, type PgTriggerOptions, installPgTrigger, pgTriggerSql, uninstallPgTrigger } from '../events/pg-trigger.ts'
+import { wantsHelp } from './args.ts'
 
+const INSTALL_FLAGS = `[--key id] [--tenant-column tenant_id] [--columns a,b] [--ops insert,update,delete]
+        [--channel larder_events] [--outbox larder_outbox | --no-outbox]`
+const USAGES = {
+  install: `usage: larder pg install --table <t> --event <type> [--database-url <url>]
+        ${INSTALL_FLAGS}
+  Installs a trigger on <t> that emits <type> events (NOTIFY, and the outbox table unless --no-outbox).`,
+  uninstall: `usage: larder pg uninstall --table <t> [--database-url <url>]
+  Removes the change capture trigger (and its function) from <t>.`,
+  sql: `usage: larder pg sql --table <t> --event <type> ${INSTALL_FLAGS}
+  Prints the SQL that install would run, to review or apply yourself.`,
+} as const
 const USAGE = `usage:
   larder pg install --table <t> --event <type> [--key id] [--tenant-column tenant_id]
                     [--columns a,b] [--ops insert,update,delete] [--channel larder_events]
                     [--outbox larder_outbox | --no-outbox] [--database-url <url>]
   larder pg uninstall --table <t> [--database-url <url>]
   larder pg sql --table <t> --event <type> [...install flags]   (print the SQL only)
-The database URL defaults to $DATABASE_URL.`
+The database URL defaults to $DATABASE_URL. larder pg <subcommand> --help for one of them.`
 
 function list(v: string | undefined): string[] | undefined {
   return v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean)
@@ -25,9 +37,17 @@ function list(v: string | undefined): string[] | undefined {
 
 export async function run(argv: string[], io: { out: (s: string) => void; err: (s: string) => void } = { out: (s) => console.log(s), err: (s) => console.error(s) }): Promise<number> {
   const [sub, ...rest] = argv
-  if (!sub || sub === '--help' || sub === '-h' || !['install', 'uninstall', 'sql'].includes(sub)) {
-    io[sub && sub !== '--help' && sub !== '-h' ? 'err' : 'out'](USAGE)
-    return sub && sub !== '--help' && sub !== '-h' ? 2 : 0
+  if (!sub || sub === '--help' || sub === '-h') {
+    io.out(USAGE)
+    return 0
+  }
+  if (!Object.hasOwn(USAGES, sub)) {
+    io.err(`larder pg: unknown subcommand "${sub}" (install, uninstall or sql)\n${USAGE}`)
+    return 2
+  }
+  if (wantsHelp(rest)) {
+    io.out(USAGES[sub as keyof typeof USAGES])
+    return 0
   }
   let values: Record<string, string | boolean | undefined>
   try {

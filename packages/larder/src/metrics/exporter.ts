@@ -120,7 +120,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const sseSent = counter('sse_events_sent_total', 'SSE events written to clients.', ['tenant'])
   const events = counter('events_processed_total', 'Domain events processed by outcome (applied, rejected, duplicate, parked).', ['tenant', 'type', 'outcome'])
   const eventTime = histogram('event_processing_duration_seconds', 'Domain event processing time.', ['outcome'])
-  const storms = counter('invalidation_storms_total', 'Times a tenant passed the invalidation storm threshold (seed 001: > 1000/min).', ['tenant', 'mode'])
+  const storms = counter('invalidation_storms_total', 'Times a tenant passed the invalidation storm threshold (by default more than 1000 invalidations in a minute).', ['tenant', 'mode'])
   const warm = gauge('warm_items', 'Items of the current (or last) run of each warm plan, by state.', ['plan', 'state'])
   gauge('metrics_label_folded', 'Observations whose label value was folded into "other" (raise the limit if this grows).', ['label'], function () {
     this.set({ label: 'tenant' }, tenants.folded)
