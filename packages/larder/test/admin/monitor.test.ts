@@ -115,6 +115,26 @@ describe('admin monitor', () => {
     )
   })
 
+  test('an unknown tenant with only uncacheable traffic gets no row: it counts under "other" until the cache holds something of it', () => {
+    const m = make(new FakeClock())
+    channels.hit.publish({ tenant: 'acme', key: 'k', layer: 'l1', stale: false })
+    channels.miss.publish({ tenant: 'no-such-shop', key: 'shop.test/p/1' })
+    channels.set.publish({ tenant: 'no-such-shop', key: 'k', layer: 'l1', accepted: false })
+    m.tick()
+    assert.deepEqual(
+      m.snapshot().tenants.map((t) => [t.tenant, t.misses]),
+      [
+        ['acme', 0],
+        ['other', 1],
+      ],
+    )
+    // A stored entry admits the tenant; the miss before it moves to its own row.
+    channels.miss.publish({ tenant: 'globex', key: 'k' })
+    channels.set.publish({ tenant: 'globex', key: 'k', layer: 'l1', accepted: true })
+    const rows = Object.fromEntries(m.snapshot().tenants.map((t) => [t.tenant, t.misses]))
+    assert.deepEqual(rows, { acme: 0, globex: 1, other: 1 })
+  })
+
   test('TopK keeps heavy hitters in bounded space', () => {
     const top = new TopK(10)
     for (let i = 0; i < 10_000; i++) {
