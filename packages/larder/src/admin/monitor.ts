@@ -71,7 +71,11 @@ export interface MonitorSnapshot {
   breakers: Record<string, string>
   warm: WarmProgress[]
   alerts: AlertState[]
-  /** Last minute, one point per sample: requests/s and hit ratio, for the charts. */
+  /**
+   * Last minute, one point per sample: requests/s and hit ratio over the interval since the
+   * previous sample (the window `requestsPerSec` reads too). `hitRatio` is null when there
+   * were no reads; a long interval between points means samples are missing (a gap).
+   */
   series: { t: number; rps: number; hitRatio: number | null }[]
 }
 
@@ -286,7 +290,6 @@ export class Monitor {
     const base = (ms: number) => this.#at(now - ms) ?? last
     const diff = (a: Sample | undefined, k: keyof Totals) => (last && a ? last[k] - a[k] : 0)
     const secs = (a: Sample | undefined) => (last && a ? (last.t - a.t) / 1000 : 0)
-    const b10 = base(10_000)
     const b60 = base(60_000)
     const b5m = base(WINDOW_5M)
     const rate = (a: Sample | undefined, k: keyof Totals) => (secs(a) > 0 ? diff(a, k) / secs(a) : 0)
@@ -312,9 +315,12 @@ export class Monitor {
       }
     }
     const opened = diff(b5m, 'sseOpened')
+    // Requests/s and stale serves/s read the last sample interval: the same window as each
+    // point of `series`, so the tiles always equal the charts' last point (one source).
+    const prev = this.#samples.length >= 2 ? this.#samples[this.#samples.length - 2] : undefined
     return {
-      requestsPerSec: rate(b10, 'hits') + rate(b10, 'misses'),
-      staleServesPerSec: rate(b10, 'stale'),
+      requestsPerSec: rate(prev, 'hits') + rate(prev, 'misses'),
+      staleServesPerSec: rate(prev, 'stale'),
       hitRatio1m: ratio(b60),
       hitRatio5m: ratio(b5m),
       invalidationsPerMin: perMin(b60, 'invalidations'),

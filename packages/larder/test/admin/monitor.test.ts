@@ -45,6 +45,26 @@ describe('admin monitor', () => {
     assert.equal(snap.tenants[0]?.hits, 900)
   })
 
+  test('the requests/s tile reads the same window as the chart: 0 as soon as traffic stops', async () => {
+    const clock = new FakeClock()
+    const m = make(clock)
+    m.tick()
+    for (let s = 0; s < 10; s++) {
+      traffic(700, 38)
+      await clock.advance(1000)
+      m.tick()
+    }
+    assert.equal(m.snapshot().requestsPerSec, 738)
+    for (let s = 0; s < 3; s++) {
+      await clock.advance(1000)
+      m.tick()
+      const snap = m.snapshot()
+      assert.equal(snap.requestsPerSec, snap.series[snap.series.length - 1]?.rps, 'the tile is the chart\'s last point')
+      assert.equal(snap.requestsPerSec, 0)
+      assert.equal(snap.staleServesPerSec, 0)
+    }
+  })
+
   test('the hit-ratio alert is pending, then fires after 5 minutes, then resolves', async () => {
     const clock = new FakeClock()
     const m = make(clock)
