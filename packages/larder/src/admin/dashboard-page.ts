@@ -56,15 +56,15 @@ export const DASHBOARD_HTML = `<!doctype html>
 <body>
 <header>
   <h1>Larder</h1>
-  <span id="instance" title="Every gateway instance has its own dashboard; this one shows this instance's traffic only."></span>
+  <span id="instance" title="The instances whose traffic this page shows: each process has its own dashboard."></span>
   <span id="status">connecting…</span>
   <form id="auth"><input id="token" type="password" placeholder="admin or read:stats token" autocomplete="off"><button>Connect</button></form>
 </header>
 <main>
   <div class="tiles">
     <div class="tile"><div class="label">Hit ratio (1m)</div><div class="value" id="hit-ratio">–</div></div>
-    <div class="tile"><div class="label">Requests/s (last second)</div><div class="value" id="rps">–</div></div>
-    <div class="tile"><div class="label">Stale serves/s (last second)</div><div class="value" id="stale">–</div></div>
+    <div class="tile"><div class="label">Requests/s (1 s)</div><div class="value" id="rps">–</div></div>
+    <div class="tile"><div class="label">Stale serves/s (1 s)</div><div class="value" id="stale">–</div></div>
     <div class="tile"><div class="label">Invalidations/min</div><div class="value" id="inv">–</div></div>
     <div class="tile"><div class="label">Log lag</div><div class="value" id="lag">–</div></div>
     <div class="tile"><div class="label">L2 p99</div><div class="value" id="p99">–</div></div>
@@ -163,8 +163,12 @@ export const DASHBOARD_HTML = `<!doctype html>
 
   function render(s) {
     var m = s.monitor, c = s.cache || {}
-    $('instance').textContent = s.instanceId ? 'instance ' + s.instanceId + ' (this instance only)' : ''
-    if (s.instanceId) document.title = 'Larder dashboard · ' + s.instanceId
+    // The rates, charts and tables cover every instance in this process; entries/bytes this one's.
+    var all = s.instances || (s.instanceId ? [s.instanceId] : [])
+    $('instance').textContent = all.length > 1
+      ? 'instances ' + all.join(' + ') + ' (one process: traffic of all; entries/bytes of ' + s.instanceId + ')'
+      : s.instanceId ? 'instance ' + s.instanceId : ''
+    if (s.instanceId) document.title = 'Larder dashboard · ' + all.join(' + ')
     $('hit-ratio').textContent = pct(m.hitRatio)
     $('rps').textContent = num(m.requestsPerSec)
     $('stale').textContent = num(m.staleServesPerSec)

@@ -138,9 +138,15 @@ test('keys as users know them; axes; the tile is the chart; gaps stay gaps; whic
   page.on('console', (m) => {
     if (m.type() === 'error') errors.push(m.text())
   })
+  // A second cache with its admin API in this process: the monitor (process-wide channels) covers both, and says so.
+  const cache2 = createCache({ instanceId: 'dash-2' })
+  const admin2 = createAdminApi({ cache: cache2, auth: createAuthorizer([]), logger: (await import('pino')).pino({ level: 'silent' }) })
   await page.goto(`${s.url}/_larder/dashboard#token=${TOKEN}`)
   await page.waitForFunction(() => Number(document.body.dataset.updates ?? 0) >= 2)
-  assert.match((await page.textContent('#instance')) ?? '', /dash-1/)
+  assert.match((await page.textContent('#instance')) ?? '', /^instances dash-1 \+ dash-2 \(one process: traffic of all; entries\/bytes of dash-1\)$/)
+  await admin2.close()
+  await cache2.close()
+  await page.waitForFunction(() => document.getElementById('instance')?.textContent === 'instance dash-1')
 
   // The varied URL is listed once, its Vary value in its own column; no cell holds a control character.
   const variant = VARIED + varyKey(['x-tenant-id'], { 'x-tenant-id': 'acme' })
