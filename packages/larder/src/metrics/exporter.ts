@@ -139,6 +139,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     })
   }
 
+  /** Open SSE connections per tenant id and the label they were opened under (bounded by the hub's connection limit). */
+  const sseOpenLabels = new Map<string, { label: string; n: number }>()
   const handlers: [keyof typeof channels, (m: Msg) => void][] = [
     [
       'hit',
@@ -213,13 +215,24 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         const t = tenants.get(m.tenant)
         const count = typeof m.count === 'number' && m.count > 0 ? m.count : 1
         switch (m.event) {
-          case 'open':
-            sseConns.inc({ tenant: t })
+          case 'open': {
+            // A connection is closed under the label it was opened with, even if its tenant was
+            // admitted in between (tenant-label.ts): the gauge never goes negative.
+            const key = typeof m.tenant === 'string' ? m.tenant : ''
+            const o = sseOpenLabels.get(key)
+            const label = o ? o.label : t
+            sseOpenLabels.set(key, { label, n: (o?.n ?? 0) + 1 })
+            sseConns.inc({ tenant: label })
             sseOpened.cell(t).n++
             break
-          case 'close':
-            sseConns.dec({ tenant: t })
+          }
+          case 'close': {
+            const key = typeof m.tenant === 'string' ? m.tenant : ''
+            const o = sseOpenLabels.get(key)
+            sseConns.dec({ tenant: o ? o.label : t })
+            if (o && --o.n <= 0) sseOpenLabels.delete(key)
             break
+          }
           case 'drop':
             sseDrops.cell(t).n += count
             break

@@ -166,6 +166,12 @@ describe('createMetrics', () => {
     channels.set.publish({ tenant: 'globex', key: 'k', layer: 'l1', accepted: true })
     channels.miss.publish({ tenant: 'globex', key: 'k2' })
     assert.equal(value(await metric(m, 'larder_cache_misses_total'), { tenant: 'globex' }), 1)
+    // An SSE connection opened before its tenant was admitted closes under the same label.
+    channels.sse.publish({ tenant: 'initech', event: 'open' })
+    channels.hit.publish({ tenant: 'initech', key: 'k', layer: 'l1', stale: false })
+    channels.sse.publish({ tenant: 'initech', event: 'close' })
+    const conns = await metric(m, 'larder_sse_connections')
+    assert.ok(conns.every((v) => v.value === 0), JSON.stringify(conns))
   })
 
   test('malformed messages are ignored and never throw into the publisher', async () => {
