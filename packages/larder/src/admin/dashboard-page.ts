@@ -29,7 +29,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   .tiles { display:grid; grid-template-columns:repeat(auto-fill, minmax(170px, 1fr)); gap:12px; }
   .tile { background:var(--panel); border-radius:6px; padding:10px 12px; }
   .tile .label { color:var(--muted); font-size:12px; }
-  .tile .value { font-size:22px; white-space:nowrap; font-variant-numeric:tabular-nums; margin-top:2px; }
+  .tile .value { font-size:22px; overflow-wrap:anywhere; font-variant-numeric:tabular-nums; margin-top:2px; }
   .grid2 { display:grid; grid-template-columns:1fr 1fr; gap:16px; }
   section { background:var(--panel); border-radius:6px; padding:12px; min-width:0; }
   section h2 { font-size:13px; margin:0 0 8px; color:var(--muted); text-transform:uppercase; letter-spacing:.05em; }
