@@ -12,6 +12,7 @@ import { LarderError } from '../core/errors.ts'
 import { type LarderRoute, sendError } from '../core/route.ts'
 import { FastCounter, FastHistogram } from './cells.ts'
 import { BoundedLabel, type KeyGroup, keyGrouper } from './labels.ts'
+import { TenantLabel } from './tenant-label.ts'
 
 export interface MetricsOptions {
   /** Registry to register into (default: a new one). */
@@ -70,7 +71,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = options.registry ?? new Registry()
   const registers = [registry]
   const group = keyGrouper(options.keyGroups ?? [])
-  const tenants = new BoundedLabel(tenantLimit)
+  // A tenant gets its label on a hit or a stored entry only (metrics/tenant-label.ts).
+  const tenants = new TenantLabel(tenantLimit)
   const routes = new BoundedLabel(otherLimit)
   const eventTypes = new BoundedLabel(otherLimit)
   const names = new BoundedLabel(otherLimit)
@@ -137,11 +139,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     })
   }
 
+  /** Open SSE connections per tenant id and the label they were opened under (bounded by the hub's connection limit). */
+  const sseOpenLabels = new Map<string, { label: string; n: number }>()
   const handlers: [keyof typeof channels, (m: Msg) => void][] = [
     [
       'hit',
       (m) => {
-        const t = tenants.get(m.tenant)
+        const t = tenants.admit(m.tenant)
         const layer = m.layer === 'l2' ? 'l2' : 'l1'
         const g = group(m.key)
         hits.cell(t, layer, g).n++
@@ -158,7 +162,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         loads.observe(loads.cell(group(m.key), outcome, m.background === true ? 'true' : 'false'), seconds(m.durationMs))
       },
     ],
-    ['set', (m) => void sets.cell(m.layer === 'l2' ? 'l2' : 'l1', m.accepted === false ? 'false' : 'true').n++],
+    [
+      'set',
+      (m) => {
+        if (m.accepted !== false) tenants.admit(m.tenant)
+        sets.cell(m.layer === 'l2' ? 'l2' : 'l1', m.accepted === false ? 'false' : 'true').n++
+      },
+    ],
     ['evict', (m) => void evictions.cell(m.layer === 'l2' ? 'l2' : 'l1', m.reason === 'expire' || m.reason === 'size' ? m.reason : 'evict').n++],
     [
       'invalidate',
@@ -205,13 +215,24 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         const t = tenants.get(m.tenant)
         const count = typeof m.count === 'number' && m.count > 0 ? m.count : 1
         switch (m.event) {
-          case 'open':
-            sseConns.inc({ tenant: t })
+          case 'open': {
+            // A connection is closed under the label it was opened with, even if its tenant was
+            // admitted in between (tenant-label.ts): the gauge never goes negative.
+            const key = typeof m.tenant === 'string' ? m.tenant : ''
+            const o = sseOpenLabels.get(key)
+            const label = o ? o.label : t
+            sseOpenLabels.set(key, { label, n: (o?.n ?? 0) + 1 })
+            sseConns.inc({ tenant: label })
             sseOpened.cell(t).n++
             break
-          case 'close':
-            sseConns.dec({ tenant: t })
+          }
+          case 'close': {
+            const key = typeof m.tenant === 'string' ? m.tenant : ''
+            const o = sseOpenLabels.get(key)
+            sseConns.dec({ tenant: o ? o.label : t })
+            if (o && --o.n <= 0) sseOpenLabels.delete(key)
             break
+          }
           case 'drop':
             sseDrops.cell(t).n += count
             break
