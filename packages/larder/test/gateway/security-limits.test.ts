@@ -149,8 +149,10 @@ describe('gateway: slow and greedy clients', () => {
 
   it('connections past maxConnectionsPerClient are answered 503 and closed at once; closed ones free their slot', async () => {
     const held = await Promise.all([open(), open(), open(), open()])
-    const out = await raw(rig.base, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+    const out = await raw(rig.base, 'GET /refused HTTP/1.1\r\nHost: x\r\n\r\n')
     assert.match(out, /^HTTP\/1\.1 503/, out)
+    // A refused connection's request is never handled (nor forwarded).
+    assert.equal(rig.origin.seen.filter((s) => s.url === '/refused').length, 0)
     assert.match(bodyOf(out), /E_TOO_MANY_CONNECTIONS/)
     // Closing one held connection frees its slot once the server has seen the close.
     const closed = held.pop() as Socket
