@@ -1,3 +1,4 @@
+import type { ValueCodec } from './codec.ts'
 /**
  * The public shapes of the cache engine (`import { createCache } from 'larder'`).
  * @module
@@ -152,6 +153,13 @@ export interface CacheOptions {
   clock?: Clock
   /** Name of this instance (log `source`, metrics). Default: random. */
   instanceId?: string
+  /**
+   * The value model of every tier (docs/core.md, "Values"): `'json'` (default: plain JSON
+   * data, anything else refused with E_INVALID_VALUE), `'structured'` (Date, Map, Set, BigInt,
+   * cycles through node's structured serialization) or your own codec. Every instance of a
+   * fleet must use the same one.
+   */
+  codec?: 'json' | 'structured' | ValueCodec
   /** How many tenants `stats()` lists one by one; the rest fold into `other`. Default 100. */
   statsTenantLimit?: number
   /**

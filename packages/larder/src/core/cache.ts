@@ -5,10 +5,12 @@ import type { Cache, CacheOptions, GetOrSetOptions, InvalidateInput, Invalidatio
 import { channels } from './diagnostics.ts'
 import { parseDuration } from './duration.ts'
 import { Epochs, epochLimits, Verdict, WriteStamps } from './epochs.ts'
+import { attachEncoded, resolveCodec, type ValueCodec } from './codec.ts'
 import { LarderError } from './errors.ts'
 import { raceSoft, type Timers, timersOf, withHardTimeout } from './flight.ts'
 import { PUBLIC_TENANT, SEP, validateKey, validateTags, validateTenant } from './keys.ts'
 import { LogHealth } from './log-health.ts'
+import { lifetime } from './options.ts'
 import { type ResolvedPolicy, resolvePolicies } from './policy.ts'
 import { type Counters, StatsBook } from './stats.ts'
 import { TenantScope } from './tenant.ts'
@@ -26,6 +28,8 @@ interface L1Entry extends StoredEntry {
 const NO_TAGS: readonly string[] = Object.freeze([])
 
 /** Builds an entry with one fixed shape (fewer hidden classes, smaller objects). */
+const NULL_ENC = { v: null, text: 'null', bytes: 4 }
+
 function makeEntry(v: unknown, tags: readonly string[], began: number, at: number, staleAt: number, expireAt: number): L1Entry {
   return { v, tags: tags.length === 0 ? NO_TAGS : tags, began, at, staleAt, expireAt, c: -1 }
 }
@@ -73,6 +77,7 @@ export class CacheEngine implements Cache {
   readonly #clock: Clock
   readonly #timers: Timers
   readonly #epochs: Epochs
+  readonly #codec: ValueCodec
   readonly #writes = new WriteStamps()
   readonly #inflight = new Map<string, Flight>()
   readonly #defaults: ResolvedPolicy
@@ -102,6 +107,9 @@ export class CacheEngine implements Cache {
     this.instanceId = options.instanceId ?? randomUUID().slice(0, 8)
     this.l1 = options.l1 === false ? undefined : new MemoryStore(options.l1 ?? {})
     this.l2 = options.l2
+    // One value model for every tier: L1 sizes by the encoded form, L2 stores it.
+    this.#codec = resolveCodec(options.codec)
+    this.l2?.useCodec?.(this.#codec)
     this.#lease = isLeaseProvider(options.l2) ? options.l2 : undefined
     this.log = options.log ?? new MemoryLog({ clock: this.#clock, source: this.instanceId })
     const { defaults, byName } = resolvePolicies(options.policies, options.defaults)
@@ -113,7 +121,7 @@ export class CacheEngine implements Cache {
     // instead of asking the server on every read (redisStore: one plain GET per L2 hit),
     // while it heard the log within maxStaleness.
     // Only a shared log hears every instance: with the embedded log the store keeps asking the server.
-    if (this.log.name !== 'memory') (this.l2 as { attachLog?(log: InvalidationLog, o: { maxStaleness: number }): void } | undefined)?.attachLog?.(this.log, { maxStaleness: this.#health.bound })
+    if (this.log.shared === true) this.l2?.attachLog?.(this.log, { maxStaleness: this.#health.bound })
     const limit = options.statsTenantLimit ?? 100
     if (!Number.isInteger(limit) || limit < 0) throw new LarderError('E_INVALID_OPTION', 'statsTenantLimit must be a non-negative integer')
     this.#stats = new StatsBook(limit)
@@ -127,7 +135,7 @@ export class CacheEngine implements Cache {
     // With a shared store this is not needed (its versioned writes and reads are checked
     // against the invalidations recorded in it), and it would fence the fleet's first loads.
     if (this.l2?.shared !== true) {
-      ;(this.log as { ready?: () => Promise<void> }).ready?.().then(
+      this.log.ready?.().then(
         () => {
           if (!this.#closed) this.distrust()
         },
@@ -549,19 +557,13 @@ export class CacheEngine implements Cache {
     scope.counters.loads++
     if (channels.load.hasSubscribers) channels.load.publish({ tenant: scope.tenant, key, durationMs: now - start, background })
     if (value === undefined || skipped || this.#closed || this.#writes.superseded(qkey, flight.stamp)) return value
-    let life: number
-    if (ttl !== undefined) life = ttl
-    else if (value === null) life = policy.negativeTtl
-    else {
-      const fromValue = policy.ttlFrom?.(value)
-      life = fromValue ?? (options?.ttl === undefined ? policy.ttl : parseDuration(options.ttl, 'ttl'))
-    }
-    if (policy.jitter > 0) life += Math.floor(life * policy.jitter * Math.random())
-    const g = grace ?? (options?.grace === undefined ? policy.grace : parseDuration(options.grace, 'grace'))
-    const entry = makeEntry(value, tags ?? this.#tagsFor(scope, policy, options), began, now, now + life, now + life + g)
+    const enc = this.#encode(key, value)
+    const life = lifetime(policy, value, options, { ttl, grace })
+    const entry = makeEntry(enc.v, tags ?? this.#tagsFor(scope, policy, options), began, now, now + life.ttl, now + life.ttl + life.grace)
+    attachEncoded(entry, enc.text)
     if (policy.refreshAhead > 0) entry.d = now - start
-    await this.#store(scope, key, qkey, entry, flushGen, false, flight)
-    return value
+    await this.#store(scope, key, qkey, entry, flushGen, false, flight, enc.bytes)
+    return enc.v as V
   }
 
   #tagsFor(scope: Scope, policy: ResolvedPolicy, options: SetOptions | undefined): readonly string[] {
@@ -577,12 +579,28 @@ export class CacheEngine implements Cache {
    * knows) and then L1 — unless an invalidation or a flush happened since the load began.
    * Returns whether it was stored.
    */
-  async #store(scope: Scope, key: string, qkey: string, entry: L1Entry, flushGen: number, strict: boolean, flight?: Flight): Promise<boolean> {
+  /**
+   * The value as every tier will hold it (codec round trip; the same object for JSON data)
+   * and its encoded size. Refuses what the codec cannot encode with E_INVALID_VALUE.
+   */
+  #encode(key: string, value: unknown): { v: unknown; text: string; bytes: number } {
+    if (value === null) return NULL_ENC
+    let text: string
+    try {
+      text = this.#codec.encode(value)
+    } catch (err) {
+      if (err instanceof LarderError && err.code === 'E_INVALID_VALUE') throw new LarderError('E_INVALID_VALUE', `value for key "${key.slice(0, 80)}": ${err.message}`, { cause: err, details: err.details })
+      throw err
+    }
+    return { v: this.#codec.identity ? value : this.#codec.decode(text), text, bytes: Buffer.byteLength(text) }
+  }
+
+  async #store(scope: Scope, key: string, qkey: string, entry: L1Entry, flushGen: number, strict: boolean, flight?: Flight, bytes?: number): Promise<boolean> {
     if (this.#fenced(scope, qkey, entry, flushGen) || (flight !== undefined && this.#writes.superseded(qkey, flight.stamp))) return this.#setEvent(scope, key, 'l1', false)
     let size: number | undefined
     if (this.l1) {
       try {
-        size = this.l1.measure(qkey, entry)
+        size = this.l1.measure(qkey, entry, bytes)
       } catch (err) {
         if (strict) throw err
         this.#onError(err, 'l1.measure')
@@ -622,24 +640,25 @@ export class CacheEngine implements Cache {
 
   // ---------------------------------------------------------------- writes
 
-  #entryFor(scope: Scope, value: unknown, options: SetOptions | undefined, began: number): L1Entry {
+  #entryFor(scope: Scope, key: string, value: unknown, options: SetOptions | undefined, began: number): { entry: L1Entry; bytes: number } {
     if (value === undefined) throw new LarderError('E_VALUE_UNDEFINED', 'undefined cannot be cached; use null for "not found"')
     const policy = this.#policy(options?.policy)
+    const enc = this.#encode(key, value)
     const now = this.#clock.now()
-    let life = options?.ttl === undefined ? (value === null ? policy.negativeTtl : (policy.ttlFrom?.(value) ?? policy.ttl)) : parseDuration(options.ttl, 'ttl')
-    if (policy.jitter > 0) life += Math.floor(life * policy.jitter * Math.random())
-    const grace = options?.grace === undefined ? policy.grace : parseDuration(options.grace, 'grace')
-    return makeEntry(value, this.#tagsFor(scope, policy, options), began, now, now + life, now + life + grace)
+    const life = lifetime(policy, value, options)
+    const entry = makeEntry(enc.v, this.#tagsFor(scope, policy, options), began, now, now + life.ttl, now + life.ttl + life.grace)
+    attachEncoded(entry, enc.text)
+    return { entry, bytes: enc.bytes }
   }
 
   async set(scope: Scope, key: string, value: unknown, options: SetOptions | undefined, began = options?.began ?? this.log.lastId(), flushGen = this.#flushGen): Promise<boolean> {
     validateKey(key)
     this.#open()
     if (typeof began !== 'number' || !Number.isFinite(began)) throw new LarderError('E_INVALID_OPTION', 'set: began must be a log id (a finite number)')
-    const entry = this.#entryFor(scope, value, options, began)
+    const { entry, bytes } = this.#entryFor(scope, key, value, options, began)
     const qkey = scope.prefix + key
     this.#supersede(qkey)
-    return this.#store(scope, key, qkey, entry, flushGen, true)
+    return this.#store(scope, key, qkey, entry, flushGen, true, undefined, bytes)
   }
 
   /** A direct write wins over loads of the same key that are still running. */
@@ -657,9 +676,9 @@ export class CacheEngine implements Cache {
     const flushGen = this.#flushGen
     const prepared = items.map((it) => {
       validateKey(it?.key)
-      const entry = this.#entryFor(scope, it.value, it, typeof it.began === 'number' ? it.began : began)
+      const { entry, bytes } = this.#entryFor(scope, it.key, it.value, it, typeof it.began === 'number' ? it.began : began)
       const qkey = scope.prefix + it.key
-      const size = this.l1?.measure(qkey, entry)
+      const size = this.l1?.measure(qkey, entry, bytes)
       this.#supersede(qkey)
       return { key: qkey, entry, name: it.key, size }
     })
@@ -700,16 +719,22 @@ export class CacheEngine implements Cache {
   }
 
   /** @internal */
-  async invalidateIn(scope: Scope, input: InvalidateInput, kind: 'clear' | undefined): Promise<InvalidationResult> {
+  /** Drops a namespace's entries: its internal tag, which no user tag can name (keys.ts). @internal */
+  bumpNamespace(tenant: string, nsTag: string): Promise<InvalidationResult> {
+    return this.invalidateIn(this.#makeScope(tenant, undefined), { tags: [nsTag] }, 'internal')
+  }
+
+  /** @internal `internal`: tags built by the engine itself (not validated as user tags). */
+  async invalidateIn(scope: Scope, input: InvalidateInput, kind: 'clear' | 'internal' | undefined): Promise<InvalidationResult> {
     if (input === null || typeof input !== 'object') throw new LarderError('E_INVALID_OPTION', 'invalidate expects { tags?, keys?, soft? }')
-    const tags = validateTags(input.tags ?? [])
+    const tags = kind === 'internal' ? [...(input.tags ?? [])] : validateTags(input.tags ?? [])
     if (!Array.isArray(input.keys ?? [])) throw new LarderError('E_INVALID_KEY', 'keys must be an array of strings')
     const keys = input.keys === undefined ? [] : (input.keys as unknown[]).map((k) => validateKey(k))
     this.#open()
     const marker = scope.marker
     const append = {
       tenant: scope.tenant,
-      kind: kind ?? (input.soft === true ? ('soft' as const) : ('hard' as const)),
+      kind: kind === 'clear' ? kind : input.soft === true ? ('soft' as const) : ('hard' as const),
       ...(tags.length > 0 ? { tags: [...tags] } : {}),
       ...(keys.length > 0 ? { keys: marker === '' ? keys : keys.map((k) => marker + k) } : {}),
       source: this.instanceId,

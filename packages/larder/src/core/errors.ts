@@ -29,6 +29,7 @@ export const ErrorRegistry = {
   E_UNKNOWN_POLICY: def(500, 'getOrSet/set named a policy that was not configured'),
   E_VALUE_TOO_LARGE: def(413, 'a value is larger than the L1 per-entry limit'),
   E_VALUE_UNDEFINED: def(500, 'undefined cannot be cached (use null for "not found")'),
+  E_INVALID_VALUE: def(500, 'a value cannot be encoded by the cache codec (one value model for every tier)'),
   E_VALUE_NOT_SERIALIZABLE: def(500, 'a value cannot be serialized for a shared store'),
   E_LOADER_TIMEOUT: def(504, 'the loader ran past its hard timeout and no stale value could be served'),
   E_LOADER_FAILED: def(502, 'the loader threw and no stale value could be served'),

@@ -37,15 +37,25 @@ export function isTenantId(id: unknown): id is string {
   }
 }
 
+/**
+ * The characters internal names are built with: NUL opens a namespace marker and a namespace
+ * tag (`\0ns:<name>\0`), SEP ends a tenant. No key, tag or namespace name a user writes may
+ * hold them, so user text can never forge an internal name (docs/invariants.md, V3).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing the internal marker characters is the point
+const INTERNAL = /[\u0000\u001f]/
+
 export function validateKey(key: unknown): string {
   if (typeof key !== 'string' || key.length === 0) throw new LarderError('E_INVALID_KEY', `key must be a non-empty string, got ${typeof key === 'string' ? 'an empty string' : typeof key}`)
   if (key.length > MAX_KEY_LENGTH) throw new LarderError('E_INVALID_KEY', `key is ${key.length} characters long; the limit is ${MAX_KEY_LENGTH}`)
+  if (INTERNAL.test(key)) throw new LarderError('E_INVALID_KEY', 'key must not contain NUL (\\u0000) or \\u001f: they mark internal names')
   return key
 }
 
 export function validateTag(tag: unknown): string {
   if (typeof tag !== 'string' || tag.length === 0) throw new LarderError('E_INVALID_TAG', `tag must be a non-empty string, got ${typeof tag === 'string' ? 'an empty string' : typeof tag}`)
   if (tag.length > MAX_TAG_LENGTH) throw new LarderError('E_INVALID_TAG', `tag is ${tag.length} characters long; the limit is ${MAX_TAG_LENGTH}`)
+  if (INTERNAL.test(tag)) throw new LarderError('E_INVALID_TAG', 'tag must not contain NUL (\\u0000) or \\u001f: they mark internal names')
   return tag
 }
 

@@ -95,6 +95,6 @@ class NamespaceScope extends TenantScope implements NamespaceCache {
   }
 
   bump(): Promise<InvalidationResult> {
-    return this.#engine.invalidate(this.tenant, { tags: [this.#nsTag] })
+    return this.#engine.bumpNamespace(this.tenant, this.#nsTag)
   }
 }

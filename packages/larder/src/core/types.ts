@@ -1,3 +1,4 @@
+import type { ValueCodec } from './codec.ts'
 /**
  * The seams of Larder: the store contract (L1 memory, L2 Redis), the invalidation
  * log contract (embedded ring, Redis Streams) and the entry shapes they carry.
@@ -73,6 +74,14 @@ export interface Store {
    * Stores that record epochs atomically with the log append may ignore it.
    */
   applyInvalidation?(entry: LogEntry): void | Promise<void>
+  /**
+   * Follow a shared log (called by the core when its log is `shared`): a store that hears
+   * every invalidation can judge its reads locally while the log was heard within
+   * `maxStaleness`, instead of asking the server each time.
+   */
+  attachLog?(log: InvalidationLog, options: { maxStaleness?: number }): void
+  /** Called once by the core with the cache's value codec (stores that encode values use it). */
+  useCodec?(codec: ValueCodec): void
   close(): void | Promise<void>
 }
 
@@ -147,6 +156,15 @@ export interface ReadResult {
  */
 export interface InvalidationLog {
   readonly name: string
+  /** True for a log that every instance of the fleet reads (Redis); absent or false for an in-process log. */
+  readonly shared?: boolean
+  /**
+   * Resolves once the reader knows its position in a shared log. What was cached before may
+   * have missed another instance's invalidation (the core distrusts L1 then).
+   */
+  ready?(): Promise<void>
+  /** Resolves once the log knows its last id (stores following it wait for this). */
+  whenInitialized?(): Promise<void>
   /** Appends and resolves the stored entry (with id and time) once it is durable in the log. */
   append(entry: LogAppend): Promise<LogEntry>
   /** Appends several entries in order. */

@@ -63,7 +63,7 @@ export class MemoryLog implements InvalidationLog {
   async appendMany(inputs: readonly LogAppend[]): Promise<LogEntry[]> {
     if (this.#closed) throw new LarderError('E_CLOSED', 'the invalidation log is closed')
     const out = inputs.map((i) => this.#push(i))
-    for (const s of this.#subs) s.entries(out)
+    for (const s of this.#subs) deliver(s, out)
     return out
   }
 
@@ -95,7 +95,7 @@ export class MemoryLog implements InvalidationLog {
     if (fromId !== 'now') {
       const { entries, gap } = this.#after(fromId, Number.MAX_SAFE_INTEGER)
       if (gap) subscriber.gap({ reason: 'trimmed' })
-      if (entries.length > 0) subscriber.entries(entries)
+      if (entries.length > 0) deliver(subscriber, entries)
     }
     this.#subs.add(subscriber)
     return () => {
@@ -111,4 +111,13 @@ export class MemoryLog implements InvalidationLog {
 
 export function memoryLog(options?: MemoryLogOptions): MemoryLog {
   return new MemoryLog(options)
+}
+
+/** A throwing subscriber must not stop delivery to the others nor fail the append (as in the Redis log). */
+function deliver(s: LogSubscriber, entries: LogEntry[]): void {
+  try {
+    s.entries(entries)
+  } catch {
+    // The subscriber's own failure; the log's order and the other subscribers are unaffected.
+  }
 }

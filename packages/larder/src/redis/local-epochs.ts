@@ -48,7 +48,7 @@ export class LocalEpochs {
   readonly #clock: Clock
   readonly #maxSilentMs: number
 
-  constructor(log: InvalidationLog & { whenInitialized?(): Promise<void> }, limit: number, options: { clock?: Clock; maxSilentMs?: number } = {}) {
+  constructor(log: InvalidationLog, limit: number, options: { clock?: Clock; maxSilentMs?: number } = {}) {
     this.#limit = limit
     this.#log = log
     this.#clock = options.clock ?? Date

@@ -71,6 +71,7 @@ const KINDS = new Set<LogKind>(['hard', 'soft', 'clear', 'live', 'event'])
  */
 export class RedisLog implements InvalidationLog {
   readonly name = 'redis'
+  readonly shared = true
   readonly client: RedisClient
   readonly breaker: Breaker
   readonly #owned: boolean

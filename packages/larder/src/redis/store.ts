@@ -1,3 +1,4 @@
+import { jsonCodec, type ValueCodec } from '../core/codec.ts'
 import type { Cluster, Redis } from 'ioredis'
 import { randomBytes } from 'node:crypto'
 import { parseDuration } from '../core/duration.ts'
@@ -69,6 +70,7 @@ export class RedisStore implements Store, LeaseProvider {
   readonly #epochTtl: number
   readonly #keyFenceTtl: number
   readonly #maxValueBytes: number
+  #codec: ValueCodec = jsonCodec
   readonly #pendingLimit: number
   readonly #pollMax: number
   readonly #pending: Pending[] = []
@@ -125,6 +127,11 @@ export class RedisStore implements Store, LeaseProvider {
    * While the log's reader is not heard from for longer than `maxStaleness` (ms, default 1s:
    * the engine passes its smallest), every read goes through the script again.
    */
+  /** The cache's value codec (createCache calls this): the stored form of every value. */
+  useCodec(codec: ValueCodec): void {
+    this.#codec = codec
+  }
+
   attachLog(log: InvalidationLog, options: { maxStaleness?: number } = {}): void {
     this.#local?.close()
     this.#local = new LocalEpochs(log, this.#localLimit, { clock: this.#clock, maxSilentMs: options.maxStaleness })
@@ -143,7 +150,7 @@ export class RedisStore implements Store, LeaseProvider {
     if (local === undefined || local.watermark === Number.MAX_SAFE_INTEGER) return this.#readScript(rk)
     return this.breaker.run('get', () => this.client.get(rk), undefined, (raw) => {
       if (raw === null) return undefined
-      const e = decodeEntry(raw)
+      const e = decodeEntry(raw, this.#codec)
       if (e === undefined) return undefined
       const v = local.verdict(tenant, key, e)
       if (v === Verdict.Fresh) return e
@@ -160,7 +167,7 @@ export class RedisStore implements Store, LeaseProvider {
   #readScript(rk: string): Promise<StoredEntry | undefined> {
     return this.breaker.run('get', () => this.#cmd.larderRead(1, rk), undefined, (res) => {
       const raw = res[0]
-      return raw == null ? undefined : decodeEntry(raw)
+      return raw == null ? undefined : decodeEntry(raw, this.#codec)
     })
   }
 
@@ -184,7 +191,7 @@ export class RedisStore implements Store, LeaseProvider {
               const raw = res[i]
               const at = g.idx[i] as number
               if (raw == null) continue
-              const e = decodeEntry(raw)
+              const e = decodeEntry(raw, this.#codec)
               if (e === undefined) continue
               const { tenant, key } = splitQualified(qkeys[at] as string)
               const v = local.verdict(tenant, key, e)
@@ -206,7 +213,7 @@ export class RedisStore implements Store, LeaseProvider {
           const res = await this.#cmd.larderRead(g.keys.length, ...g.keys)
           for (let i = 0; i < g.idx.length; i++) {
             const raw = res[i]
-            if (raw != null) out[g.idx[i] as number] = decodeEntry(raw)
+            if (raw != null) out[g.idx[i] as number] = decodeEntry(raw, this.#codec)
           }
         }),
       ),
@@ -227,7 +234,7 @@ export class RedisStore implements Store, LeaseProvider {
     for (let i = 0; i < items.length; i++) {
       const it = items[i] as { key: string; entry: StoredEntry }
       const { tenant, key } = splitQualified(it.key)
-      const payload = encodeEntry(it.entry, this.#maxValueBytes)
+      const payload = encodeEntry(it.entry, this.#maxValueBytes, this.#codec)
       // Redis keeps an entry no longer than the epochs that fence it live (epochTtl).
       const px = Math.min(Math.ceil(it.entry.expireAt - now), this.#epochTtl)
       if (px > 0) live.push({ key: entryKey(tenant, key), payload, px, i })

@@ -121,9 +121,13 @@ export class MemoryStore implements Store {
     return this.#evictions
   }
 
-  /** Computes and checks the entry's size; throws E_VALUE_TOO_LARGE past the per-entry limit. */
-  measure(key: string, entry: StoredEntry): number {
-    let size = ENTRY_OVERHEAD + 2 * key.length + estimateSize(entry.v)
+  /**
+   * Computes and checks the entry's size; throws E_VALUE_TOO_LARGE past the per-entry limit.
+   * `valueBytes` is the value's encoded size (the codec's, as the core passes it); without it
+   * the stored size of an entry read from L2, else an estimate.
+   */
+  measure(key: string, entry: StoredEntry, valueBytes?: number): number {
+    let size = ENTRY_OVERHEAD + 2 * key.length + (valueBytes ?? entry.size ?? estimateSize(entry.v))
     for (const t of entry.tags) size += 2 * t.length + 16
     if (size > this.maxEntryBytes) {
       throw new LarderError('E_VALUE_TOO_LARGE', `value for key "${key.slice(key.indexOf(SEP) + 1).slice(0, 80)}" takes about ${size} bytes; the L1 limit per entry is ${this.maxEntryBytes} (l1.maxEntryBytes)`, { details: { size, limit: this.maxEntryBytes } })
