@@ -4,7 +4,8 @@
  * and by `larder stats`.
  *
  * - An HTTP cache key is the URL (host + path + kept query) followed, when the response
- *   varies, by one `\n<field>:<value>` line per Vary'd request field (http/vary.ts). It is
+ *   varies, by one `\n<field>:<value>` line per Vary'd request field, or `\n<field>` when the request
+ *   did not send it (http/vary.ts). It is
  *   shown as the URL, with the Vary values apart (`x-tenant-id: acme`).
  * - The internal tag `@url <key>` (every stored HTTP response carries one) is shown as
  *   `URL <url>`.
@@ -36,9 +37,10 @@ export function displayKey(key: string): DisplayKey {
     .split('\n')
     .map((line) => {
       const c = line.indexOf(':')
-      if (c < 0) return printable(line)
+      // An absent field is written as its name alone (http/vary.ts).
+      if (c < 0) return `${printable(line)}: (none)`
       const value = line.slice(c + 1)
-      return `${printable(line.slice(0, c))}: ${value === '\u0000' ? '(none)' : printable(value)}`
+      return `${printable(line.slice(0, c))}: ${printable(value)}`
     })
     .join(', ')
   return { key: printable(key.slice(0, nl)), vary }
