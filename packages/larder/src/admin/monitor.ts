@@ -1,7 +1,7 @@
 /**
  * What the dashboard and GET /_larder/stats show beyond `cache.stats()`: rates over sliding
  * windows, top keys and tags, a per-tenant table, warm progress and the alerts that would
- * fire. Fed only by the diagnostics channels; every structure is bounded (invariant 4).
+ * fire. Fed only by the diagnostics channels; every structure is bounded (docs/invariants.md, P4).
  * `tick(now)` takes one sample (the admin API calls it once a second; tests call it directly).
  * @module
  */

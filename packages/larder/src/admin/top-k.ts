@@ -1,7 +1,7 @@
 /**
  * Bounded "heavy hitters" (Metwally et al., Space-Saving): at most `capacity` counters;
  * a new item replaces the smallest counter and inherits its count (+1), so frequent
- * items stay and memory never grows with the number of distinct keys (invariant 4).
+ * items stay and memory never grows with the number of distinct keys (docs/invariants.md, P4).
  * @module
  */
 export interface TopItem {

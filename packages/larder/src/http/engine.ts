@@ -140,7 +140,7 @@ export interface StoreInput {
   /**
    * `cache.log.lastId()` taken before the origin request was sent. When an invalidation
    * of this entry (its URL, surrogate keys, route tags or its tenant) was logged after
-   * it, the response may predate that invalidation and is not stored (invariant 1:
+   * it, the response may predate that invalidation and is not stored (docs/invariants.md, P1:
    * a load that began before an invalidation never writes its result back).
    */
   began?: number
@@ -394,7 +394,7 @@ export class HttpCache {
     const p = this.prepare(entry)
     const varyKeyFull = names.length > 0 ? lk.primary + varyKey(names, req.headers) : lk.primary
     // The fetch began at log id `began`: the core refuses the write when the URL, one of its
-    // surrogate keys or route tags, or the tenant was invalidated since (invariant 1).
+    // surrogate keys or route tags, or the tenant was invalidated since (docs/invariants.md, P1).
     const began = input.began
     // A failing store throws: callers report it (http/handler.ts) and the response was still served.
     if (names.length > 0) {

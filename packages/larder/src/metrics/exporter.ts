@@ -1,6 +1,6 @@
 /**
  * The Prometheus exporter. It only subscribes to the diagnostics channels of
- * core/diagnostics.ts (invariant 5: the core publishes, exporters listen), so a process
+ * core/diagnostics.ts (docs/invariants.md, P5: the core publishes, exporters listen), so a process
  * without metrics pays nothing. Every label is bounded: tenants, routes and event types
  * fold into `other` past their limit; keys are reduced to configured literal-prefix groups.
  * @module

@@ -6,7 +6,7 @@
  * the streams with prefix topics); an entry's frame is encoded once and written to
  * each matching response. A stream that cannot keep up (Node's write buffer past
  * `bufferBytes`) gets a best-effort `reset` and is disconnected, so memory stays
- * bounded (DESIGN.md invariant 4).
+ * bounded (docs/invariants.md, P4).
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'

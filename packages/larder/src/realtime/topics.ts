@@ -5,7 +5,7 @@
  * The only syntax is a trailing `*`, which makes the rest a *literal* prefix
  * (`stock:*` matches `stock:42`, `*` alone matches every topic of the tenant).
  * `?`, `[`, `{`, `:` and a `*` anywhere else are data, never pattern syntax
- * (DESIGN.md invariant 2), so a topic can never widen past its tenant.
+ * (docs/invariants.md, P2), so a topic can never widen past its tenant.
  * @module
  */
 import { LarderError } from '../core/errors.ts'

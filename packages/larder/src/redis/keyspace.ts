@@ -57,7 +57,7 @@ export const genKey = (tenant: string): string => `${tenantPrefix(tenant)}g`
 export const softGenKey = (tenant: string): string => `${tenantPrefix(tenant)}sg`
 export const leaseKey = (tenant: string, key: string): string => `${tenantPrefix(tenant)}l:${key}`
 
-/** Escapes Redis glob syntax so user text in a SCAN MATCH is literal (invariant 2). */
+/** Escapes Redis glob syntax so user text in a SCAN MATCH is literal (docs/invariants.md, P2). */
 export function globEscape(text: string): string {
   return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
 }

@@ -17,7 +17,7 @@ const NEVER = Number.MAX_SAFE_INTEGER
  *
  * The map can only vouch for entries whose load began at or after `watermark`: every
  * invalidation with a larger id has been applied here (or is still in flight on the bus,
- * which invariant 1 allows). Entries that began earlier go to the READ script, which checks
+ * which docs/invariants.md P1 allows). Entries that began earlier go to the READ script, which checks
  * the epochs kept in Redis. The watermark is:
  * - "never" until the log knows its position (RedisLog.whenInitialized), then its last id;
  * - "never" again after a log gap, until the first entry after the gap arrives (entries

@@ -78,7 +78,7 @@ class RedisRateLimiter implements RateLimiter {
       const [ok, count, retry] = await this.#breaker.run('rate.hit', () => (this.#client as unknown as RateCommand).larderRate(1, key, this.#window, this.#limit, member))
       return { allowed: ok === 1, count, retryAfterMs: Math.max(0, retry) }
     } catch (err) {
-      // A limiter must not turn a Redis outage into an outage of the app (invariant 3)
+      // A limiter must not turn a Redis outage into an outage of the app (docs/invariants.md, P3)
       // unless asked to.
       if (this.#failOpen) return { allowed: true, count: 0, retryAfterMs: 0 }
       throw err
