@@ -10,7 +10,7 @@ import { SEP } from '../core/keys.ts'
 import type { Clock } from '../core/types.ts'
 import { BoundedLabel, OTHER } from '../metrics/labels.ts'
 import type { AlertEvaluator, AlertState } from './alerts.ts'
-import { TopK } from './top-k.ts'
+import { KeySampler, TopK } from '../core/top-k.ts'
 
 interface Totals {
   hits: number
@@ -105,13 +105,11 @@ export class Monitor {
   readonly #samples: Sample[] = []
   readonly #tenantLabel: BoundedLabel
   readonly #tenants = new Map<string, Omit<TenantRow, 'tenant' | 'hitRatio'>>()
-  readonly #keys: TopK
+  readonly #keys: KeySampler
   readonly #tags: TopK
   readonly #breakers = new Map<string, string>()
   readonly #warm = new Map<string, WarmProgress>()
   readonly #unsubscribe: (() => void)[] = []
-  readonly #sampleEvery: number
-  #sampleN = 0
   #logLagMs: number | null = null
   #sseOpen = 0
   #alerts: AlertState[] = []
@@ -120,9 +118,8 @@ export class Monitor {
     this.#clock = options.clock ?? Date
     this.#evaluator = options.evaluator
     this.#tenantLabel = new BoundedLabel(options.tenantLimit ?? 50)
-    this.#keys = new TopK(options.topCapacity ?? 100)
+    this.#keys = new KeySampler(options.topCapacity ?? 100, options.sampleEvery ?? 8)
     this.#tags = new TopK(options.topCapacity ?? 100)
-    this.#sampleEvery = Math.max(1, Math.floor(options.sampleEvery ?? 8))
     const on = (name: keyof typeof channels, fn: (m: Record<string, any>) => void) => {
       // Listeners run inside the publisher (the read path): never let one throw there.
       const l = (m: unknown) => {
@@ -141,12 +138,12 @@ export class Monitor {
         this.#totals.stale++
         row.stale++
       }
-      this.#sampleKey(m)
+      this.#keys.offer(m.tenant, m.key)
     })
     on('miss', (m) => {
       this.#totals.misses++
       this.#row(m.tenant).misses++
-      this.#sampleKey(m)
+      this.#keys.offer(m.tenant, m.key)
     })
     on('invalidate', (m) => {
       const e = m.entry
@@ -186,12 +183,6 @@ export class Monitor {
       const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0)
       this.#warm.set(m.plan, { plan: m.plan, done: n(m.done), total: n(m.total), loaded: n(m.loaded), skipped: n(m.skipped), failed: n(m.failed), at: this.#clock.now() })
     })
-  }
-
-  #sampleKey(m: Record<string, any>): void {
-    if (++this.#sampleN < this.#sampleEvery) return
-    this.#sampleN = 0
-    if (typeof m.key === 'string' && typeof m.tenant === 'string') this.#keys.add(m.tenant + SEP + m.key)
   }
 
   #row(tenant: unknown): Omit<TenantRow, 'tenant' | 'hitRatio'> {
@@ -274,12 +265,7 @@ export class Monitor {
     const r = this.#rates(now)
     const top = opts.top ?? 10
     const only = opts.tenant
-    const keys = this.#keys
-      .top(only === undefined ? top : 200)
-      .map(({ item, count }) => ({ ...split(item), count }))
-      .filter((x) => only === undefined || x.tenant === only)
-      .slice(0, top)
-      .map((x) => ({ tenant: x.tenant, key: x.rest, count: x.count * this.#sampleEvery }))
+    const keys = this.#keys.top(top, only)
     const tags = this.#tags
       .top(only === undefined ? top : 200)
       .map(({ item, count }) => ({ ...split(item), count }))
