@@ -32,17 +32,27 @@ export const systemClock: TimerClock = {
   },
 }
 
+/** The global timers, not unref'd: for a timer that holds accepted work (it must run before exit). */
+const keepAliveTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+}
+
 /**
  * The clock and timers to use for a `clock` option: the given clock's timers when it has
- * them; a clock with only `now()` (e.g. `Date`) keeps its `now()` and gets the global timers.
+ * them; a clock with only `now()` (e.g. `Date`) keeps its `now()` and gets the global timers,
+ * unref'd unless `keepAlive` (a pending timer then holds the process open, for timers
+ * that carry work someone awaits, like the event processor's coalescing).
  */
-export function clockOf(clock: Clock | undefined): TimerClock {
-  if (clock === undefined || clock === systemClock) return systemClock
-  if (clock.setTimeout && clock.clearTimeout) {
+export function clockOf(clock: Clock | undefined, options: { keepAlive?: boolean } = {}): TimerClock {
+  if (clock?.setTimeout && clock.clearTimeout) {
     const c = clock as Required<Clock>
     return { now: () => c.now(), setTimeout: (fn, ms) => c.setTimeout(fn, ms), clearTimeout: (h) => c.clearTimeout(h) }
   }
-  return { now: () => clock.now(), setTimeout: systemClock.setTimeout, clearTimeout: systemClock.clearTimeout }
+  const timers = options.keepAlive ? keepAliveTimers : systemClock
+  if (clock === undefined && timers === systemClock) return systemClock
+  const now = clock ? () => clock.now() : systemClock.now
+  return { now, setTimeout: timers.setTimeout, clearTimeout: timers.clearTimeout }
 }
 
 /** The timers of a clock (see `clockOf`). */
