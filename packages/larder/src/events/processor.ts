@@ -17,7 +17,7 @@
  */
 import { LRUCache } from 'lru-cache'
 import type { Cache } from '../core/api.ts'
-import { channels } from '../core/diagnostics.ts'
+import { type ChannelPayloads, channels } from '../core/diagnostics.ts'
 import { LarderError } from '../core/errors.ts'
 import { PUBLIC_TENANT, SEP, isTenantId } from '../core/keys.ts'
 import { type Clock, clockOf } from '../core/clock.ts'
@@ -169,7 +169,7 @@ export function createEventProcessor(options: EventProcessorOptions): EventProce
   const s: ProcessorStats = { received: 0, applied: 0, duplicates: 0, rejected: 0, failed: 0, flushes: 0, invalidations: 0, clears: 0, alerts: 0, pending: 0 }
   let closed = false
 
-  function emit(tenant: string, type: string, outcome: string, started: number, error?: unknown): void {
+  function emit(tenant: string, type: string, outcome: ChannelPayloads['event']['outcome'], started: number, error?: unknown): void {
     if (channels.event.hasSubscribers) channels.event.publish({ tenant, type, outcome, durationMs: clock.now() - started, error })
   }
 
