@@ -7,7 +7,7 @@ import type { Duration, InvalidationLog, LogAppend, LogEntry, LogGap, LogKind, L
 import { Breaker } from './breaker.ts'
 import { type ConnectionOptions, connect, duplicate, isCluster, quit, type RedisClient } from './connection.ts'
 import { nodeFor } from './slot.ts'
-import { b64 } from './keyspace.ts'
+import { logKeys } from './keyspace.ts'
 import { APPEND } from './scripts.ts'
 import { positiveInt } from './store.ts'
 
@@ -117,8 +117,7 @@ export class RedisLog implements InvalidationLog {
     this.client = client
     this.#owned = owned
     this.#reader = duplicate(client)
-    const tag = `lr:{${options.stream === undefined ? 'log' : b64(options.stream)}}:`
-    this.#keys = { stream: `${tag}stream`, seq: `${tag}seq`, since: `${tag}since`, dedup: `${tag}u:` }
+    this.#keys = logKeys(options.stream)
     this.#maxLen = positiveInt(options.maxLen ?? 100_000, 'maxLen')
     this.#block = parseDuration(options.block ?? '250ms', 'block')
     this.#clock = clockOf(options.clock)

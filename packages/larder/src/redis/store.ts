@@ -7,7 +7,7 @@ import type { Duration, InvalidationLog, LeaseProvider, LogEntry, Store, StoredE
 import { Breaker, type BreakerState } from './breaker.ts'
 import { decodeEntry, encodeEntry } from './codec.ts'
 import { type ConnectionOptions, connect, isCluster, quit, type RedisClient } from './connection.ts'
-import { b64, entryKey, genKey, globEscape, tenantPrefix } from './keyspace.ts'
+import { b64, entryKey, entryPattern, genKey, globEscape, SEG, tenantPrefix } from './keyspace.ts'
 import { RedisLease } from './lease.ts'
 import { LocalEpochs, Verdict } from './local-epochs.ts'
 import { ReplayQueue } from './replay-queue.ts'
@@ -259,7 +259,7 @@ export class RedisStore implements Store, LeaseProvider {
   }
 
   async clear(tenant?: string): Promise<number> {
-    const pattern = tenant === undefined ? 'lr:{*}:k:*' : `${tenantPrefix(tenant)}k:*`
+    const pattern = entryPattern(tenant)
     const nodes: Redis[] = this.#cluster ? (tenant === undefined ? (this.client as Cluster).nodes('master') : [this.#node(pattern)]) : [this.client as Redis]
     let n = 0
     for (const node of nodes) {
@@ -275,7 +275,7 @@ export class RedisStore implements Store, LeaseProvider {
   }
 
   async keys(tenant: string, prefix: string, opts: { cursor?: string; limit: number }): Promise<{ keys: string[]; cursor?: string }> {
-    const base = `${tenantPrefix(tenant)}k:`
+    const base = tenantPrefix(tenant) + SEG.entry
     const pattern = base + globEscape(prefix) + '*'
     const node: Redis = this.#cluster ? this.#node(base) : (this.client as Redis)
     if (!Number.isInteger(opts.limit) || opts.limit < 1) throw new LarderError('E_INVALID_OPTION', `keys limit must be a positive integer, got ${String(opts.limit)}`)

@@ -5,6 +5,7 @@ import { isLarderError } from '../../src/core/errors.ts'
 import { qualify } from '../../src/core/keys.ts'
 import type { StoredEntry } from '../../src/core/types.ts'
 import { redisLog, redisStore } from '../../src/redis/index.ts'
+import { b64, genKey, SEG, tenantPrefix } from '../../src/redis/keyspace.ts'
 import { LEASE_CHANNEL } from '../../src/redis/lease.ts'
 import { FakeClock } from '../../src/testing/fake-clock.ts'
 import { type RedisServerHandle, startRedis } from '../../src/testing/servers.ts'
@@ -76,6 +77,26 @@ describe('redisStore specifics', () => {
         keys.map((_, i) => i),
       )
       assert.equal((await commandCount(store.client, 'evalsha')) - before, 1)
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('the scripts write the epoch keys the keyspace layout names (one source: keyspace.ts)', async () => {
+    const store = redisStore({ url: redis.url })
+    try {
+      const p = tenantPrefix('t-ks')
+      await store.applyInvalidation({ id: 101, tenant: 't-ks', kind: 'hard', tags: ['a tag'], keys: ['k1'], at: 0 })
+      await store.applyInvalidation({ id: 102, tenant: 't-ks', kind: 'soft', tags: ['a tag'], keys: ['k2'], at: 0 })
+      await store.applyInvalidation({ id: 103, tenant: 't-ks', kind: 'soft', at: 0 })
+      await store.applyInvalidation({ id: 104, tenant: 't-ks', kind: 'clear', at: 0 })
+      const get = (k: string) => store.client.get(k)
+      assert.equal(await get(p + SEG.tagEpoch + b64('a tag')), '101')
+      assert.equal(await get(p + SEG.keyEpoch + 'k1'), '101')
+      assert.equal(await get(p + SEG.softTag + b64('a tag')), '102')
+      assert.equal(await get(p + SEG.softKey + 'k2'), '102')
+      assert.equal(await get(p + SEG.softGen), '103')
+      assert.equal(await get(genKey('t-ks')), '104')
     } finally {
       await store.close()
     }
