@@ -42,7 +42,7 @@ async function openShop(product: number) {
   return { page, errors }
 }
 
-const money = (c: number) => `$${(c / 100).toFixed(2)}`
+const money = (c: number) => new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' }).format(c / 100)
 
 test('a price changed in the admin panel appears on a second open page without reload; a banned seller disappears; the dashboard shows it', async () => {
   const a = await openShop(3)
@@ -97,4 +97,89 @@ test('a price changed in the admin panel appears on a second open page without r
   await dash.waitForFunction(() => Number.parseFloat(document.getElementById('reads')?.textContent?.replace(/[^0-9.]/g, '') ?? '0') >= 200)
   await dash.screenshot({ path: `${IMG}storefront-dashboard.png` })
   assert.deepEqual([...a.errors, ...b.errors], [])
+})
+
+test('the page reads right: no console error, nothing clipped or overflowing, amounts with separators, out-of-stock sellers marked, switching shops starts clean', async () => {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 860 } })
+  const errors: string[] = []
+  page.on('pageerror', (e) => errors.push(String(e)))
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`${m.text()} ${m.location().url}`)
+  })
+  const favicon = await fetch(`${url}/favicon.ico`)
+  assert.equal(favicon.status, 200)
+  assert.match(favicon.headers.get('content-type') ?? '', /^image\//)
+  await favicon.arrayBuffer()
+
+  await page.goto(`${url}/?tenant=acme&product=5`)
+  await page.waitForSelector('body[data-ready="true"]')
+  await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live')
+  const api = async (path: string, method = 'GET', body?: unknown) => {
+    const res = await fetch(url + path, { method, headers: { 'x-tenant-id': 'acme', 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) })
+    assert.ok(res.ok, `${method} ${path}: ${res.status}`)
+    return (await res.json()) as any
+  }
+
+  // A big amount has thousands separators.
+  await api('/api/v1/products/5', 'PATCH', { priceCents: 99_999_999 })
+  await page.waitForFunction(() => document.getElementById('p-price')?.textContent === '$999,999.99')
+  const prices = await page.$$eval('#products td.price', (tds) => tds.map((td) => td.textContent ?? ''))
+  assert.ok(prices.length > 0 && prices.every((p) => /^\$\d{1,3}(,\d{3})*\.\d{2}$/.test(p)), prices.join(' '))
+  assert.match((await page.textContent('#analytics')) ?? '', /\$\d{1,3}(,\d{3})*\.\d{2}/)
+
+  // A seller with nothing left is marked out of stock, not listed as available.
+  const product = await api('/api/v1/products/5')
+  const variantId = product.variants[0].id as number
+  const offers = await api(`/api/v1/variants/${variantId}/sellers`)
+  const seller = offers.sellers[0] as { id: number; priceCents: number }
+  await api(`/api/v1/variants/${variantId}/sellers/${seller.id}`, 'PUT', { priceCents: seller.priceCents, stock: 0 })
+  await page.waitForSelector(`#sellers li.out-of-stock[data-seller-id="${seller.id}"]`)
+  const soldOut = (await page.textContent(`#sellers li[data-seller-id="${seller.id}"]`)) ?? ''
+  assert.match(soldOut, /out of stock/)
+  assert.doesNotMatch(soldOut, /0 left/)
+
+  // More than ten live events: list numbers from 10 up have room in both lists; no panel overflows.
+  for (let i = 0; i < 12; i++) await api('/api/v1/products/5', 'PATCH', { stock: 100 + i })
+  await page.waitForFunction(() => (document.getElementById('events')?.children.length ?? 0) >= 12, null, { timeout: 15_000 })
+  await page.click('tr[data-product-id="1"]')
+  await page.waitForFunction(() => (document.getElementById('sellers')?.children.length ?? 0) >= 10)
+  const layout = await page.evaluate(() => {
+    const ctx = document.createElement('canvas').getContext('2d') as CanvasRenderingContext2D
+    const markers = ['events', 'sellers'].map((id) => {
+      const ol = document.getElementById(id) as HTMLElement
+      const li = ol.lastElementChild as HTMLElement
+      const cs = getComputedStyle(li)
+      ctx.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`
+      return { id, need: ctx.measureText(`${ol.children.length}. `).width, room: Number.parseFloat(getComputedStyle(ol).paddingLeft) }
+    })
+    const overflowing = [...document.querySelectorAll<HTMLElement>('.panel, .events')].filter((el) => el.scrollWidth > el.clientWidth).map((el) => el.id || el.className)
+    return { markers, overflowing }
+  })
+  for (const m of layout.markers) assert.ok(m.room >= m.need, `#${m.id}: list numbers need ${m.need.toFixed(1)} px, have ${m.room} px`)
+  assert.deepEqual(layout.overflowing, [])
+
+  // Switching shops: the previous shop's events go, the address bar names the new shop.
+  await page.selectOption('#tenant', 'globex')
+  await page.waitForFunction(() => new URL(location.href).searchParams.get('tenant') === 'globex')
+  assert.equal(await page.$$eval('#events li', (lis) => lis.length), 0)
+  await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live')
+  await page.reload()
+  await page.waitForSelector('body[data-ready="true"]')
+  assert.equal(await page.inputValue('#tenant'), 'globex', 'a reload stays on the shop chosen')
+  assert.deepEqual(errors, [])
+  await page.close()
+})
+
+test('a request for an unknown tenant (404 from the origin) adds no tenant row and no tenant label', async () => {
+  const res = await fetch(`${url}/api/v1/products/1`, { headers: { 'x-tenant-id': 'no-such-shop' } })
+  assert.equal(res.status, 404)
+  await res.arrayBuffer()
+  const auth = { authorization: `Bearer ${demo.adminToken}` }
+  const stats = (await (await fetch(`${url}/_larder/stats`, { headers: auth })).json()) as { monitor: { tenants: { tenant: string }[] } }
+  const rows = stats.monitor.tenants.map((t) => t.tenant)
+  assert.ok(!rows.includes('no-such-shop'), rows.join(','))
+  assert.ok(rows.includes('acme'), rows.join(','))
+  const metrics = await (await fetch(`${url}/metrics`, { headers: auth })).text()
+  assert.doesNotMatch(metrics, /no-such-shop/)
+  assert.match(metrics, /tenant="acme"/)
 })

@@ -34,7 +34,10 @@ let variantId: number | undefined
 let shownProducts = new Set<number>()
 let shownVariants = new Set<number>()
 
-const money = (c: number) => `$${(c / 100).toFixed(2)}`
+const dollars = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' })
+const count = new Intl.NumberFormat('en-US')
+/** Cents as dollars with thousands separators: 157592556 → $1,575,925.56. */
+const money = (c: number) => dollars.format(c / 100)
 
 async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
   const res = await fetch(path, { ...init, cache: 'no-store', headers: { 'x-tenant-id': tenant, 'content-type': 'application/json', ...init.headers } })
@@ -60,7 +63,7 @@ async function renderList() {
       tr.dataset.productId = String(p.id)
       tr.dataset.version = String(p.version)
       if (p.id === productId) tr.classList.add('selected')
-      for (const [cls, text] of [['id', String(p.id)], ['name', p.name], ['price', money(p.priceCents)], ['stock', String(p.stock)], ['version', String(p.version)]]) {
+      for (const [cls, text] of [['id', String(p.id)], ['name', p.name], ['price', money(p.priceCents)], ['stock', count.format(p.stock)], ['version', String(p.version)]]) {
         const td = document.createElement('td')
         td.className = cls as string
         td.textContent = text as string
@@ -81,7 +84,7 @@ async function renderProduct() {
   $('p-name').textContent = data.product.name
   $('p-name').dataset.id = String(productId)
   $('p-price').textContent = money(data.product.priceCents)
-  $('p-stock').textContent = String(data.product.stock)
+  $('p-stock').textContent = count.format(data.product.stock)
   $('p-version').textContent = String(data.product.version)
   if (changed) flash($('p-price').parentElement)
   $<HTMLInputElement>('admin-price').placeholder = String(data.product.priceCents)
@@ -92,7 +95,7 @@ async function renderProduct() {
     ...data.variants.map((v) => {
       const li = document.createElement('li')
       const b = document.createElement('button')
-      b.textContent = `${v.name} · ${money(v.priceCents)} · stock ${v.stock}`
+      b.textContent = `${v.name} · ${money(v.priceCents)} · ${v.stock > 0 ? `stock ${count.format(v.stock)}` : 'out of stock'}`
       b.onclick = () => {
         variantId = v.id
         void renderSellers()
@@ -108,7 +111,7 @@ async function renderSellers() {
   if (variantId === undefined) return
   const data = await api<{ variant: Variant; sellerCount: number; sellers: Seller[]; excluded: Record<string, number> }>(`/api/v1/variants/${variantId}/sellers`)
   $('v-sku').textContent = data.variant.sku
-  $('seller-count').textContent = String(data.sellerCount)
+  $('seller-count').textContent = count.format(data.sellerCount)
   $('seller-excluded').textContent =
     Object.entries(data.excluded)
       .map(([k, n]) => `${n} ${k.replace(/_/g, ' ')}`)
@@ -117,7 +120,11 @@ async function renderSellers() {
     ...data.sellers.slice(0, 25).map((s) => {
       const li = document.createElement('li')
       li.dataset.sellerId = String(s.id)
-      li.textContent = `${s.name} — ${money(s.priceCents)} (${s.stock} left)`
+      if (s.stock > 0) li.textContent = `${s.name} — ${money(s.priceCents)} (${count.format(s.stock)} left)`
+      else {
+        li.classList.add('out-of-stock')
+        li.textContent = `${s.name} — ${money(s.priceCents)} (out of stock)`
+      }
       return li
     }),
   )
@@ -151,7 +158,7 @@ async function renderAnalytics() {
   $('analytics').textContent =
     `Sellers: ${status} (${a.sellers.inactive6Months} inactive > 6 months). ` +
     `Listings this hour: +${last?.added ?? 0} / −${last?.removed ?? 0}; last 24 h: +${day.added} / −${day.removed}. ` +
-    `Orders (30 d): ${a.orders30d.count}, ${money(a.orders30d.revenueCents)}.`
+    `Orders (30 d): ${count.format(a.orders30d.count)}, ${money(a.orders30d.revenueCents)}.`
 }
 
 async function selectProduct(id: number) {
@@ -263,9 +270,18 @@ $('next').onclick = () => {
 tenantSelect.onchange = () => {
   tenant = tenantSelect.value
   rt.close()
+  // The previous shop's events are not this shop's: start an empty list.
+  $('events').replaceChildren()
+  lastEventId = ''
   rt = connect()
   productId = 1
+  variantId = undefined
   page = 1
+  // The address bar names the shop shown (a reload or a shared link opens this shop).
+  const u = new URL(location.href)
+  u.searchParams.set('tenant', tenant)
+  u.searchParams.set('product', String(productId))
+  history.replaceState(null, '', u)
   void refreshAll()
 }
 

@@ -1,6 +1,7 @@
 /**
  * Serves the storefront page from the origin: `/` (HTML), `/storefront/app.js` (app.ts and
- * the realtime client, bundled once with esbuild on first request) and `/storefront/app.css`.
+ * the realtime client, bundled once with esbuild on first request), `/storefront/app.css` and
+ * `/favicon.ico` (a small SVG icon).
  * The gateway caches them like any response (short s-maxage, no surrogate keys).
  * @module
  */
@@ -27,6 +28,8 @@ async function bundle(): Promise<string> {
   return out.outputFiles[0]?.text ?? ''
 }
 
+const ICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1d2330"/><path d="M4 3h2v8h6v2H4z" fill="#f5b942"/></svg>'
+
 export interface PageOptions {
   /** Where the page's dashboard link points (e.g. with a read-only `#token=`). */
   dashboardLink?: string
@@ -44,6 +47,8 @@ export function pageRoute(options: PageOptions = {}): (req: IncomingMessage, res
       },
     ],
     '/storefront/app.css': ['text/css; charset=utf-8', () => readFile(here('./app.css'), 'utf8')],
+    // A tiny icon, so browsers asking for /favicon.ico get one (a 404 is a console error on every load).
+    '/favicon.ico': ['image/svg+xml', async () => ICON],
     '/storefront/app.js': [
       'text/javascript; charset=utf-8',
       () => {

@@ -77,6 +77,13 @@ export interface AdminApi {
   close(): Promise<void>
 }
 
+/**
+ * Instance ids of the caches with an admin API in this process. The monitor listens to the
+ * process-wide diagnostics channels, so when several caches share a process (the demo's
+ * in-process gateways) its rates, top lists and tenants cover all of them: the stats say so.
+ */
+const processInstances = new Map<string, number>()
+
 /** Most bytes a dashboard feed may have unsent before it is dropped (a stuck client). */
 const FEED_BUFFER = 1 << 20
 
@@ -106,6 +113,8 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
       res.write(frame)
     }
   }
+  let closed = false
+  processInstances.set(cache.instanceId, (processInstances.get(cache.instanceId) ?? 0) + 1)
   const timer = setInterval(tick, options.tickMs ?? 1000)
   timer.unref()
   monitor.tick()
@@ -113,6 +122,8 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
   function globalStats() {
     return {
       instanceId: cache.instanceId,
+      /** Every instance whose traffic `monitor` covers (this process); `cache` is this instance's. */
+      instances: [...processInstances.keys()].sort(),
       cache: cache.stats(),
       monitor: monitor.snapshot(),
       ...(hub ? { hub: hub.stats() } : {}),
@@ -273,6 +284,11 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
     monitor,
     async close() {
       clearInterval(timer)
+      if (closed) return
+      closed = true
+      const n = (processInstances.get(cache.instanceId) ?? 1) - 1
+      if (n > 0) processInstances.set(cache.instanceId, n)
+      else processInstances.delete(cache.instanceId)
       for (const res of feeds) res.end()
       feeds.clear()
       monitor.close()

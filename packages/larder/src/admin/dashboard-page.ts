@@ -29,7 +29,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   .tiles { display:grid; grid-template-columns:repeat(auto-fill, minmax(170px, 1fr)); gap:12px; }
   .tile { background:var(--panel); border-radius:6px; padding:10px 12px; }
   .tile .label { color:var(--muted); font-size:12px; }
-  .tile .value { font-size:22px; white-space:nowrap; font-variant-numeric:tabular-nums; margin-top:2px; }
+  .tile .value { font-size:22px; overflow-wrap:anywhere; font-variant-numeric:tabular-nums; margin-top:2px; }
   .grid2 { display:grid; grid-template-columns:1fr 1fr; gap:16px; }
   section { background:var(--panel); border-radius:6px; padding:12px; min-width:0; }
   section h2 { font-size:13px; margin:0 0 8px; color:var(--muted); text-transform:uppercase; letter-spacing:.05em; }
@@ -37,7 +37,13 @@ export const DASHBOARD_HTML = `<!doctype html>
   th, td { text-align:left; padding:3px 6px; border-bottom:1px solid #2a3441; white-space:nowrap; overflow:hidden; text-overflow:ellipsis; max-width:280px; }
   th { color:var(--muted); font-weight:500; }
   td.n, th.n { text-align:right; }
-  svg { width:100%; height:140px; display:block; }
+  #tenants td:first-child { max-width:160px; }
+  .chart { display:grid; grid-template-columns:auto 1fr; grid-template-rows:140px auto; column-gap:6px; }
+  .chart .y { display:flex; flex-direction:column; justify-content:space-between; text-align:right; color:var(--muted); font-size:11px; font-variant-numeric:tabular-nums; min-width:3em; }
+  .chart .x { grid-column:2; display:flex; justify-content:space-between; color:var(--muted); font-size:11px; font-variant-numeric:tabular-nums; }
+  .chart svg { width:100%; height:140px; display:block; border-left:1px solid #2a3441; border-bottom:1px solid #2a3441; }
+  .chart line.grid { stroke:#2a3441; stroke-width:1; }
+  #instance { color:var(--text); background:#23303d; padding:2px 8px; border-radius:4px; font-size:12px; }
   .alert { padding:6px 8px; border-radius:4px; margin-bottom:6px; }
   .alert.firing.critical { background:#5a1d1d; }
   .alert.firing.warning { background:#4d3b0f; }
@@ -50,15 +56,15 @@ export const DASHBOARD_HTML = `<!doctype html>
 <body>
 <header>
   <h1>Larder</h1>
-  <span id="instance" class="none"></span>
+  <span id="instance" title="The instances whose traffic this page shows: each process has its own dashboard."></span>
   <span id="status">connecting…</span>
   <form id="auth"><input id="token" type="password" placeholder="admin or read:stats token" autocomplete="off"><button>Connect</button></form>
 </header>
 <main>
   <div class="tiles">
     <div class="tile"><div class="label">Hit ratio (1m)</div><div class="value" id="hit-ratio">–</div></div>
-    <div class="tile"><div class="label">Requests/s</div><div class="value" id="rps">–</div></div>
-    <div class="tile"><div class="label">Stale serves/s</div><div class="value" id="stale">–</div></div>
+    <div class="tile"><div class="label">Requests/s (1 s)</div><div class="value" id="rps">–</div></div>
+    <div class="tile"><div class="label">Stale serves/s (1 s)</div><div class="value" id="stale">–</div></div>
     <div class="tile"><div class="label">Invalidations/min</div><div class="value" id="inv">–</div></div>
     <div class="tile"><div class="label">Log lag</div><div class="value" id="lag">–</div></div>
     <div class="tile"><div class="label">L2 p99</div><div class="value" id="p99">–</div></div>
@@ -67,12 +73,12 @@ export const DASHBOARD_HTML = `<!doctype html>
     <div class="tile"><div class="label">Total reads</div><div class="value" id="reads">–</div></div>
   </div>
   <div class="grid2">
-    <section><h2>Requests/s (last minute)</h2><svg id="chart-rps" viewBox="0 0 300 100" preserveAspectRatio="none"></svg></section>
-    <section><h2>Hit ratio (last minute)</h2><svg id="chart-hit" viewBox="0 0 300 100" preserveAspectRatio="none"></svg></section>
+    <section><h2>Requests/s (last minute, per second)</h2><div class="chart" id="chart-rps"><div class="y"><span class="y-max">–</span><span class="y-mid"></span><span class="y-min">0</span></div><svg viewBox="0 0 300 100" preserveAspectRatio="none"></svg><div class="x"><span class="x-start"></span><span class="x-mid"></span><span class="x-end"></span></div></div></section>
+    <section><h2>Hit ratio (last minute, per second)</h2><div class="chart" id="chart-hit"><div class="y"><span class="y-max">–</span><span class="y-mid"></span><span class="y-min">0</span></div><svg viewBox="0 0 300 100" preserveAspectRatio="none"></svg><div class="x"><span class="x-start"></span><span class="x-mid"></span><span class="x-end"></span></div></div></section>
   </div>
   <section><h2>Alerts</h2><div id="alerts"><span class="none">none</span></div></section>
   <div class="grid2">
-    <section><h2>Top keys</h2><table><thead><tr><th>tenant</th><th>key</th><th class="n">reads</th></tr></thead><tbody id="top-keys"></tbody></table></section>
+    <section><h2>Top keys</h2><table><thead><tr><th>tenant</th><th>URL / key</th><th>vary</th><th class="n">reads</th></tr></thead><tbody id="top-keys"></tbody></table></section>
     <section><h2>Top invalidated tags</h2><table><thead><tr><th>tenant</th><th>tag</th><th class="n">count</th></tr></thead><tbody id="top-tags"></tbody></table></section>
   </div>
   <div class="grid2">
@@ -104,24 +110,65 @@ export const DASHBOARD_HTML = `<!doctype html>
     tbody.replaceChildren(frag)
   }
 
-  function line(svg, points, max, color) {
-    var NS = 'http://www.w3.org/2000/svg'
+  var NS = 'http://www.w3.org/2000/svg'
+  /** A "nice" upper bound for an axis: 1, 2 or 5 times a power of ten. */
+  function nice(x) { if (!(x > 0)) return 1; var p = Math.pow(10, Math.floor(Math.log10(x))), f = x / p; return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p }
+  var clock = function (t) { return new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false }) }
+
+  /**
+   * Draws one chart: the last minute up to the snapshot's time on the x axis, 0..max on the
+   * y axis, with their labels. Points with no value and holes in the samples (more than 2.5
+   * sample intervals) break the line: gaps are drawn as gaps, never as a diagonal across.
+   */
+  function chart(el, points, now, max, fmtY, color) {
+    var svg = el.querySelector('svg')
     svg.replaceChildren()
-    if (points.length < 2) return
-    var t0 = points[0].t, t1 = points[points.length - 1].t, span = Math.max(1, t1 - t0)
-    var d = points.map(function (p) { return ((p.t - t0) / span * 300).toFixed(1) + ',' + (100 - Math.min(1, p.v / max) * 96 - 2).toFixed(1) }).join(' ')
-    var pl = document.createElementNS(NS, 'polyline')
-    pl.setAttribute('points', d)
-    pl.setAttribute('fill', 'none')
-    pl.setAttribute('stroke', color)
-    pl.setAttribute('stroke-width', '2')
-    pl.setAttribute('vector-effect', 'non-scaling-stroke')
-    svg.appendChild(pl)
+    var t0 = now - 60000
+    el.querySelector('.y-max').textContent = fmtY(max)
+    el.querySelector('.y-mid').textContent = fmtY(max / 2)
+    el.querySelector('.y-min').textContent = fmtY(0)
+    el.querySelector('.x-start').textContent = clock(t0)
+    el.querySelector('.x-mid').textContent = clock(t0 + 30000)
+    el.querySelector('.x-end').textContent = clock(now)
+    ;[2, 50].forEach(function (y) {
+      var g = document.createElementNS(NS, 'line')
+      g.setAttribute('class', 'grid'); g.setAttribute('x1', '0'); g.setAttribute('x2', '300'); g.setAttribute('y1', String(y)); g.setAttribute('y2', String(y))
+      g.setAttribute('vector-effect', 'non-scaling-stroke')
+      svg.appendChild(g)
+    })
+    var steps = []
+    for (var i = 1; i < points.length; i++) steps.push(points[i].t - points[i - 1].t)
+    steps.sort(function (a, b) { return a - b })
+    var step = steps.length ? steps[Math.floor(steps.length / 2)] : 1000
+    var segments = [], cur = [], prevT = null
+    points.forEach(function (p) {
+      if (p.t < t0) return
+      if (p.v == null || (prevT != null && p.t - prevT > step * 2.5)) { if (cur.length) segments.push(cur); cur = [] }
+      if (p.v != null) cur.push(p)
+      prevT = p.t
+    })
+    if (cur.length) segments.push(cur)
+    segments.forEach(function (seg) {
+      if (seg.length === 1) seg = [seg[0], seg[0]]
+      var pl = document.createElementNS(NS, 'polyline')
+      pl.setAttribute('points', seg.map(function (p) { return ((p.t - t0) / 60000 * 300).toFixed(1) + ',' + (98 - Math.min(1, p.v / max) * 96).toFixed(1) }).join(' '))
+      pl.setAttribute('fill', 'none')
+      pl.setAttribute('stroke', color)
+      pl.setAttribute('stroke-width', '2')
+      pl.setAttribute('stroke-linecap', 'round')
+      pl.setAttribute('vector-effect', 'non-scaling-stroke')
+      svg.appendChild(pl)
+    })
   }
 
   function render(s) {
     var m = s.monitor, c = s.cache || {}
-    $('instance').textContent = s.instanceId ? 'instance ' + s.instanceId : ''
+    // The rates, charts and tables cover every instance in this process; entries/bytes this one's.
+    var all = s.instances || (s.instanceId ? [s.instanceId] : [])
+    $('instance').textContent = all.length > 1
+      ? 'instances ' + all.join(' + ') + ' (one process: traffic of all; entries/bytes of ' + s.instanceId + ')'
+      : s.instanceId ? 'instance ' + s.instanceId : ''
+    if (s.instanceId) document.title = 'Larder dashboard · ' + all.join(' + ')
     $('hit-ratio').textContent = pct(m.hitRatio)
     $('rps').textContent = num(m.requestsPerSec)
     $('stale').textContent = num(m.staleServesPerSec)
@@ -132,10 +179,11 @@ export const DASHBOARD_HTML = `<!doctype html>
     $('entries').textContent = (c.entries == null ? '–' : c.entries) + ' / ' + bytes(c.bytes)
     $('reads').textContent = String(m.totals.hits + m.totals.misses)
     var series = m.series || []
-    var maxRps = Math.max(1, Math.max.apply(null, series.map(function (p) { return p.rps })))
-    line($('chart-rps'), series.map(function (p) { return { t: p.t, v: p.rps } }), maxRps * 1.1, '#58a6ff')
-    line($('chart-hit'), series.filter(function (p) { return p.hitRatio != null }).map(function (p) { return { t: p.t, v: p.hitRatio } }), 1, '#3fb950')
-    rows($('top-keys'), m.topKeys, function (k) { return [k.tenant, k.key, k.count] })
+    var now = m.at || Date.now()
+    var maxRps = nice(Math.max.apply(null, [1].concat(series.map(function (p) { return p.rps }))))
+    chart($('chart-rps'), series.map(function (p) { return { t: p.t, v: p.rps } }), now, maxRps, function (v) { return v >= 100 ? v.toFixed(0) : String(Math.round(v * 10) / 10) }, '#58a6ff')
+    chart($('chart-hit'), series.map(function (p) { return { t: p.t, v: p.hitRatio } }), now, 1, function (v) { return (v * 100).toFixed(0) + ' %' }, '#3fb950')
+    rows($('top-keys'), m.topKeys, function (k) { return [k.tenant, k.key, k.vary || '', k.count] })
     rows($('top-tags'), m.topTags, function (k) { return [k.tenant, k.tag, k.count] })
     rows($('tenants'), m.tenants, function (t) { return [t.tenant, t.hits, t.misses, t.stale, t.invalidations, pct(t.hitRatio)] })
     var alerts = $('alerts')

@@ -8,9 +8,11 @@
 import { channels } from '../core/diagnostics.ts'
 import { SEP } from '../core/keys.ts'
 import type { Clock } from '../core/types.ts'
-import { BoundedLabel, OTHER } from '../metrics/labels.ts'
+import { OTHER } from '../metrics/labels.ts'
+import { TenantLabel } from '../metrics/tenant-label.ts'
 import type { AlertEvaluator, AlertState } from './alerts.ts'
 import { KeySampler, TopK } from '../core/top-k.ts'
+import { displayKey, displayTag, printable } from './display.ts'
 
 interface Totals {
   hits: number
@@ -62,13 +64,18 @@ export interface MonitorSnapshot {
   sseConnections: number
   sseDropRate5m: number | null
   totals: Totals
-  topKeys: { tenant: string; key: string; count: number }[]
+  /** As users know them (admin/display.ts): `key` is the URL or key, `vary` the Vary'd values. */
+  topKeys: { tenant: string; key: string; vary?: string; count: number }[]
   topTags: { tenant: string; tag: string; count: number }[]
   tenants: TenantRow[]
   breakers: Record<string, string>
   warm: WarmProgress[]
   alerts: AlertState[]
-  /** Last minute, one point per sample: requests/s and hit ratio, for the charts. */
+  /**
+   * Last minute, one point per sample: requests/s and hit ratio over the interval since the
+   * previous sample (the window `requestsPerSec` reads too). `hitRatio` is null when there
+   * were no reads; a long interval between points means samples are missing (a gap).
+   */
   series: { t: number; rps: number; hitRatio: number | null }[]
 }
 
@@ -97,13 +104,34 @@ function split(q: string): { tenant: string; rest: string } {
   return { tenant: q.slice(0, i), rest: q.slice(i + 1) }
 }
 
+/**
+ * Top keys as shown: the URL with its Vary'd values apart. A varied HTTP response is read
+ * twice (the Vary marker at the URL, then the variant), so a URL-only row whose URL also
+ * has variant rows is that marker read and is left out: each URL appears once per variant.
+ */
+function topKeyRows(raw: { tenant: string; rest: string; count: number }[]): MonitorSnapshot['topKeys'] {
+  const rows = new Map<string, MonitorSnapshot['topKeys'][number]>()
+  for (const r of raw) {
+    const d = displayKey(r.rest)
+    const tenant = printable(r.tenant)
+    const id = `${tenant}\u0000${d.key}\u0000${d.vary ?? ''}`
+    const row = rows.get(id)
+    if (row) row.count += r.count
+    else rows.set(id, { tenant, key: d.key, ...(d.vary === undefined ? {} : { vary: d.vary }), count: r.count })
+  }
+  const varied = new Set([...rows.values()].filter((r) => r.vary !== undefined).map((r) => `${r.tenant}\u0000${r.key}`))
+  return [...rows.values()].filter((r) => r.vary !== undefined || !varied.has(`${r.tenant}\u0000${r.key}`)).sort((a, b) => b.count - a.count)
+}
+
 export class Monitor {
   readonly #clock: Clock
   readonly #evaluator: AlertEvaluator
   readonly #totals = zero()
   readonly #store = new Array<number>(BUCKETS_MS.length).fill(0)
   readonly #samples: Sample[] = []
-  readonly #tenantLabel: BoundedLabel
+  readonly #tenantLabel: TenantLabel
+  /** Misses/invalidations of tenants not admitted yet (counted under `other` meanwhile), bounded. */
+  readonly #pending = new Map<string, { misses: number; invalidations: number }>()
   readonly #tenants = new Map<string, Omit<TenantRow, 'tenant' | 'hitRatio'>>()
   readonly #keys: KeySampler
   readonly #tags: TopK
@@ -117,7 +145,7 @@ export class Monitor {
   constructor(options: MonitorOptions) {
     this.#clock = options.clock ?? Date
     this.#evaluator = options.evaluator
-    this.#tenantLabel = new BoundedLabel(options.tenantLimit ?? 50)
+    this.#tenantLabel = new TenantLabel(options.tenantLimit ?? 50)
     this.#keys = new KeySampler(options.topCapacity ?? 100, options.sampleEvery ?? 8)
     this.#tags = new TopK(options.topCapacity ?? 100)
     const on = (name: keyof typeof channels, fn: (m: Record<string, any>) => void) => {
@@ -132,7 +160,7 @@ export class Monitor {
     }
     on('hit', (m) => {
       this.#totals.hits++
-      const row = this.#row(m.tenant)
+      const row = this.#row(m.tenant, true)
       row.hits++
       if (m.stale === true) {
         this.#totals.stale++
@@ -143,7 +171,11 @@ export class Monitor {
     on('miss', (m) => {
       this.#totals.misses++
       this.#row(m.tenant).misses++
+      this.#note(m.tenant, 'misses')
       this.#keys.offer(m.tenant, m.key)
+    })
+    on('set', (m) => {
+      if (m.accepted !== false) this.#row(m.tenant, true)
     })
     on('invalidate', (m) => {
       const e = m.entry
@@ -151,6 +183,7 @@ export class Monitor {
       this.#totals.invalidations++
       if (m.local === true) this.#totals.localInvalidations++
       this.#row(e.tenant).invalidations++
+      this.#note(e.tenant, 'invalidations')
       if (Array.isArray(e.tags) && typeof e.tenant === 'string') for (const t of e.tags.slice(0, 100)) if (typeof t === 'string') this.#tags.add(e.tenant + SEP + t)
     })
     on('store', (m) => {
@@ -185,11 +218,38 @@ export class Monitor {
     })
   }
 
-  #row(tenant: unknown): Omit<TenantRow, 'tenant' | 'hitRatio'> {
-    const t = this.#tenantLabel.get(tenant)
+  /**
+   * The tenant's row. Only a hit or a stored entry (`admit`) creates one (metrics/tenant-label.ts);
+   * anything else for a tenant not admitted is counted in the `other` row, and moved to the
+   * tenant's own row if it is admitted later.
+   */
+  #row(tenant: unknown, admit = false): Omit<TenantRow, 'tenant' | 'hitRatio'> {
+    const t = admit ? this.#tenantLabel.admit(tenant) : this.#tenantLabel.get(tenant)
     let r = this.#tenants.get(t)
-    if (r === undefined) this.#tenants.set(t, (r = { hits: 0, misses: 0, stale: 0, invalidations: 0 }))
+    if (r === undefined) {
+      this.#tenants.set(t, (r = { hits: 0, misses: 0, stale: 0, invalidations: 0 }))
+      const p = typeof tenant === 'string' && t !== OTHER ? this.#pending.get(tenant) : undefined
+      const other = this.#tenants.get(OTHER)
+      if (p && other) {
+        this.#pending.delete(tenant as string)
+        r.misses += p.misses
+        r.invalidations += p.invalidations
+        other.misses -= p.misses
+        other.invalidations -= p.invalidations
+      }
+    }
     return r
+  }
+
+  /** Remembers what an unadmitted tenant did (at most 1000 tenants), so admitting it moves it over. */
+  #note(tenant: unknown, what: 'misses' | 'invalidations'): void {
+    if (typeof tenant !== 'string' || this.#tenantLabel.get(tenant) !== OTHER) return
+    let p = this.#pending.get(tenant)
+    if (p === undefined) {
+      if (this.#pending.size >= 1000) return
+      this.#pending.set(tenant, (p = { misses: 0, invalidations: 0 }))
+    }
+    p[what]++
   }
 
   /** Takes one sample and re-evaluates the alerts. */
@@ -221,7 +281,6 @@ export class Monitor {
     const base = (ms: number) => this.#at(now - ms) ?? last
     const diff = (a: Sample | undefined, k: keyof Totals) => (last && a ? last[k] - a[k] : 0)
     const secs = (a: Sample | undefined) => (last && a ? (last.t - a.t) / 1000 : 0)
-    const b10 = base(10_000)
     const b60 = base(60_000)
     const b5m = base(WINDOW_5M)
     const rate = (a: Sample | undefined, k: keyof Totals) => (secs(a) > 0 ? diff(a, k) / secs(a) : 0)
@@ -247,9 +306,12 @@ export class Monitor {
       }
     }
     const opened = diff(b5m, 'sseOpened')
+    // Requests/s and stale serves/s read the last sample interval: the same window as each
+    // point of `series`, so the tiles always equal the charts' last point (one source).
+    const prev = this.#samples.length >= 2 ? this.#samples[this.#samples.length - 2] : undefined
     return {
-      requestsPerSec: rate(b10, 'hits') + rate(b10, 'misses'),
-      staleServesPerSec: rate(b10, 'stale'),
+      requestsPerSec: rate(prev, 'hits') + rate(prev, 'misses'),
+      staleServesPerSec: rate(prev, 'stale'),
       hitRatio1m: ratio(b60),
       hitRatio5m: ratio(b5m),
       invalidationsPerMin: perMin(b60, 'invalidations'),
@@ -265,15 +327,15 @@ export class Monitor {
     const r = this.#rates(now)
     const top = opts.top ?? 10
     const only = opts.tenant
-    const keys = this.#keys.top(top, only)
+    const keys = topKeyRows(this.#keys.top(top * 2, only).map(({ tenant, key, count }) => ({ tenant, rest: key, count }))).slice(0, top)
     const tags = this.#tags
       .top(only === undefined ? top : 200)
       .map(({ item, count }) => ({ ...split(item), count }))
       .filter((x) => only === undefined || x.tenant === only)
       .slice(0, top)
-      .map((x) => ({ tenant: x.tenant, tag: x.rest, count: x.count }))
+      .map((x) => ({ tenant: printable(x.tenant), tag: displayTag(x.rest), count: x.count }))
     const tenants = [...this.#tenants]
-      .filter(([t]) => only === undefined || t === only)
+      .filter(([t, v]) => (only === undefined || t === only) && v.hits + v.misses + v.invalidations > 0)
       .map(([tenant, v]) => ({ tenant, ...v, hitRatio: v.hits + v.misses > 0 ? v.hits / (v.hits + v.misses) : 0 }))
       .sort((a, b) => b.hits + b.misses - (a.hits + a.misses))
     const series: MonitorSnapshot['series'] = []

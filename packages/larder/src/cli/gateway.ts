@@ -9,6 +9,11 @@
  * The SSE stream: `--stream-secret S` (LARDER_STREAM_SECRET, config `stream.secret`) signs
  * stream tokens; `--stream-anonymous` (LARDER_STREAM_ANONYMOUS=1, config `stream.anonymous`)
  * also allows streams without one, the default only when no secret is configured.
+ * Request safety: `--trust-proxy LIST` (LARDER_TRUST_PROXY, config `trust_proxy`) names the
+ * proxies whose X-Forwarded-* / Forwarded fields are believed; `--client-headers-timeout MS`,
+ * `--client-request-timeout MS` (config `timeouts.client_headers` / `client_request`) and
+ * `--max-connections-per-client N` (config `max_connections_per_client`) bound slow and
+ * greedy clients (docs/http.md, "Requests the gateway refuses or rewrites").
  * @module
  */
 import cluster from 'node:cluster'
@@ -25,6 +30,7 @@ import type { HttpCache } from '../http/engine.ts'
 import { createMetrics } from '../metrics/index.ts'
 import { createSseHub } from '../realtime/index.ts'
 import { type GatewayConfigFile, loadGatewayConfig } from '../gateway/config.ts'
+import { parseTrustProxy } from '../gateway/forwarded.ts'
 import { createGateway, type Gateway } from '../gateway/index.ts'
 import { createForwarders, type ForwarderSpec } from '../http/cdn/index.ts'
 import { joinNegativeValues, listenErrorMessage, parsePort } from './args.ts'
@@ -32,7 +38,9 @@ import { joinNegativeValues, listenErrorMessage, parsePort } from './args.ts'
 const USAGE = `usage: larder gateway --origin http://127.0.0.1:3000 [--port 8080] [--host 127.0.0.1]
                       [--redis redis://127.0.0.1:6379] [--config larder.yaml]
                       [--tenant-header X-Tenant-Id] [--admin-token TOKEN] [--workers N]
-                      [--stream-secret SECRET] [--stream-anonymous]`
+                      [--stream-secret SECRET] [--stream-anonymous] [--trust-proxy IP/CIDR,...]
+                      [--client-headers-timeout MS] [--client-request-timeout MS]
+                      [--max-connections-per-client N]`
 
 export async function run(argv: string[]): Promise<number | undefined> {
   let args: ReturnType<typeof parse>
@@ -90,6 +98,13 @@ export async function run(argv: string[]): Promise<number | undefined> {
     console.error((err as Error).message)
     return 2
   }
+  let limits: RequestLimits
+  try {
+    limits = requestLimits(args.values, env, file)
+  } catch (err) {
+    console.error((err as Error).message)
+    return 2
+  }
   if (workers > 1 && cluster.isPrimary) return primary(workers, origin, redisUrl as string)
   const tokens: TokenConfig[] = [...(file.tokens ?? []), ...tokensFromEnv({ ...env, LARDER_ADMIN_TOKEN: undefined })]
   if (adminToken) tokens.push({ name: 'admin', token: adminToken, scopes: ['admin'] })
@@ -120,6 +135,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
       routes,
       headersTimeout: file.timeouts?.headers,
       bodyTimeout: file.timeouts?.body,
+      ...limits,
       http: {
         maxBodyBytes: file.cache?.max_body_bytes,
         keepStale: file.cache?.keep_stale,
@@ -220,6 +236,11 @@ function parse(argv: string[]) {
       // The SSE stream's tokens.
       'stream-secret': { type: 'string' },
       'stream-anonymous': { type: 'boolean' },
+      // Request safety (gateway/forwarded.ts, gateway/limits.ts).
+      'trust-proxy': { type: 'string' },
+      'client-headers-timeout': { type: 'string' },
+      'client-request-timeout': { type: 'string' },
+      'max-connections-per-client': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -247,6 +268,33 @@ function mountParts(routes: LarderRoute[], cache: Cache, auth: Authorizer, gw: G
     routes.push(createEventIngest({ processor, auth }).route)
   }
   routes.push(admin.route)
+}
+
+interface RequestLimits {
+  trustProxy?: string | readonly string[]
+  clientHeadersTimeout?: number
+  clientRequestTimeout?: number
+  maxConnectionsPerClient?: number
+}
+
+/** Trusted proxies and client limits: flag, then env, then config; each validated with the flag's name. */
+function requestLimits(v: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv, file: GatewayConfigFile): RequestLimits {
+  const int = (flag: string, envName: string, fromFile: number | undefined): number | undefined => {
+    const text = (v[flag] as string | undefined) ?? (env[envName] || undefined)
+    if (text === undefined) return fromFile
+    if (!/^\d+$/.test(text.trim())) throw new Error(`--${flag} (${envName}) must be a non-negative integer, got "${text}"`)
+    return Number(text)
+  }
+  const trustProxy = (v['trust-proxy'] as string | undefined) ?? (env.LARDER_TRUST_PROXY || undefined) ?? file.trust_proxy
+  parseTrustProxy(trustProxy, '--trust-proxy (LARDER_TRUST_PROXY, trust_proxy)')
+  const clientHeadersTimeout = int('client-headers-timeout', 'LARDER_CLIENT_HEADERS_TIMEOUT', file.timeouts?.client_headers)
+  if (clientHeadersTimeout === 0) throw new Error('--client-headers-timeout (LARDER_CLIENT_HEADERS_TIMEOUT, timeouts.client_headers) must be positive')
+  return {
+    trustProxy,
+    clientHeadersTimeout,
+    clientRequestTimeout: int('client-request-timeout', 'LARDER_CLIENT_REQUEST_TIMEOUT', file.timeouts?.client_request),
+    maxConnectionsPerClient: int('max-connections-per-client', 'LARDER_MAX_CONNECTIONS_PER_CLIENT', file.max_connections_per_client),
+  }
 }
 
 interface StreamSettings {

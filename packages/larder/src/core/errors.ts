@@ -46,6 +46,7 @@ export const ErrorRegistry = {
   E_TOO_MANY_CONNECTIONS: def(503, 'an SSE connection limit was reached'),
   E_TENANT_CONNECTION_LIMIT: def(429, 'a tenant holds its limit of SSE streams on this instance'),
   E_METHOD_NOT_ALLOWED: def(405, 'an HTTP endpoint does not answer this method'),
+  E_NOT_FOUND: def(404, 'no endpoint under the reserved /_larder prefix answers this path'),
   E_BODY_TOO_LARGE: def(413, 'an HTTP request body (or batch, or list) is larger than the limit'),
   E_URI_TOO_LONG: def(414, 'an HTTP request target is longer than the limit'),
   E_NOT_CONFIGURED: def(501, 'an endpoint needs a part this server was started without'),

@@ -8,6 +8,7 @@ import { parse } from 'yaml'
 import type { TokenConfig } from '../core/auth.ts'
 import { LarderError } from '../core/errors.ts'
 import type { RoutePolicy } from '../http/routes.ts'
+import { parseTrustProxy } from './forwarded.ts'
 
 export interface GatewayConfigFile {
   origin?: string
@@ -20,7 +21,12 @@ export interface GatewayConfigFile {
   tokens?: TokenConfig[]
   routes?: Record<string, Omit<RoutePolicy, 'path'>> | RoutePolicy[]
   cache?: { max_body_bytes?: number; keep_stale?: string | number; targets?: string[]; name?: string; etag?: boolean }
-  timeouts?: { headers?: number; body?: number }
+  /** Origin timeouts `headers` / `body`; client timeouts `client_headers` / `client_request` (ms, gateway/limits.ts). */
+  timeouts?: { headers?: number; body?: number; client_headers?: number; client_request?: number }
+  /** Proxies in front of the gateway whose X-Forwarded-* / Forwarded fields are believed: IPs / CIDRs, a list or one comma-separated string. */
+  trust_proxy?: string | string[]
+  /** Open connections one client address may hold (0: no cap). Default 256. */
+  max_connections_per_client?: number
   /** CDN purge forwarders (larder/http cdn): `{ type: fastly, serviceId, token }`, `{ type: cloudflare, zoneId, token }`, `{ type: webhook, url, headers? }`. */
   /** Event rules for POST /_larder/events: a file path or an inline `{ events: … }` (larder/events). */
   rules?: string | { version?: 1; events: Record<string, unknown> }
@@ -29,7 +35,8 @@ export interface GatewayConfigFile {
   stream?: { secret?: string; anonymous?: boolean }
 }
 
-const KNOWN = new Set(['origin', 'port', 'host', 'redis', 'tenant_header', 'default_tenant', 'hosts', 'tokens', 'routes', 'cache', 'timeouts', 'forwarders', 'rules', 'stream'])
+const KNOWN = new Set(['origin', 'port', 'host', 'redis', 'tenant_header', 'default_tenant', 'hosts', 'tokens', 'routes', 'cache', 'timeouts', 'forwarders', 'rules', 'stream', 'trust_proxy', 'max_connections_per_client'])
+const TIMEOUTS = ['headers', 'body', 'client_headers', 'client_request']
 
 export function parseGatewayConfig(text: string, source = 'config'): GatewayConfigFile {
   let doc: unknown
@@ -63,6 +70,21 @@ export function parseGatewayConfig(text: string, source = 'config'): GatewayConf
     for (const k of Object.keys(st)) if (k !== 'secret' && k !== 'anonymous') throw new LarderError('E_INVALID_OPTION', `${source}: unknown field "stream.${k}" (known: secret, anonymous)`)
     if (st.secret !== undefined && (typeof st.secret !== 'string' || st.secret.length < 16)) throw new LarderError('E_INVALID_OPTION', `${source}: stream.secret must be a string of at least 16 characters`)
     if (st.anonymous !== undefined && typeof st.anonymous !== 'boolean') throw new LarderError('E_INVALID_OPTION', `${source}: stream.anonymous must be true or false`)
+  }
+  if (c.timeouts !== undefined) {
+    const t = c.timeouts as Record<string, unknown> | null
+    if (typeof t !== 'object' || t === null || Array.isArray(t)) throw new LarderError('E_INVALID_OPTION', `${source}: timeouts must be a mapping { ${TIMEOUTS.join(', ')} }`)
+    for (const [k, v] of Object.entries(t)) {
+      if (!TIMEOUTS.includes(k)) throw new LarderError('E_INVALID_OPTION', `${source}: unknown field "timeouts.${k}" (known: ${TIMEOUTS.join(', ')})`)
+      if (!Number.isInteger(v) || (v as number) < 0) throw new LarderError('E_INVALID_OPTION', `${source}: timeouts.${k} must be a non-negative integer (ms)`)
+    }
+  }
+  if (c.trust_proxy !== undefined) {
+    if (typeof c.trust_proxy !== 'string' && !Array.isArray(c.trust_proxy)) throw new LarderError('E_INVALID_OPTION', `${source}: trust_proxy must be a list of IP addresses / CIDRs or one comma-separated string`)
+    parseTrustProxy(c.trust_proxy as string | string[], `${source}: trust_proxy`)
+  }
+  if (c.max_connections_per_client !== undefined && !(Number.isInteger(c.max_connections_per_client) && (c.max_connections_per_client as number) >= 0)) {
+    throw new LarderError('E_INVALID_OPTION', `${source}: max_connections_per_client must be a non-negative integer (0: no cap)`)
   }
   if (c.routes !== undefined && (typeof c.routes !== 'object' || c.routes === null)) throw new LarderError('E_INVALID_OPTION', `${source}: routes must map paths to policies`)
   return c as GatewayConfigFile

@@ -21,8 +21,12 @@ import { isLarderError } from '../core/errors.ts'
 import { type LarderRoute, sendError } from '../core/route.ts'
 import { createHttpCache, type HttpCache, type HttpCacheOptions } from '../http/engine.ts'
 import type { RoutePolicy } from '../http/routes.ts'
+import { clientServerOptions, limitConnectionsPerClient } from './limits.ts'
+import { isTrusted, parseTrustProxy, peerAddress } from './forwarded.ts'
 import { createGatewayPurger } from './purge.ts'
 import { CachingProxy } from './proxy.ts'
+import { reservedTarget } from './request-guard.ts'
+import { checkRequestHead } from './request-head.ts'
 import { createTenantResolver } from './tenant.ts'
 
 export { createTenantResolver, type TenantResolver, type TenantResolverOptions } from './tenant.ts'
@@ -54,12 +58,24 @@ export interface GatewayOptions {
   maxUrlLength?: number
   /** Larger request header blocks get 431 (node's parser). Default 16384. */
   maxHeaderSize?: number
+  /** A client must send its whole header block within this (ms), else 408 and close. Default 20 000. */
+  clientHeadersTimeout?: number
+  /** A client must send its whole request (headers and body) within this (ms), else 408. Default 60 000; 0 disables. */
+  clientRequestTimeout?: number
+  /** Open connections one client address may hold; past it 503 and close. Default 256; 0 disables. */
+  maxConnectionsPerClient?: number
   /** Origin header / body-idle timeouts (ms). Default 30s each. */
   headersTimeout?: number
   bodyTimeout?: number
   /** Keep-alive connections to the origin. Default 64. */
   connections?: number
   preserveHost?: boolean
+  /**
+   * Proxies (IPs / CIDRs, a list or one comma-separated string) whose X-Forwarded-*,
+   * Forwarded and X-Real-IP fields are believed. From any other peer they are replaced by the
+   * gateway's own view (gateway/forwarded.ts). Default: none.
+   */
+  trustProxy?: string | readonly string[]
   /** Closed with the gateway (CDN forwarders, SSE hub …). */
   closeables?: { close(): unknown }[]
   onError?: (err: unknown, context: string) => void
@@ -76,6 +92,7 @@ export interface Gateway {
 
 export function createGateway(o: GatewayOptions): Gateway {
   if (typeof o.origin !== 'string' || !/^https?:\/\//.test(o.origin)) throw new TypeError(`origin must be an http(s) URL, got ${JSON.stringify(o.origin)}`)
+  const serverOptions = clientServerOptions(o)
   const http = createHttpCache({ ...o.http, cache: o.cache, routes: o.policies })
   const proxy = new CachingProxy({
     origin: o.origin,
@@ -84,6 +101,7 @@ export function createGateway(o: GatewayOptions): Gateway {
     headersTimeout: o.headersTimeout,
     bodyTimeout: o.bodyTimeout,
     preserveHost: o.preserveHost,
+    forwarding: { trust: parseTrustProxy(o.trustProxy), ownToken: o.auth === undefined ? undefined : (h) => (o.auth as Authorizer).authenticate(h) !== null },
     stripSurrogateKeys: o.http?.stripSurrogateKeys,
     onError: o.onError,
   })
@@ -95,6 +113,9 @@ export function createGateway(o: GatewayOptions): Gateway {
 
   // Not async: the common (proxied) path returns the proxy's promise without another wrapper.
   function handle(req: IncomingMessage, res: ServerResponse): Promise<void> | void {
+    // Host and Connection first: every route and the cache key read them (request-head.ts).
+    const badHead = checkRequestHead(req)
+    if (badHead !== undefined) return sendError(res, 'E_BAD_REQUEST', badHead)
     let target = req.url ?? '/'
     if (target.length > maxUrl) return sendError(res, 'E_URI_TOO_LONG', `the request target is ${target.length} characters long; the limit is ${maxUrl}`)
     if (!target.startsWith('/')) {
@@ -108,6 +129,9 @@ export function createGateway(o: GatewayOptions): Gateway {
         }
       } else if (!(target === '*' && req.method === 'OPTIONS')) return sendError(res, 'E_BAD_REQUEST', 'malformed request target')
     }
+    // The reserved /_larder namespace in any spelling is answered here, never forwarded.
+    const reserved = reservedTarget(target)
+    if (reserved !== undefined) target = reserved
     let tenant: string
     try {
       tenant = resolve(req)
@@ -126,6 +150,7 @@ export function createGateway(o: GatewayOptions): Gateway {
       return purger.post(req, res, tenant)
     }
     if (routes.length > 0 && underPrefix(target)) return mounted(req, res, tenant, target)
+    if (reserved !== undefined) return notFound(res, target)
     return proxy.handle(req, res, tenant, target)
   }
 
@@ -135,11 +160,17 @@ export function createGateway(o: GatewayOptions): Gateway {
   }
 
   async function mounted(req: IncomingMessage, res: ServerResponse, tenant: string, target: string, tenantError?: unknown): Promise<void> {
-    const url = new URL(target, `http://${req.headers.host ?? 'localhost'}`)
+    const url = new URL(target, `http://${req.headers.host || 'localhost'}`)
     for (const r of routes) if (await r(req, res, { tenant, url })) return
     // Never proxied without a valid tenant.
     if (tenantError !== undefined) return sendError(res, isLarderError(tenantError) ? tenantError.code : 'E_BAD_REQUEST', `tenant: ${(tenantError as Error).message}`)
+    if (reservedTarget(target) !== undefined) return notFound(res, target)
     return proxy.handle(req, res, tenant, target)
+  }
+
+  function notFound(res: ServerResponse, target: string): void {
+    const q = target.indexOf('?')
+    sendError(res, 'E_NOT_FOUND', `nothing answers ${JSON.stringify((q < 0 ? target : target.slice(0, q)).slice(0, 200))}: paths under /_larder are the gateway's own and never forwarded to the origin`)
   }
 
   function fail(res: ServerResponse, err: unknown): void {
@@ -148,7 +179,7 @@ export function createGateway(o: GatewayOptions): Gateway {
     else res.destroy()
   }
 
-  const server = createServer({ maxHeaderSize: o.maxHeaderSize ?? 16384, requestTimeout: 60_000, keepAliveTimeout: 5_000 }, (req, res) => {
+  const server = createServer({ maxHeaderSize: o.maxHeaderSize ?? 16384, ...serverOptions, keepAliveTimeout: 5_000 }, (req, res) => {
     // No named closure per request: under tsx every named function costs a __name() call.
     try {
       handle(req, res)?.catch((err) => fail(res, err))
@@ -156,12 +187,16 @@ export function createGateway(o: GatewayOptions): Gateway {
       fail(res, err)
     }
   })
+  // Trusted proxies carry many clients on their connections: not capped per address.
+  const trustedPeers = parseTrustProxy(o.trustProxy)
+  limitConnectionsPerClient(server, o.maxConnectionsPerClient, (addr) => isTrusted(trustedPeers, peerAddress(addr)))
   // Malformed requests (smuggling attempts, oversized headers) are rejected by node's
   // parser; answer with the status it chose instead of dropping the socket silently.
   server.on('clientError', (err: NodeJS.ErrnoException & { bytesParsed?: number }, socket) => {
     if (!socket.writable) return socket.destroy()
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'HPE_URI_OVERFLOW' ? 414 : 400
-    const text = status === 431 ? 'Request Header Fields Too Large' : status === 414 ? 'URI Too Long' : 'Bad Request'
+    // ERR_HTTP_REQUEST_TIMEOUT: clientHeadersTimeout / clientRequestTimeout passed (gateway/limits.ts).
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'HPE_URI_OVERFLOW' ? 414 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+    const text = status === 431 ? 'Request Header Fields Too Large' : status === 414 ? 'URI Too Long' : status === 408 ? 'Request Timeout' : 'Bad Request'
     socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
   })
 

@@ -16,6 +16,7 @@ import { CacheFlow, type Load } from '../http/handler.ts'
 import { cacheStatus, hopByHop, SURROGATE_FIELDS } from '../http/headers.ts'
 import { isSafeMethod } from '../http/invalidation.ts'
 import { matchRoute, type RouteMatch } from '../http/routes.ts'
+import { type ForwardingOptions, upstreamView } from './forwarded.ts'
 
 export interface ProxyOptions {
   origin: string
@@ -30,6 +31,8 @@ export interface ProxyOptions {
   preserveHost?: boolean
   /** Strip surrogate-key fields from responses. Default true. */
   stripSurrogateKeys?: boolean
+  /** Trusted proxies and the gateway's own tokens, for the request the origin sees (gateway/forwarded.ts). */
+  forwarding?: ForwardingOptions
   onError?: (err: unknown, context: string) => void
 }
 
@@ -64,10 +67,15 @@ export class CachingProxy {
     })
   }
 
-  /** Handles a proxied request for `tenant`. `target` is origin-form (path + query). */
+  /**
+   * Handles a proxied request for `tenant`. `target` is origin-form (path + query). The
+   * request fields are the upstream view (forwarded.ts): the cache key's Vary'd fields are
+   * read from exactly what the origin is sent.
+   */
   handle(req: IncomingMessage, res: ServerResponse, tenant: string, target: string): Promise<void> {
     const method = req.method as string
-    const info: RequestInfo = { method, host: (req.headers.host ?? '').toLowerCase(), target, headers: req.headers as HeaderRecord }
+    const headers = upstreamView(req, this.#o.forwarding ?? {})
+    const info: RequestInfo = { method, host: (req.headers.host ?? '').toLowerCase(), target, headers }
     const matched = this.#http.match(target)
     if ((method === 'GET' || method === 'HEAD') && !this.#http.bypassed(target, matched)) {
       return this.#cacheable(req, res, tenant, info, matched)
@@ -90,32 +98,26 @@ export class CachingProxy {
           if (load.background) {
             // RFC 5861 §3: serve stale now, revalidate once in the background.
             this.#flow.serve(res, tenant, info, load.stale as Prepared, 'STALE')
-            this.#fetch(req, null, load)
+            this.#fetch(null, load)
               .catch((err) => this.#flow.report(err, 'refresh'))
               .finally(load.done)
             return
           }
-          return this.#fetch(req, res, load).finally(load.done)
+          return this.#fetch(res, load).finally(load.done)
         }
       }
     })
   }
 
-  #upstreamHeaders(req: IncomingMessage, forStore: boolean): Record<string, string | string[]> {
-    const src = req.headers as HeaderRecord
-    const hop = hopByHop(src)
+  /** The origin request's fields: the upstream view (hop-by-hop fields already gone), without Expect, with the origin's Host. */
+  #upstreamHeaders(view: HeaderRecord, forStore: boolean): Record<string, string | string[]> {
     const out: Record<string, string | string[]> = {}
-    for (const [k, v] of Object.entries(src)) {
-      if (v === undefined || hop.has(k) || k === 'expect') continue
+    for (const [k, v] of Object.entries(view)) {
+      if (v === undefined || k === 'expect') continue
       if (forStore && CLIENT_CONDITIONALS.includes(k)) continue
-      out[k] = v
+      out[k] = v as string | string[]
     }
     if (!this.#o.preserveHost) out.host = this.#originHost
-    const ip = req.socket.remoteAddress ?? ''
-    const xff = src['x-forwarded-for']
-    out['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${ip}` : ip
-    if (src.host !== undefined) out['x-forwarded-host'] = src.host as string
-    out['x-forwarded-proto'] ??= 'http'
     return out
   }
 
@@ -155,9 +157,9 @@ export class CachingProxy {
    * Fetches from the origin for a load (a miss, or a revalidation of `load.stale`), and
    * answers `res` (null for a background revalidation).
    */
-  async #fetch(req: IncomingMessage, res: ServerResponse | null, load: Load): Promise<void> {
+  async #fetch(res: ServerResponse | null, load: Load): Promise<void> {
     const { info, stale, tenant } = load
-    const headers = this.#upstreamHeaders(req, load.storable)
+    const headers = this.#upstreamHeaders(info.headers, load.storable)
     if (stale !== undefined) {
       // RFC 9111 §4.3.1: validate with the stored validators (never our generated ETag).
       const etag = first(stale.headers.etag)
@@ -227,7 +229,7 @@ export class CachingProxy {
 
   /** Everything not cached: stream the request body up, the response down; invalidate after unsafe methods (RFC 9111 §4.4). */
   async #passThrough(req: IncomingMessage, res: ServerResponse, tenant: string, info: RequestInfo): Promise<void> {
-    const headers = this.#upstreamHeaders(req, false)
+    const headers = this.#upstreamHeaders(info.headers, false)
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
     let r: OriginResponse
     try {

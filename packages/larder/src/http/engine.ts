@@ -79,6 +79,19 @@ export interface HttpEntry {
   ge?: boolean
 }
 
+const KEY_HOST_SAFE = /^[A-Za-z0-9\-._~!$&'()*+,;=:[\]]*$/
+
+/** The host as the primary key holds it: authority characters as they are, anything else (`/`, `?`, `%`, spaces …) percent-encoded. */
+function keyHost(host: string): string {
+  if (KEY_HOST_SAFE.test(host)) return host
+  let out = ''
+  for (const ch of host) {
+    if (KEY_HOST_SAFE.test(ch)) out += ch
+    else for (const b of Buffer.from(ch, 'utf8')) out += `%${b.toString(16).toUpperCase().padStart(2, '0')}`
+  }
+  return out
+}
+
 /** Stored at the primary key when the response varies: which request fields select. */
 interface VaryMarker {
   f: 1
@@ -190,13 +203,19 @@ export class HttpCache {
     return tc
   }
 
-  /** Primary key: host + path + kept query. Long keys are hashed (the store bounds key length). */
+  /**
+   * Primary key: host + path + kept query. Long keys are hashed (the store bounds key length).
+   * Unambiguous whatever bytes the parts hold: the host part never holds `/`, space or `%`
+   * unescaped (`keyHost`), a path starts with `/` (any other target is set off by a space),
+   * and the query is everything from the first `?` — so two different (host, target) pairs
+   * never share a key, and `shop.example/p?q` stays readable (purge tags, webhook).
+   */
   primaryKey(host: string, target: string, matched?: RouteMatch | null): { primary: string; route: RouteMatch | undefined } {
     const q = target.indexOf('?')
     const path = q < 0 ? target : target.slice(0, q)
     const route = matched === undefined ? matchRoute(this.routes, path) : (matched ?? undefined)
     const query = q < 0 ? '' : keyQuery(target.slice(q), route?.route)
-    let primary = `${host}${path}${query}`
+    let primary = `${keyHost(host)}${path[0] === '/' ? '' : ' '}${path}${query}`
     if (primary.length > MAX_KEY) primary = `#${createHash('sha256').update(primary).digest('base64url')}`
     return { primary, route }
   }

@@ -3,6 +3,7 @@
  * not store (RFC 9111 §3.1), surrogate keys, and the Cache-Status field (RFC 9211).
  * @module
  */
+import { isIPv6 } from 'node:net'
 import { headerValue } from './cache-control.ts'
 import type { HeaderRecord } from './freshness.ts'
 
@@ -29,6 +30,38 @@ export function hopByHop(headers: HeaderRecord): Set<string> {
     if (t) out.add(t)
   }
   return out
+}
+
+/**
+ * Names a request's Connection field may list (RFC 9110 §7.6.1): connection options and the
+ * fields HTTP itself defines as hop-by-hop. Any other name would make a proxy drop that
+ * field before forwarding, after the cache key (tenant, Host, Vary'd fields) was computed
+ * with it — the gateway refuses such a request instead (docs/http.md, "Requests the gateway
+ * refuses or rewrites").
+ */
+export const CONNECTION_OPTIONS: ReadonlySet<string> = new Set(['close', 'keep-alive', 'upgrade', 'te', 'trailer', 'transfer-encoding', 'http2-settings'])
+
+/** Whether a (lower-case) name may appear in a request's Connection field: the set above or any `proxy-*` field. */
+export function isConnectionOption(name: string): boolean {
+  return CONNECTION_OPTIONS.has(name) || name.startsWith('proxy-')
+}
+
+const REG_NAME_PORT = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*(?::[0-9]{0,5})?$/
+const IP_LITERAL_PORT = /^\[([^\]]*)\](?::[0-9]{0,5})?$/
+const IPV_FUTURE = /^v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+$/
+
+/**
+ * Whether a Host value is `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2): a
+ * reg-name (or IPv4 address), or an IP-literal in brackets, then optional port digits. No
+ * userinfo, path, query, fragment, whitespace or control characters. Empty is allowed
+ * (RFC 9112 §3.2: a target without authority).
+ */
+export function isAuthority(v: string): boolean {
+  if (v.charCodeAt(0) !== 0x5b) return REG_NAME_PORT.test(v)
+  const m = IP_LITERAL_PORT.exec(v)
+  if (m === null) return false
+  const inner = m[1] as string
+  return isIPv6(inner) || IPV_FUTURE.test(inner)
 }
 
 /** Copies headers without hop-by-hop fields. */

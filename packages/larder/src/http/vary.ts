@@ -22,13 +22,16 @@ export function parseVary(value: string | readonly string[] | undefined): string
 /**
  * Secondary key for the request (RFC 9111 §4.1): the selecting fields' values, with
  * repeated lines combined and whitespace normalized, so semantically equal requests
- * match. An absent field differs from an empty one.
+ * match. An absent field (`\n<name>`) differs from an empty one (`\n<name>:`). Unambiguous
+ * whatever bytes a value holds: whitespace (line feeds included) is folded to one space,
+ * so a value can never spell another field's part (names are tokens: no `:`, no line feed).
  */
 export function varyKey(names: readonly string[], reqHeaders: HeaderRecord): string {
   let out = ''
   for (const n of names) {
     const v = headerValue(reqHeaders[n])
-    out += `\n${n}:${v === undefined ? '\u0000' : v.replace(/\s*,\s*/g, ',').replace(/\s+/g, ' ').trim()}`
+    if (v === undefined) out += `\n${n}`
+    else out += `\n${n}:${v.replace(/\s*,\s*/g, ',').replace(/\s+/g, ' ').trim()}`
   }
   return out
 }

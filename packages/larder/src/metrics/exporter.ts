@@ -12,6 +12,7 @@ import { LarderError } from '../core/errors.ts'
 import { type LarderRoute, sendError } from '../core/route.ts'
 import { FastCounter, FastHistogram } from './cells.ts'
 import { BoundedLabel, type KeyGroup, keyGrouper } from './labels.ts'
+import { TenantLabel } from './tenant-label.ts'
 
 export interface MetricsOptions {
   /** Registry to register into (default: a new one). */
@@ -64,7 +65,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = options.registry ?? new Registry()
   const registers = [registry]
   const group = keyGrouper(options.keyGroups ?? [])
-  const tenants = new BoundedLabel(tenantLimit)
+  // A tenant gets its label on a hit or a stored entry only (metrics/tenant-label.ts).
+  const tenants = new TenantLabel(tenantLimit)
   const routes = new BoundedLabel(otherLimit)
   const eventTypes = new BoundedLabel(otherLimit)
   const names = new BoundedLabel(otherLimit)
@@ -133,9 +135,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
   // Payloads are typed by core/diagnostics.ts (the library publishes them); only the user
   // text in them (tenants, keys, routes, event types, names) is bounded here.
+  /** Open SSE connections per tenant id and the label they were opened under (bounded by the hub's connection limit). */
+  const sseOpenLabels = new Map<string, { label: string; n: number }>()
   const handlers: { [K in keyof ChannelPayloads]: (m: ChannelPayloads[K]) => void } = {
     hit(m) {
-      const t = tenants.get(m.tenant)
+      const t = tenants.admit(m.tenant)
       const g = group(m.key)
       hits.cell(t, m.layer, g).n++
       if (m.stale) stale.cell(t, m.layer, g).n++
@@ -147,7 +151,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       const outcome = m.timedOut === true ? 'timeout' : m.error !== undefined ? 'error' : 'ok'
       loads.observe(loads.cell(group(m.key), outcome, m.background ? 'true' : 'false'), seconds(m.durationMs))
     },
-    set: (m) => void sets.cell(m.layer, m.accepted ? 'true' : 'false').n++,
+    set(m) {
+      if (m.accepted) tenants.admit(m.tenant)
+      sets.cell(m.layer, m.accepted ? 'true' : 'false').n++
+    },
     evict: (m) => void evictions.cell(m.layer, m.reason).n++,
     invalidate(m) {
       const kind = m.entry.kind === 'hard' || m.entry.kind === 'soft' || m.entry.kind === 'clear' ? m.entry.kind : 'other'
@@ -168,13 +175,22 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       const t = tenants.get(m.tenant)
       const count = m.count !== undefined && m.count > 0 ? m.count : 1
       switch (m.event) {
-        case 'open':
-          sseConns.inc({ tenant: t })
+        case 'open': {
+          // A connection is closed under the label it was opened with, even if its tenant was
+          // admitted in between (tenant-label.ts): the gauge never goes negative.
+          const o = sseOpenLabels.get(m.tenant)
+          const label = o ? o.label : t
+          sseOpenLabels.set(m.tenant, { label, n: (o?.n ?? 0) + 1 })
+          sseConns.inc({ tenant: label })
           sseOpened.cell(t).n++
           break
-        case 'close':
-          sseConns.dec({ tenant: t })
+        }
+        case 'close': {
+          const o = sseOpenLabels.get(m.tenant)
+          sseConns.dec({ tenant: o ? o.label : t })
+          if (o && --o.n <= 0) sseOpenLabels.delete(m.tenant)
           break
+        }
         case 'drop':
           sseDrops.cell(t).n += count
           break

@@ -5,6 +5,7 @@ import { type Browser, chromium } from 'playwright-core'
 import { createAdminApi } from '../../src/admin/index.ts'
 import type { Cache } from '../../src/core/api.ts'
 import { createAuthorizer } from '../../src/core/auth.ts'
+import { varyKey } from '../../src/http/vary.ts'
 import { createCache } from '../../src/index.ts'
 import { createWarmer, type Warmer } from '../../src/warm/index.ts'
 import { type Served, serve } from './serve.ts'
@@ -12,6 +13,7 @@ import { type Served, serve } from './serve.ts'
 const TOKEN = 'dashboard-reader-token'
 const ARTIFACTS = new URL('../../../../test-artifacts/', import.meta.url).pathname
 const XSS = '<img src=x onerror="window.__pwned=1">'
+const VARIED = 'shop.test/api/v1/products/1'
 
 let cache: Cache
 let admin: ReturnType<typeof createAdminApi>
@@ -57,6 +59,9 @@ before(async () => {
   // A tenant id and key holding markup (valid: they are data) must be shown as text.
   await cache.tenant(XSS).set(XSS, 1)
   for (let i = 0; i < 20; i++) await cache.tenant(XSS).get(XSS)
+  // An HTTP response stored with Vary: X-Tenant-Id (a marker at the URL, the variant below it).
+  await cache.tenant('acme').set(VARIED, { vary: ['x-tenant-id'] }, { tags: [`@url ${VARIED}`] })
+  await cache.tenant('acme').set(VARIED + varyKey(['x-tenant-id'], { 'x-tenant-id': 'acme' }), { status: 200 }, { tags: [`@url ${VARIED}`] })
   loadLoop = load()
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -116,8 +121,64 @@ test('the dashboard loads in Chromium, shows live numbers that change under load
   assert.equal(report.loaded, 30)
   await page.waitForFunction(() => /catalog: 30\/30/.test(document.getElementById('warm')?.textContent ?? ''), null, { timeout: 10_000 })
 
+  // Nothing sticks out of its panel (the tenant table once did).
+  const over = await page.$$eval('section, .tile', (els) => els.filter((el) => el.scrollWidth > el.clientWidth).map((el) => el.querySelector('h2, .label')?.textContent))
+  assert.deepEqual(over, [])
+
   mkdirSync(ARTIFACTS, { recursive: true })
   await page.screenshot({ path: `${ARTIFACTS}dashboard.png`, fullPage: true })
+  assert.deepEqual(errors, [])
+  await page.close()
+})
+
+test('keys as users know them; axes; the tile is the chart; gaps stay gaps; which instance', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+  const errors: string[] = []
+  page.on('pageerror', (e) => errors.push(String(e)))
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text())
+  })
+  // A second cache with its admin API in this process: the monitor (process-wide channels) covers both, and says so.
+  const cache2 = createCache({ instanceId: 'dash-2' })
+  const admin2 = createAdminApi({ cache: cache2, auth: createAuthorizer([]), logger: (await import('pino')).pino({ level: 'silent' }) })
+  await page.goto(`${s.url}/_larder/dashboard#token=${TOKEN}`)
+  await page.waitForFunction(() => Number(document.body.dataset.updates ?? 0) >= 2)
+  assert.match((await page.textContent('#instance')) ?? '', /^instances dash-1 \+ dash-2 \(one process: traffic of all; entries\/bytes of dash-1\)$/)
+  await admin2.close()
+  await cache2.close()
+  await page.waitForFunction(() => document.getElementById('instance')?.textContent === 'instance dash-1')
+
+  // The varied URL is listed once, its Vary value in its own column; no cell holds a control character.
+  const variant = VARIED + varyKey(['x-tenant-id'], { 'x-tenant-id': 'acme' })
+  for (let i = 0; i < 5000; i++) {
+    await cache.tenant('acme').get(VARIED)
+    await cache.tenant('acme').get(variant)
+  }
+  await page.waitForFunction((u) => [...document.querySelectorAll('#top-keys td:nth-child(2)')].some((td) => td.textContent === u), VARIED, { timeout: 5_000 })
+  const rows = await page.$$eval('#top-keys tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')))
+  const varied = rows.filter((r) => r[1] === VARIED)
+  assert.deepEqual(
+    varied.map((r) => r[2]),
+    ['x-tenant-id: acme'],
+  )
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: none may be shown
+  assert.ok(rows.flat().every((c) => !/[\u0000-\u001f]/.test(c)))
+
+  // Both charts have a value axis and a time axis.
+  assert.ok(Number(await page.textContent('#chart-rps .y-max')) > 0)
+  assert.equal(await page.textContent('#chart-hit .y-max'), '100 %')
+  assert.match((await page.textContent('#chart-rps .x-end')) ?? '', /\d{1,2}:\d{2}:\d{2}/)
+
+  // Traffic stops: within a second (ticks are 250 ms) the tile says 0, as the chart's last point does.
+  running = false
+  await loadLoop
+  await page.waitForFunction(() => document.getElementById('rps')?.textContent === '0.0', null, { timeout: 5_000 })
+  const lastY = await page.$$eval('#chart-rps polyline', (pls) => pls.at(-1)?.getAttribute('points')?.split(' ').at(-1)?.split(',')[1])
+  assert.equal(lastY, '98.0', 'the chart is at 0 too')
+
+  // The interval that read 0 above had no reads, so no hit ratio: a gap. Reads again start a new line, not a diagonal.
+  for (let i = 0; i < 100; i++) await cache.tenant('acme').get('product:1')
+  await page.waitForFunction(() => document.querySelectorAll('#chart-hit polyline').length >= 2, null, { timeout: 5_000 })
   assert.deepEqual(errors, [])
   await page.close()
 })

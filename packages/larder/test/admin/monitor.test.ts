@@ -45,6 +45,26 @@ describe('admin monitor', () => {
     assert.equal(snap.tenants[0]?.hits, 900)
   })
 
+  test('the requests/s tile reads the same window as the chart: 0 as soon as traffic stops', async () => {
+    const clock = new FakeClock()
+    const m = make(clock)
+    m.tick()
+    for (let s = 0; s < 10; s++) {
+      traffic(700, 38)
+      await clock.advance(1000)
+      m.tick()
+    }
+    assert.equal(m.snapshot().requestsPerSec, 738)
+    for (let s = 0; s < 3; s++) {
+      await clock.advance(1000)
+      m.tick()
+      const snap = m.snapshot()
+      assert.equal(snap.requestsPerSec, snap.series[snap.series.length - 1]?.rps, 'the tile is the chart\'s last point')
+      assert.equal(snap.requestsPerSec, 0)
+      assert.equal(snap.staleServesPerSec, 0)
+    }
+  })
+
   test('the hit-ratio alert is pending, then fires after 5 minutes, then resolves', async () => {
     const clock = new FakeClock()
     const m = make(clock)
@@ -113,6 +133,26 @@ describe('admin monitor', () => {
       own.tenants.map((t) => t.tenant),
       ['t1'],
     )
+  })
+
+  test('an unknown tenant with only uncacheable traffic gets no row: it counts under "other" until the cache holds something of it', () => {
+    const m = make(new FakeClock())
+    channels.hit.publish({ tenant: 'acme', key: 'k', layer: 'l1', stale: false })
+    channels.miss.publish({ tenant: 'no-such-shop', key: 'shop.test/p/1' })
+    channels.set.publish({ tenant: 'no-such-shop', key: 'k', layer: 'l1', accepted: false })
+    m.tick()
+    assert.deepEqual(
+      m.snapshot().tenants.map((t) => [t.tenant, t.misses]),
+      [
+        ['acme', 0],
+        ['other', 1],
+      ],
+    )
+    // A stored entry admits the tenant; the miss before it moves to its own row.
+    channels.miss.publish({ tenant: 'globex', key: 'k' })
+    channels.set.publish({ tenant: 'globex', key: 'k', layer: 'l1', accepted: true })
+    const rows = Object.fromEntries(m.snapshot().tenants.map((t) => [t.tenant, t.misses]))
+    assert.deepEqual(rows, { acme: 0, globex: 1, other: 1 })
   })
 
   test('TopK keeps heavy hitters in bounded space', () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { freePort, startRedis } from '../../src/testing/servers.ts'
@@ -100,6 +101,38 @@ describe('larder gateway CLI', () => {
       gw.child.kill('SIGTERM')
       await gw.exit
       await redis.stop()
+    }
+  })
+
+  it('--trust-proxy, client timeouts and --max-connections-per-client reach the gateway; bad values exit 2', async () => {
+    const port = await freePort()
+    origin.handler = (req, res) => {
+      res.writeHead(200, { 'cache-control': 'no-store' })
+      res.end(`proto=${req.headers['x-forwarded-proto']}`)
+    }
+    const gw = run(['--port', String(port), '--trust-proxy', '10.0.0.0/8, 127.0.0.1', '--client-headers-timeout', '300', '--max-connections-per-client', '0'], { LARDER_ORIGIN: origin.url, LARDER_CONFIG: '' })
+    try {
+      await gw.ready
+      const base = `http://127.0.0.1:${port}`
+      assert.equal((await get(`${base}/p`, { 'x-forwarded-proto': 'https' })).text, 'proto=https')
+      // A header block not finished within 300 ms: 408 and closed.
+      const out = await new Promise<string>((resolve) => {
+        const s = connect(port, '127.0.0.1', () => s.write('GET / HTTP/1.1\r\nHost: x\r\n'))
+        let text = ''
+        s.on('data', (d) => {
+          text += d
+        })
+        s.on('error', () => {})
+        s.on('close', () => resolve(text))
+      })
+      assert.match(out, /^HTTP\/1\.1 408/)
+    } finally {
+      gw.child.kill('SIGTERM')
+      await gw.exit
+    }
+    for (const args of [['--trust-proxy', 'nope'], ['--client-request-timeout', '-5'], ['--max-connections-per-client', 'lots']]) {
+      const bad = run(args, { LARDER_ORIGIN: origin.url, LARDER_CONFIG: '' })
+      assert.equal(await bad.exit, 2, args.join(' '))
     }
   })
 

@@ -139,7 +139,7 @@ describe('larder purge --url-path', () => {
 })
 
 describe('purge errors answer with their registry status', () => {
-  it('E_QUEUE_FULL from the log is a 429, not a 400', async () => {
+  it('E_QUEUE_FULL from the log is a 503 (the shared log is unavailable), not a 400', async () => {
     class FullLog extends MemoryLog {
       override append(): never {
         throw new LarderError('E_QUEUE_FULL', 'the outage queue is full')
@@ -151,7 +151,7 @@ describe('purge errors answer with their registry status', () => {
     const addr = await gw.listen(0)
     try {
       const r = await get(`http://127.0.0.1:${addr.port}/_larder/purge`, { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, 'POST', '{"tags":["x"]}')
-      assert.equal(r.status, 429)
+      assert.equal(r.status, 503)
       assert.equal(JSON.parse(r.text).error.code, 'E_QUEUE_FULL')
     } finally {
       await gw.close()

@@ -57,6 +57,8 @@ describe('createMetrics', () => {
     const m = make()
     assert.equal(value(await metric(m, 'larder_log_reachable'), {}), 1, 'reachable until a read noticed otherwise')
     channels.health.publish({ reachable: false, silentMs: 1200, maxStalenessMs: 1000 })
+    // A tenant gets its own label once the cache holds something of it (a stored entry or a hit).
+    channels.set.publish({ tenant: 'acme', key: 'k0', layer: 'l1', accepted: true })
     channels.unverified.publish({ tenant: 'acme', key: 'product:1', layer: 'l1', silentMs: 1200 })
     assert.equal(value(await metric(m, 'larder_log_reachable'), {}), 0)
     assert.equal(value(await metric(m, 'larder_cache_unverified_serves_total'), { tenant: 'acme' }), 1)
@@ -66,6 +68,8 @@ describe('createMetrics', () => {
 
   test('every channel feeds its metric with the documented names and labels', async () => {
     const m = make({ stats: () => ({ entries: 12, bytes: 3400 }) })
+    // A tenant gets its own label once the cache holds something of it (a stored entry or a hit).
+    channels.set.publish({ tenant: 'acme', key: 'k0', layer: 'l1', accepted: true })
     channels.load.publish({ tenant: 'acme', key: 'product:1', durationMs: 30, background: false })
     channels.load.publish({ tenant: 'acme', key: 'product:1', durationMs: 5000, timedOut: true, background: true })
     channels.load.publish({ tenant: 'acme', key: 'x', durationMs: 3, error: new Error('db down'), background: false })
@@ -149,6 +153,28 @@ describe('createMetrics', () => {
     assert.ok((value(folded, { label: 'tenant' }) ?? 0) >= 10_000 - 20)
   })
 
+  test('an unknown tenant whose responses were never cacheable gets no label: it counts under "other"', async () => {
+    const m = make()
+    // What one request for a tenant the origin does not know (404, no-store) publishes.
+    channels.miss.publish({ tenant: 'no-such-shop', key: 'shop.test/api/v1/products/1' })
+    channels.http.publish({ tenant: 'no-such-shop', status: 'MISS', route: 'products', durationMs: 3 })
+    channels.set.publish({ tenant: 'no-such-shop', key: 'k', layer: 'l1', accepted: false })
+    const text = await m.scrape()
+    assert.doesNotMatch(text, /no-such-shop/)
+    assert.equal(value(await metric(m, 'larder_cache_misses_total'), { tenant: 'other' }), 1)
+    assert.equal(value(await metric(m, 'larder_http_responses_total'), { tenant: 'other', status: 'MISS' }), 1)
+    // Once the cache holds something of a tenant, it has its own label.
+    channels.set.publish({ tenant: 'globex', key: 'k', layer: 'l1', accepted: true })
+    channels.miss.publish({ tenant: 'globex', key: 'k2' })
+    assert.equal(value(await metric(m, 'larder_cache_misses_total'), { tenant: 'globex' }), 1)
+    // An SSE connection opened before its tenant was admitted closes under the same label.
+    channels.sse.publish({ tenant: 'initech', event: 'open' })
+    channels.hit.publish({ tenant: 'initech', key: 'k', layer: 'l1', stale: false })
+    channels.sse.publish({ tenant: 'initech', event: 'close' })
+    const conns = await metric(m, 'larder_sse_connections')
+    assert.ok(conns.every((v) => v.value === 0), JSON.stringify(conns))
+  })
+
   test('malformed messages from another publisher on the same channel names never throw into it', async () => {
     const m = make()
     // The typed `channels` only take declared payloads; any module can still publish on
@@ -177,6 +203,7 @@ describe('createMetrics', () => {
     assert.equal((await registry.getMetricsAsJSON()).length, 0)
     // The same registry can take a new exporter (no duplicate-name error).
     const again = createMetrics({ registry })
+    channels.hit.publish({ tenant: 'acme', key: 'a', layer: 'l1', stale: false })
     channels.miss.publish({ tenant: 'acme', key: 'a' })
     assert.equal(value(await metric(again, 'larder_cache_misses_total'), { tenant: 'acme' }), 1)
     again.close()
@@ -188,6 +215,8 @@ describe('createMetrics', () => {
       { name: 'shop', token: 'acme-tenant-token', scopes: ['tenant:acme'] },
     ])
     const m = make({ auth })
+    // A tenant gets its own label once the cache holds something of it (a stored entry or a hit).
+    channels.set.publish({ tenant: 'acme', key: 'k0', layer: 'l1', accepted: true })
     channels.miss.publish({ tenant: 'acme', key: 'product:1' })
     const s = await serve([m.route])
     try {
