@@ -13,6 +13,7 @@
  *   terminal or page: what is left of them is shown as a visible `\xNN` escape.
  * @module
  */
+import { CONTROL_CHARS } from '../core/text.ts'
 
 /** A key as shown: `key` is the URL (or the application key), `vary` the Vary'd values, if any. */
 export interface DisplayKey {
@@ -20,8 +21,7 @@ export interface DisplayKey {
   vary?: string
 }
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f]/g
+const CONTROL = new RegExp(CONTROL_CHARS.source, 'g')
 
 /** Replaces control characters with a visible `\xNN` escape. */
 export function printable(text: string): string {

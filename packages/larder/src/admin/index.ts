@@ -13,7 +13,7 @@
 export { createAdminApi, type AdminApi, type AdminApiOptions, type HubLike } from './api.ts'
 export { ALERT_RULES, AlertEvaluator, type AlertRule, type AlertState, type AlertInputs } from './alerts.ts'
 export { Monitor, type MonitorSnapshot, type TenantRow, type WarmProgress } from './monitor.ts'
-export { TopK, type TopItem } from './top-k.ts'
+export { KeySampler, TopK, type SampledKey, type TopItem } from '../core/top-k.ts'
 export {
   createAuthorizer,
   requireGrant,
@@ -26,6 +26,6 @@ export {
   type TokenConfig,
 } from '../core/auth.ts'
 export { createPurger, type Purger, type PurgerOptions, type PurgeWork } from './purge.ts'
-// Warming ships here too (package.json has no ./warm export yet).
+// Warming ships here too (also exported as larder/warm).
 export * from '../warm/index.ts'
 export { loadTokens, tokensFromFile } from './tokens.ts'

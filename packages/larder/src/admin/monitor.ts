@@ -11,8 +11,8 @@ import type { Clock } from '../core/types.ts'
 import { OTHER } from '../metrics/labels.ts'
 import { TenantLabel } from '../metrics/tenant-label.ts'
 import type { AlertEvaluator, AlertState } from './alerts.ts'
+import { KeySampler, TopK } from '../core/top-k.ts'
 import { displayKey, displayTag, printable } from './display.ts'
-import { TopK } from './top-k.ts'
 
 interface Totals {
   hits: number
@@ -133,13 +133,11 @@ export class Monitor {
   /** Misses/invalidations of tenants not admitted yet (counted under `other` meanwhile), bounded. */
   readonly #pending = new Map<string, { misses: number; invalidations: number }>()
   readonly #tenants = new Map<string, Omit<TenantRow, 'tenant' | 'hitRatio'>>()
-  readonly #keys: TopK
+  readonly #keys: KeySampler
   readonly #tags: TopK
   readonly #breakers = new Map<string, string>()
   readonly #warm = new Map<string, WarmProgress>()
   readonly #unsubscribe: (() => void)[] = []
-  readonly #sampleEvery: number
-  #sampleN = 0
   #logLagMs: number | null = null
   #sseOpen = 0
   #alerts: AlertState[] = []
@@ -148,9 +146,8 @@ export class Monitor {
     this.#clock = options.clock ?? Date
     this.#evaluator = options.evaluator
     this.#tenantLabel = new TenantLabel(options.tenantLimit ?? 50)
-    this.#keys = new TopK(options.topCapacity ?? 100)
+    this.#keys = new KeySampler(options.topCapacity ?? 100, options.sampleEvery ?? 8)
     this.#tags = new TopK(options.topCapacity ?? 100)
-    this.#sampleEvery = Math.max(1, Math.floor(options.sampleEvery ?? 8))
     const on = (name: keyof typeof channels, fn: (m: Record<string, any>) => void) => {
       // Listeners run inside the publisher (the read path): never let one throw there.
       const l = (m: unknown) => {
@@ -169,13 +166,13 @@ export class Monitor {
         this.#totals.stale++
         row.stale++
       }
-      this.#sampleKey(m)
+      this.#keys.offer(m.tenant, m.key)
     })
     on('miss', (m) => {
       this.#totals.misses++
       this.#row(m.tenant).misses++
       this.#note(m.tenant, 'misses')
-      this.#sampleKey(m)
+      this.#keys.offer(m.tenant, m.key)
     })
     on('set', (m) => {
       if (m.accepted !== false) this.#row(m.tenant, true)
@@ -219,12 +216,6 @@ export class Monitor {
       const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0)
       this.#warm.set(m.plan, { plan: m.plan, done: n(m.done), total: n(m.total), loaded: n(m.loaded), skipped: n(m.skipped), failed: n(m.failed), at: this.#clock.now() })
     })
-  }
-
-  #sampleKey(m: Record<string, any>): void {
-    if (++this.#sampleN < this.#sampleEvery) return
-    this.#sampleN = 0
-    if (typeof m.key === 'string' && typeof m.tenant === 'string') this.#keys.add(m.tenant + SEP + m.key)
   }
 
   /**
@@ -336,12 +327,7 @@ export class Monitor {
     const r = this.#rates(now)
     const top = opts.top ?? 10
     const only = opts.tenant
-    const keys = topKeyRows(
-      this.#keys
-        .top(only === undefined ? top * 2 : 200)
-        .map(({ item, count }) => ({ ...split(item), count: count * this.#sampleEvery }))
-        .filter((x) => only === undefined || x.tenant === only),
-    ).slice(0, top)
+    const keys = topKeyRows(this.#keys.top(top * 2, only).map(({ tenant, key, count }) => ({ tenant, rest: key, count }))).slice(0, top)
     const tags = this.#tags
       .top(only === undefined ? top : 200)
       .map(({ item, count }) => ({ ...split(item), count }))

@@ -2,51 +2,87 @@
  * Diagnostics channels. The core, stores, log, HTTP layer and SSE hub publish here;
  * exporters (larder/metrics) and the dashboard only subscribe. Publishing costs almost
  * nothing when nobody listens (`channel.hasSubscribers` is checked first).
+ *
+ * Every channel's payload is declared once below (`ChannelPayloads`): publishers are type
+ * checked against it and subscribers receive it typed, so listeners do not re-check fields
+ * the library itself wrote. What a payload carries from outside (tenant ids, keys, routes,
+ * event types) is still user text: bound it before using it as a label.
  * @module
  */
 import diagnostics_channel from 'node:diagnostics_channel'
+import type { LogEntry, LogGap } from './types.ts'
 
-export const channels = {
-  /** { tenant, key, layer: 'l1'|'l2', stale: boolean } */
-  hit: diagnostics_channel.channel('larder:cache:hit'),
-  /** { tenant, key } */
-  miss: diagnostics_channel.channel('larder:cache:miss'),
-  /** { tenant, key, durationMs, error?: unknown, timedOut?: boolean, background: boolean } */
-  load: diagnostics_channel.channel('larder:cache:load'),
-  /** { tenant, key, layer, accepted: boolean } */
-  set: diagnostics_channel.channel('larder:cache:set'),
-  /** { entry: LogEntry, local: boolean } */
-  invalidate: diagnostics_channel.channel('larder:cache:invalidate'),
+/** The payload of each channel (the key is the name in `channels`). */
+export interface ChannelPayloads {
+  /** A read answered from a tier (a stale serve too). */
+  hit: { tenant: string; key: string; layer: 'l1' | 'l2'; stale: boolean }
+  /** A read no tier could answer. */
+  miss: { tenant: string; key: string }
+  /** A loader finished (error: what it threw; timedOut: past its hard timeout). */
+  load: { tenant: string; key: string; durationMs: number; error?: unknown; timedOut?: boolean; background: boolean }
+  /** A write into a tier; accepted false when a shared store refused a versioned write. */
+  set: { tenant: string; key: string; layer: 'l1' | 'l2'; accepted: boolean }
+  /** A log entry applied (local: this instance appended it; purged: L1 entries it removed). */
+  invalidate: { entry: LogEntry; local: boolean; purged?: number }
   /**
-   * { tenant, key, layer, silentMs } — a value served without the log's confirmation: the log
-   * was not heard for longer than maxStaleness and neither L2 nor the loader could answer
+   * A value served without the log's confirmation: the log was not heard for longer than
+   * maxStaleness and neither L2 nor the loader could answer.
    */
-  unverified: diagnostics_channel.channel('larder:cache:unverified'),
-  /** { key, reason: 'evict'|'expire'|'size', layer: 'l1' } */
-  evict: diagnostics_channel.channel('larder:cache:evict'),
-  /** { gap: LogGap } — the L1 was flushed or re-validated because of a log gap */
-  gap: diagnostics_channel.channel('larder:log:gap'),
+  unverified: { tenant: string; key: string; layer: 'l1' | 'l2'; silentMs: number }
+  /** An entry dropped by L1 (key: the qualified key). */
+  evict: { key: string; reason: 'evict' | 'expire' | 'size'; layer: 'l1' }
+  /** The L1 was flushed or re-validated because of a log gap. */
+  gap: { gap: LogGap }
   /**
-   * { reachable: boolean, silentMs, maxStalenessMs } — the log's reader passed (or came back
-   * within) the smallest maxStaleness without confirming it is caught up; noticed on reads
+   * The log's reader passed (or came back within) the smallest maxStaleness without
+   * confirming it is caught up; noticed on reads.
    */
-  health: diagnostics_channel.channel('larder:log:health'),
-  /** { op, durationMs, error?: unknown } — L2 (Redis) call */
-  store: diagnostics_channel.channel('larder:store:op'),
-  /** { op, durationMs, lagMs? } — log append/read */
-  log: diagnostics_channel.channel('larder:log:op'),
-  /** { name, state: 'closed'|'open'|'half-open' } */
-  breaker: diagnostics_channel.channel('larder:breaker'),
-  /** { tenant, status: 'HIT'|'MISS'|'STALE'|'BYPASS'|'REVALIDATED'|'EXPIRED', route?: string, durationMs } */
-  http: diagnostics_channel.channel('larder:http:response'),
-  /** { tenant, event: 'open'|'close'|'drop'|'send', count?: number, reason?: string } */
-  sse: diagnostics_channel.channel('larder:sse'),
-  /** { tenant, type, outcome: 'applied'|'rejected'|'duplicate'|'parked', durationMs, error? } */
-  event: diagnostics_channel.channel('larder:events:processed'),
-  /** { tenant, count, windowMs, mode } — a tenant passed the invalidation storm threshold */
-  storm: diagnostics_channel.channel('larder:events:storm'),
-  /** { plan, done, total, loaded, skipped, failed } */
-  warm: diagnostics_channel.channel('larder:warm:progress'),
-} as const
+  health: { reachable: boolean; silentMs: number; maxStalenessMs: number }
+  /** An L2 (Redis) call. */
+  store: { op: string; durationMs: number; error?: unknown }
+  /** A log append or read (lagMs: age of the newest entry read). */
+  log: { op: string; durationMs: number; lagMs?: number; error?: unknown }
+  /** A circuit breaker changed state. */
+  breaker: { name: string; state: 'closed' | 'open' | 'half-open' }
+  /** An HTTP cache response. */
+  http: { tenant: string; status: 'HIT' | 'MISS' | 'STALE' | 'BYPASS' | 'REVALIDATED' | 'EXPIRED'; route?: string; durationMs: number }
+  /** An SSE stream opened, closed, was dropped (reason), or `count` streams were sent an event. */
+  sse: { tenant: string; event: 'open' | 'close' | 'drop' | 'send'; count?: number; reason?: string }
+  /** A domain event processed. */
+  event: { tenant: string; type: string; outcome: 'applied' | 'rejected' | 'duplicate' | 'parked'; durationMs: number; error?: unknown }
+  /** A tenant passed the invalidation storm threshold (the processor's `StormAlert`). */
+  storm: { tenant: string; count: number; threshold: number; windowMs: number; mode: 'alert' | 'generation' }
+  /** Progress of a warm plan's run. */
+  warm: { plan: string; done: number; total: number; loaded: number; skipped: number; failed: number; state: 'running' | 'done' }
+}
 
-export type ChannelName = keyof typeof channels
+/** A diagnostics channel whose payload type is declared. */
+export interface TypedChannel<T> {
+  readonly name: string | symbol
+  readonly hasSubscribers: boolean
+  publish(message: T): void
+  subscribe(listener: (message: T, name: string | symbol) => void): void
+  unsubscribe(listener: (message: T, name: string | symbol) => void): boolean
+}
+
+const channel = <K extends keyof ChannelPayloads>(name: string) => diagnostics_channel.channel(name) as unknown as TypedChannel<ChannelPayloads[K]>
+
+export const channels: { readonly [K in keyof ChannelPayloads]: TypedChannel<ChannelPayloads[K]> } = {
+  hit: channel<'hit'>('larder:cache:hit'),
+  miss: channel<'miss'>('larder:cache:miss'),
+  load: channel<'load'>('larder:cache:load'),
+  set: channel<'set'>('larder:cache:set'),
+  invalidate: channel<'invalidate'>('larder:cache:invalidate'),
+  unverified: channel<'unverified'>('larder:cache:unverified'),
+  evict: channel<'evict'>('larder:cache:evict'),
+  gap: channel<'gap'>('larder:log:gap'),
+  health: channel<'health'>('larder:log:health'),
+  store: channel<'store'>('larder:store:op'),
+  log: channel<'log'>('larder:log:op'),
+  breaker: channel<'breaker'>('larder:breaker'),
+  http: channel<'http'>('larder:http:response'),
+  sse: channel<'sse'>('larder:sse'),
+  event: channel<'event'>('larder:events:processed'),
+  storm: channel<'storm'>('larder:events:storm'),
+  warm: channel<'warm'>('larder:warm:progress'),
+}

@@ -21,7 +21,3 @@ export function parseDuration(input: Duration, what = 'duration', allowInfinity 
   }
   throw new LarderError('E_INVALID_DURATION', `${what}: expected a number of ms or a string such as "5m", got ${input === null ? 'null' : typeof input}`)
 }
-
-export function parseOptionalDuration(input: Duration | undefined, fallback: number, what: string): number {
-  return input === undefined ? fallback : parseDuration(input, what)
-}

@@ -1,6 +1,6 @@
 import { parseDuration } from './duration.ts'
 import { LarderError } from './errors.ts'
-import { type Timers, timersOf } from './flight.ts'
+import { type Timers, timersOf } from './clock.ts'
 import type { Clock, Duration } from './types.ts'
 
 export interface WriteBehindOptions<T> {
@@ -48,7 +48,7 @@ export function createWriteBehind<T>(options: WriteBehindOptions<T>): WriteBehin
 
   const schedule = () => {
     if (timer === undefined && queue.length > 0 && !closed) {
-      timer = timers.set(() => {
+      timer = timers.setTimeout(() => {
         timer = undefined
         void flush()
       }, interval)
@@ -71,7 +71,7 @@ export function createWriteBehind<T>(options: WriteBehindOptions<T>): WriteBehin
 
   function flush(): Promise<void> {
     if (timer !== undefined) {
-      timers.clear(timer)
+      timers.clearTimeout(timer)
       timer = undefined
     }
     running = running.then(async () => {

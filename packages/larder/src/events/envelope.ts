@@ -6,6 +6,7 @@
  */
 import { LarderError } from '../core/errors.ts'
 import { validateTenant } from '../core/keys.ts'
+import { hasControlChars } from '../core/text.ts'
 
 export interface LarderEvent {
   /** Producer-chosen id, unique per tenant: the processor drops a second event with the same id (idempotency). */
@@ -27,8 +28,6 @@ export const MAX_EVENT_DATA_BYTES = 64 * 1024
 
 // Dotted lower-case words: `product.updated`, `seller.payment_status_changed`.
 const TYPE = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/
-// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f]/
 
 export function invalidEvent(field: string, message: string, extra?: Record<string, unknown>): LarderError {
   return new LarderError('E_INVALID_EVENT', `event ${field}: ${message}`, { details: { field, ...extra } })
@@ -49,7 +48,7 @@ export function validateEvent(input: unknown, now: number = Date.now()): LarderE
   const { id, type, tenant, data, at } = input
   if (typeof id !== 'string' || id.length === 0) throw invalidEvent('id', id === undefined ? 'is missing' : 'must be a non-empty string')
   if (id.length > MAX_EVENT_ID_LENGTH) throw invalidEvent('id', `is ${id.length} characters long; the limit is ${MAX_EVENT_ID_LENGTH}`)
-  if (CONTROL.test(id)) throw invalidEvent('id', 'must not contain control characters')
+  if (hasControlChars(id)) throw invalidEvent('id', 'must not contain control characters')
   if (typeof type !== 'string' || type.length === 0) throw invalidEvent('type', type === undefined ? 'is missing' : 'must be a non-empty string')
   if (type.length > MAX_EVENT_TYPE_LENGTH || !TYPE.test(type)) {
     throw invalidEvent('type', `"${type.slice(0, 60)}" is not a dotted lower-case name such as "product.updated"`)

@@ -14,6 +14,7 @@
  * @module
  */
 import type { Cache } from '../core/api.ts'
+import { backoffDelay } from '../core/backoff.ts'
 import { LarderError } from '../core/errors.ts'
 import type { EventProcessor } from './processor.ts'
 import { DEFAULT_CHANNEL, DEFAULT_OUTBOX, type SqlClient } from './pg-trigger.ts'
@@ -151,7 +152,8 @@ export function createPgListener(options: PgListenerOptions): PgListener {
 
   function schedule(): void {
     if (closed || timer) return
-    const delay = attempt === 0 ? 0 : Math.random() * Math.min(maxDelay, initial * 2 ** Math.min(attempt, 16))
+    // The first retry is immediate; then exponential backoff with full jitter.
+    const delay = attempt === 0 ? 0 : backoffDelay(attempt, { initialMs: initial, maxMs: maxDelay }, Math.random)
     attempt++
     timer = setTimeout(() => {
       timer = undefined

@@ -15,18 +15,18 @@
  *   and on `channels.event`.
  * @module
  */
-import diagnostics_channel from 'node:diagnostics_channel'
 import { LRUCache } from 'lru-cache'
 import type { Cache } from '../core/api.ts'
-import { channels } from '../core/diagnostics.ts'
+import { type ChannelPayloads, channels } from '../core/diagnostics.ts'
 import { LarderError } from '../core/errors.ts'
 import { PUBLIC_TENANT, SEP, isTenantId } from '../core/keys.ts'
-import type { Clock, LogAppend } from '../core/types.ts'
+import { type Clock, clockOf } from '../core/clock.ts'
+import type { LogAppend } from '../core/types.ts'
 import { type LarderEvent, validateEvent } from './envelope.ts'
 import { type Plan, type RuleOptions, type RuleSet, type RulesSpec, loadRules } from './rules.ts'
 
-/** `{ tenant, count, threshold, windowMs, mode }` when a tenant passes the storm threshold. */
-export const stormChannel = diagnostics_channel.channel('larder:events:storm')
+/** `channels.storm` (core/diagnostics.ts): a `StormAlert` when a tenant passes the storm threshold. */
+export const stormChannel = channels.storm
 
 export type EventCache = Pick<Cache, 'invalidate' | 'tenant' | 'log'>
 
@@ -142,9 +142,6 @@ const WINDOW_MS = 60_000
 /** Idle tenant queues (no batch, storm window over) are swept past this many. */
 const SWEEP_AT = 10_000
 
-/** A clock whose timers a test may drive (fake clock); the global timers otherwise. */
-type TimerClock = Clock & { setTimeout?(fn: () => void, ms: number): unknown; clearTimeout?(handle: unknown): void }
-
 function newBatch(): Batch {
   return { hardTags: new Set(), hardKeys: new Set(), softTags: new Set(), softKeys: new Set(), notify: new Map(), warm: new Set(), waiters: [] }
 }
@@ -157,9 +154,11 @@ export function createEventProcessor(options: EventProcessorOptions): EventProce
   const stormMode = options.stormMode ?? 'alert'
   const maxPending = options.maxPending ?? 100_000
   const record = options.recordEvents ?? true
-  const clock: TimerClock = options.clock ?? Date
-  const setT = clock.setTimeout?.bind(clock) ?? ((fn: () => void, ms: number) => setTimeout(fn, ms))
-  const clearT = clock.clearTimeout?.bind(clock) ?? ((h: unknown) => clearTimeout(h as NodeJS.Timeout))
+  // The coalescing timer holds accepted events: it keeps the process alive until it runs.
+  const clock = clockOf(options.clock, { keepAlive: true })
+  // coalesceMs 0 still merges what arrives in the same turn of the event loop, without
+  // paying setTimeout's ≥ 1 ms floor (with the real clock; a fake clock's timers run on advance).
+  const sameTurn = coalesceMs === 0 && options.clock?.setTimeout === undefined
   const onError = options.onError ?? (() => {})
   if (!Number.isFinite(coalesceMs) || coalesceMs < 0) throw new LarderError('E_INVALID_OPTION', 'coalesceMs must be a non-negative number')
   if (!Number.isInteger(stormThreshold) || stormThreshold < 1) throw new LarderError('E_INVALID_OPTION', 'stormThreshold must be a positive integer')
@@ -170,7 +169,7 @@ export function createEventProcessor(options: EventProcessorOptions): EventProce
   const s: ProcessorStats = { received: 0, applied: 0, duplicates: 0, rejected: 0, failed: 0, flushes: 0, invalidations: 0, clears: 0, alerts: 0, pending: 0 }
   let closed = false
 
-  function emit(tenant: string, type: string, outcome: string, started: number, error?: unknown): void {
+  function emit(tenant: string, type: string, outcome: ChannelPayloads['event']['outcome'], started: number, error?: unknown): void {
     if (channels.event.hasSubscribers) channels.event.publish({ tenant, type, outcome, durationMs: clock.now() - started, error })
   }
 
@@ -228,17 +227,15 @@ export function createEventProcessor(options: EventProcessorOptions): EventProce
     s.pending++
     const p = new Promise<EventResult>((resolve, reject) => b.waiters.push({ event, started, resolve, reject }))
     if (q.timer === undefined) {
-      // coalesceMs 0 still merges what arrives in the same turn of the event loop, without
-      // paying setTimeout's ≥ 1 ms floor.
-      q.timer = coalesceMs === 0 && !clock.setTimeout ? setImmediate(() => schedule(event.tenant, q)) : setT(() => schedule(event.tenant, q), coalesceMs)
+      q.timer = sameTurn ? setImmediate(() => schedule(event.tenant, q)) : clock.setTimeout(() => schedule(event.tenant, q), coalesceMs)
     }
     return p
   }
 
   function schedule(tenant: string, q: TenantQueue): Promise<void> {
     if (q.timer !== undefined) {
-      if (coalesceMs === 0 && !clock.setTimeout) clearImmediate(q.timer as NodeJS.Immediate)
-      else clearT(q.timer)
+      if (sameTurn) clearImmediate(q.timer as NodeJS.Immediate)
+      else clock.clearTimeout(q.timer)
     }
     q.timer = undefined
     const b = q.batch

@@ -17,6 +17,7 @@
  */
 import { MAX_KEY_LENGTH } from '../core/keys.ts'
 import { invalidEvent } from './envelope.ts'
+import { hasControlChars } from '../core/text.ts'
 
 export interface Placeholder {
   /** Path segments, e.g. ['seller', 'id']. */
@@ -45,8 +46,6 @@ export const MAX_VALUE_LENGTH = 256
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/
 const PATTERN_CHARS = /[*?[\]]/
-// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f]/
 
 export class TemplateSyntaxError extends Error {}
 
@@ -72,7 +71,7 @@ export function parseTemplate(text: unknown, limit = MAX_KEY_LENGTH): Template {
   if (typeof text !== 'string') throw new TemplateSyntaxError(`a template must be a string, got ${text === null ? 'null' : typeof text}`)
   if (text.length === 0 || text.trim().length === 0) throw new TemplateSyntaxError('a template must not be empty')
   if (text.length > limit) throw new TemplateSyntaxError(`"${text.slice(0, 40)}…" is ${text.length} characters long; the limit is ${limit}`)
-  if (CONTROL.test(text)) throw new TemplateSyntaxError(`"${text}" must not contain control characters`)
+  if (hasControlChars(text)) throw new TemplateSyntaxError(`"${text}" must not contain control characters`)
   const segments: Segment[] = []
   let array: Placeholder | undefined
   let i = 0
@@ -131,7 +130,7 @@ export function scalarText(v: unknown, field: string): string {
   if (typeof v === 'string') {
     if (v.length === 0) throw invalidEvent(field, 'must not be an empty string (the rule uses it in a template)')
     if (v.length > MAX_VALUE_LENGTH) throw invalidEvent(field, `is ${v.length} characters long; the limit for a template value is ${MAX_VALUE_LENGTH}`)
-    if (CONTROL.test(v)) throw invalidEvent(field, 'must not contain control characters')
+    if (hasControlChars(v)) throw invalidEvent(field, 'must not contain control characters')
     return v
   }
   if (typeof v === 'number' && Number.isFinite(v)) return String(v)
@@ -155,7 +154,7 @@ export function readArray(data: unknown, ph: Placeholder, maxItems: number): str
   for (let i = 0; i < arr.length; i++) {
     const v = ph.arrayAt === ph.path.length - 1 ? arr[i] : walk(arr[i], ph.path, ph.arrayAt + 1, ph.path.length)
     // The element's field name is only built when the value is wrong.
-    const ok = typeof v === 'number' ? Number.isFinite(v) : typeof v === 'string' && v.length > 0 && v.length <= MAX_VALUE_LENGTH && !CONTROL.test(v)
+    const ok = typeof v === 'number' ? Number.isFinite(v) : typeof v === 'string' && v.length > 0 && v.length <= MAX_VALUE_LENGTH && !hasControlChars(v)
     out.push(ok ? String(v) : scalarText(v, `${field}[${i}]${ph.arrayAt === ph.path.length - 1 ? '' : `.${ph.path.slice(ph.arrayAt + 1).join('.')}`}`))
   }
   return out

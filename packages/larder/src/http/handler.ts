@@ -18,7 +18,7 @@
 import type { ServerResponse } from 'node:http'
 import { channels } from '../core/diagnostics.ts'
 import { type ErrorCode, isLarderError } from '../core/errors.ts'
-import { validateTenant } from '../core/keys.ts'
+import { validateTenant, SEP } from '../core/keys.ts'
 import type { CacheControl } from './cache-control.ts'
 import type { HttpCache, Lookup, Prepared, RequestInfo } from './engine.ts'
 import { type HeaderRecord, requestDirectives, reuseDecision } from './freshness.ts'
@@ -103,7 +103,7 @@ export class CacheFlow {
   readonly http: HttpCache
   readonly report: (err: unknown, context: string) => void
   readonly #background: boolean
-  /** Running loads by tenant + primary key (misses), and + `\u001frv` (revalidations). */
+  /** Running loads by tenant + primary key (misses), and + SEP + `rv` (revalidations). */
   readonly #inflight = new Map<string, Promise<void>>()
   /** Keys whose last answer was not storable: concurrent requests are not collapsed for 1 s (hit-for-pass). */
   readonly #pass = new Map<string, number>()
@@ -130,7 +130,7 @@ export class CacheFlow {
         if (f !== undefined && reuseDecision(f.facts, reqCc, http.now()).use === 'fresh') return { kind: 'serve', entry: f, outcome: 'HIT' }
         return PASS
       }
-      const fk = `${tenant}\u001f${lk.primary}`
+      const fk = tenant + SEP + lk.primary
       if (lk.found === undefined) {
         if (reqCc.onlyIfCached) return REFUSE
         // Collapse onto a running load of the same URL, then read what it stored.
@@ -141,7 +141,7 @@ export class CacheFlow {
         }
       } else {
         // Same for a running revalidation of the stale entry.
-        const pending = this.#inflight.get(`${fk}\u001frv`)
+        const pending = this.#inflight.get(`${fk}${SEP}rv`)
         if (pending !== undefined && reuseDecision(lk.found.facts, reqCc, http.now()).use === 'revalidate') {
           await pending
           lk = await http.lookup(tenant, info, matched)
@@ -176,7 +176,7 @@ export class CacheFlow {
         return { kind: 'load', load: this.#load(tenant, info, reqCc, lk, found, true, false, false, this.#lead(fk), () => this.#marks.release(mk)) }
       }
       // A HEAD never stores, so it never leads a collapse others would wait on.
-      const lead = head ? noop : this.#lead(`${fk}\u001frv`)
+      const lead = head ? noop : this.#lead(`${fk}${SEP}rv`)
       return { kind: 'load', load: this.#load(tenant, info, reqCc, lk, found, d.staleIfError, d.staleIfDisconnected, false, lead, noop) }
     }
     if (reqCc.onlyIfCached) return REFUSE
@@ -254,7 +254,7 @@ export class CacheFlow {
     const store = plan?.ok === true && !(contentLength > http.maxBodyBytes)
     if (!store && load.storable) {
       if (this.#pass.size > 10_000) this.#pass.clear()
-      this.#pass.set(`${load.tenant}\u001f${load.lk.primary}`, Date.now() + 1000)
+      this.#pass.set(load.tenant + SEP + load.lk.primary, Date.now() + 1000)
     }
     const lines = ['cache-status', cacheStatus(http.name, load.outcome, { fwdStatus: status, stored: store, detail: plan && !plan.ok ? plan.reason : undefined })]
     if (http.xCache) lines.push('x-cache', 'MISS')
@@ -266,7 +266,7 @@ export class CacheFlow {
   async store(load: Load, status: number, headers: HeaderRecord, body: Buffer, responseTime = this.http.now()): Promise<Prepared | undefined> {
     try {
       const p = await this.http.store(load.lk, load.info, load.reqCc, { status, headers, body, requestTime: load.requestTime, responseTime, began: load.began, etag: load.etag })
-      if (p === undefined) this.#pass.set(`${load.tenant}\u001f${load.lk.primary}`, Date.now() + 1000)
+      if (p === undefined) this.#pass.set(load.tenant + SEP + load.lk.primary, Date.now() + 1000)
       return p
     } catch (err) {
       this.report(err, 'store')

@@ -10,6 +10,7 @@
  * @module
  */
 import type { Lookup, Prepared } from './engine.ts'
+import { SEP } from '../core/keys.ts'
 
 interface Mark {
   /** response_time of the stale entry the mark belongs to (a newer entry starts over). */
@@ -51,6 +52,6 @@ export class RefreshMarks {
 
 /** Mark key of a lookup's variant in a tenant. */
 export function refreshKey(tenant: string, lk: Lookup): string {
-  return `${tenant}\u001f${lk.key}`
+  return tenant + SEP + lk.key
 }
 

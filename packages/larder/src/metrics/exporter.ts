@@ -7,7 +7,7 @@
  */
 import { Gauge, Registry } from 'prom-client'
 import { type Authorizer, requireScope } from '../core/auth.ts'
-import { channels } from '../core/diagnostics.ts'
+import { type ChannelPayloads, channels } from '../core/diagnostics.ts'
 import { LarderError } from '../core/errors.ts'
 import { type LarderRoute, sendError } from '../core/route.ts'
 import { FastCounter, FastHistogram } from './cells.ts'
@@ -44,17 +44,11 @@ export interface Metrics {
 
 /** Seconds buckets from 0.5 ms to 10 s: cache hits sit at the bottom, origin loads at the top. */
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
-const BREAKER_STATE: Record<string, number> = { closed: 0, 'half-open': 1, open: 2 }
+const BREAKER_STATE: Record<ChannelPayloads['breaker']['state'], number> = { closed: 0, 'half-open': 1, open: 2 }
 const PREFIX = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 
-type Msg = Record<string, unknown>
-
-function seconds(ms: unknown): number {
-  return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? ms / 1000 : 0
-}
-
-function str(v: unknown, fallback: string): string {
-  return typeof v === 'string' && v.length > 0 ? v : fallback
+function seconds(ms: number): number {
+  return ms >= 0 ? ms / 1000 : 0
 }
 
 export function createMetrics(options: MetricsOptions = {}): Metrics {
@@ -139,145 +133,96 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     })
   }
 
+  // Payloads are typed by core/diagnostics.ts (the library publishes them); only the user
+  // text in them (tenants, keys, routes, event types, names) is bounded here.
   /** Open SSE connections per tenant id and the label they were opened under (bounded by the hub's connection limit). */
   const sseOpenLabels = new Map<string, { label: string; n: number }>()
-  const handlers: [keyof typeof channels, (m: Msg) => void][] = [
-    [
-      'hit',
-      (m) => {
-        const t = tenants.admit(m.tenant)
-        const layer = m.layer === 'l2' ? 'l2' : 'l1'
-        const g = group(m.key)
-        hits.cell(t, layer, g).n++
-        if (m.stale === true) stale.cell(t, layer, g).n++
-      },
-    ],
-    ['miss', (m) => void misses.cell(tenants.get(m.tenant), group(m.key)).n++],
-    ['unverified', (m) => void unverified.cell(tenants.get(m.tenant)).n++],
-    ['health', (m) => logReachable.set(m.reachable === false ? 0 : 1)],
-    [
-      'load',
-      (m) => {
-        const outcome = m.timedOut === true ? 'timeout' : m.error !== undefined ? 'error' : 'ok'
-        loads.observe(loads.cell(group(m.key), outcome, m.background === true ? 'true' : 'false'), seconds(m.durationMs))
-      },
-    ],
-    [
-      'set',
-      (m) => {
-        if (m.accepted !== false) tenants.admit(m.tenant)
-        sets.cell(m.layer === 'l2' ? 'l2' : 'l1', m.accepted === false ? 'false' : 'true').n++
-      },
-    ],
-    ['evict', (m) => void evictions.cell(m.layer === 'l2' ? 'l2' : 'l1', m.reason === 'expire' || m.reason === 'size' ? m.reason : 'evict').n++],
-    [
-      'invalidate',
-      (m) => {
-        const e = (m.entry ?? {}) as { tenant?: unknown; kind?: unknown }
-        const kind = e.kind === 'hard' || e.kind === 'soft' || e.kind === 'clear' ? e.kind : 'other'
-        invalidations.cell(tenants.get(e.tenant), kind, m.local === true ? 'local' : 'remote').n++
-      },
-    ],
-    [
-      'gap',
-      (m) => {
-        const r = (m.gap as { reason?: unknown } | undefined)?.reason
-        gaps.cell(r === 'trimmed' || r === 'disconnected' || r === 'restarted' || r === 'overflow' ? r : 'other').n++
-      },
-    ],
-    ['store', (m) => storeOps.observe(storeOps.cell(names.get(m.op), m.error === undefined ? 'ok' : 'error'), seconds(m.durationMs))],
-    [
-      'log',
-      (m) => {
-        logOps.observe(logOps.cell(names.get(m.op), m.error === undefined ? 'ok' : 'error'), seconds(m.durationMs))
-        if (typeof m.lagMs === 'number' && Number.isFinite(m.lagMs)) logLag.set(Math.max(0, m.lagMs) / 1000)
-      },
-    ],
-    [
-      'breaker',
-      (m) => {
-        const s = BREAKER_STATE[str(m.state, '')]
-        if (s !== undefined) breaker.set({ name: names.get(m.name) }, s)
-      },
-    ],
-    [
-      'http',
-      (m) => {
-        const status = str(m.status, 'OTHER')
-        const st = /^(HIT|MISS|STALE|BYPASS|REVALIDATED|EXPIRED)$/.test(status) ? status : 'OTHER'
-        http.cell(tenants.get(m.tenant), st, routes.get(m.route ?? 'default')).n++
-        if (typeof m.durationMs === 'number') httpTime.observe(httpTime.cell(st), seconds(m.durationMs))
-      },
-    ],
-    [
-      'sse',
-      (m) => {
-        const t = tenants.get(m.tenant)
-        const count = typeof m.count === 'number' && m.count > 0 ? m.count : 1
-        switch (m.event) {
-          case 'open': {
-            // A connection is closed under the label it was opened with, even if its tenant was
-            // admitted in between (tenant-label.ts): the gauge never goes negative.
-            const key = typeof m.tenant === 'string' ? m.tenant : ''
-            const o = sseOpenLabels.get(key)
-            const label = o ? o.label : t
-            sseOpenLabels.set(key, { label, n: (o?.n ?? 0) + 1 })
-            sseConns.inc({ tenant: label })
-            sseOpened.cell(t).n++
-            break
-          }
-          case 'close': {
-            const key = typeof m.tenant === 'string' ? m.tenant : ''
-            const o = sseOpenLabels.get(key)
-            sseConns.dec({ tenant: o ? o.label : t })
-            if (o && --o.n <= 0) sseOpenLabels.delete(key)
-            break
-          }
-          case 'drop':
-            sseDrops.cell(t).n += count
-            break
-          case 'send':
-            sseSent.cell(t).n += count
-            break
+  const handlers: { [K in keyof ChannelPayloads]: (m: ChannelPayloads[K]) => void } = {
+    hit(m) {
+      const t = tenants.admit(m.tenant)
+      const g = group(m.key)
+      hits.cell(t, m.layer, g).n++
+      if (m.stale) stale.cell(t, m.layer, g).n++
+    },
+    miss: (m) => void misses.cell(tenants.get(m.tenant), group(m.key)).n++,
+    unverified: (m) => void unverified.cell(tenants.get(m.tenant)).n++,
+    health: (m) => logReachable.set(m.reachable ? 1 : 0),
+    load(m) {
+      const outcome = m.timedOut === true ? 'timeout' : m.error !== undefined ? 'error' : 'ok'
+      loads.observe(loads.cell(group(m.key), outcome, m.background ? 'true' : 'false'), seconds(m.durationMs))
+    },
+    set(m) {
+      if (m.accepted) tenants.admit(m.tenant)
+      sets.cell(m.layer, m.accepted ? 'true' : 'false').n++
+    },
+    evict: (m) => void evictions.cell(m.layer, m.reason).n++,
+    invalidate(m) {
+      const kind = m.entry.kind === 'hard' || m.entry.kind === 'soft' || m.entry.kind === 'clear' ? m.entry.kind : 'other'
+      invalidations.cell(tenants.get(m.entry.tenant), kind, m.local ? 'local' : 'remote').n++
+    },
+    gap: (m) => void gaps.cell(m.gap.reason).n++,
+    store: (m) => storeOps.observe(storeOps.cell(names.get(m.op), m.error === undefined ? 'ok' : 'error'), seconds(m.durationMs)),
+    log(m) {
+      logOps.observe(logOps.cell(names.get(m.op), m.error === undefined ? 'ok' : 'error'), seconds(m.durationMs))
+      if (m.lagMs !== undefined) logLag.set(Math.max(0, m.lagMs) / 1000)
+    },
+    breaker: (m) => breaker.set({ name: names.get(m.name) }, BREAKER_STATE[m.state]),
+    http(m) {
+      http.cell(tenants.get(m.tenant), m.status, routes.get(m.route ?? 'default')).n++
+      httpTime.observe(httpTime.cell(m.status), seconds(m.durationMs))
+    },
+    sse(m) {
+      const t = tenants.get(m.tenant)
+      const count = m.count !== undefined && m.count > 0 ? m.count : 1
+      switch (m.event) {
+        case 'open': {
+          // A connection is closed under the label it was opened with, even if its tenant was
+          // admitted in between (tenant-label.ts): the gauge never goes negative.
+          const o = sseOpenLabels.get(m.tenant)
+          const label = o ? o.label : t
+          sseOpenLabels.set(m.tenant, { label, n: (o?.n ?? 0) + 1 })
+          sseConns.inc({ tenant: label })
+          sseOpened.cell(t).n++
+          break
         }
-      },
-    ],
-    [
-      'event',
-      (m) => {
-        const outcome = m.outcome === 'applied' || m.outcome === 'rejected' || m.outcome === 'duplicate' || m.outcome === 'parked' ? m.outcome : 'other'
-        events.cell(tenants.get(m.tenant), eventTypes.get(m.type), outcome).n++
-        if (typeof m.durationMs === 'number') eventTime.observe(eventTime.cell(outcome), seconds(m.durationMs))
-      },
-    ],
-    [
-      'storm',
-      (m) => {
-        storms.cell(tenants.get(m.tenant), m.mode === 'generation' ? 'generation' : 'alert').n++
-      },
-    ],
-    [
-      'warm',
-      (m) => {
-        const plan = names.get(m.plan)
-        for (const state of ['total', 'done', 'loaded', 'skipped', 'failed'] as const) {
-          const v = m[state]
-          if (typeof v === 'number') warm.set({ plan, state }, v)
+        case 'close': {
+          const o = sseOpenLabels.get(m.tenant)
+          sseConns.dec({ tenant: o ? o.label : t })
+          if (o && --o.n <= 0) sseOpenLabels.delete(m.tenant)
+          break
         }
-      },
-    ],
-  ]
-  const subscribed: [keyof typeof channels, (m: unknown) => void][] = []
-  for (const [name, fn] of handlers) {
-    // A malformed message must never break the publisher (the read path): swallow on purpose.
-    const listener = (m: unknown) => {
+        case 'drop':
+          sseDrops.cell(t).n += count
+          break
+        case 'send':
+          sseSent.cell(t).n += count
+          break
+      }
+    },
+    event(m) {
+      events.cell(tenants.get(m.tenant), eventTypes.get(m.type), m.outcome).n++
+      eventTime.observe(eventTime.cell(m.outcome), seconds(m.durationMs))
+    },
+    storm: (m) => void storms.cell(tenants.get(m.tenant), m.mode).n++,
+    warm(m) {
+      const plan = names.get(m.plan)
+      for (const state of ['total', 'done', 'loaded', 'skipped', 'failed'] as const) warm.set({ plan, state }, m[state])
+    },
+  }
+  const subscribed: (() => void)[] = []
+  const subscribe = <K extends keyof ChannelPayloads>(name: K) => {
+    const fn = handlers[name]
+    // Another module may publish on the same channel name: whatever it sends must never
+    // throw into the publisher (the read path), so a listener swallows on purpose.
+    const listener = (m: ChannelPayloads[K]) => {
       try {
-        if (m !== null && typeof m === 'object') fn(m as Msg)
+        fn(m)
       } catch {}
     }
     channels[name].subscribe(listener)
-    subscribed.push([name, listener])
+    subscribed.push(() => channels[name].unsubscribe(listener))
   }
+  for (const name of Object.keys(handlers) as (keyof ChannelPayloads)[]) subscribe(name)
 
   const path = options.path ?? '/metrics'
   const auth = options.auth
@@ -304,7 +249,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     close() {
       if (closed) return
       closed = true
-      for (const [name, listener] of subscribed) channels[name].unsubscribe(listener)
+      for (const off of subscribed) off()
       for (const m of owned) registry.removeSingleMetric(m)
     },
   }

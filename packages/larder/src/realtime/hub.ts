@@ -11,21 +11,19 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
+import { clockOf, every } from '../core/clock.ts'
 import { channels } from '../core/diagnostics.ts'
 import { type ErrorCode, isLarderError, LarderError } from '../core/errors.ts'
 import { isTenantId } from '../core/keys.ts'
 import { type LarderRoute, sendError } from '../core/route.ts'
 import type { Clock, InvalidationLog, LogEntry, LogGap } from '../core/types.ts'
 import { parseStreamRequest, type RequestRules } from './request.ts'
-import { eventOf, isPublicLive, type ResetReason, resetEvent, topicsOf } from './entry-events.ts'
-import { chunkOf, type Frame, frameOf, sseFrame, sseHeartbeat, sseRetry } from './sse-format.ts'
-import { DEFAULT_TOPIC_LIMITS, type TopicSet, topicMatches, validateTopic } from './topics.ts'
-
-/** Interval timers the hub uses for heartbeats (fake in tests). */
-export interface HubTimers {
-  setInterval(fn: () => void, ms: number): unknown
-  clearInterval(handle: unknown): void
-}
+import { eventOf, type ResetReason, resetEvent } from './entry-events.ts'
+import { replay } from './replay.ts'
+import { frameOf, sseFrame, sseHeartbeat, sseRetry } from './sse-format.ts'
+import { StreamIndex } from './stream-index.ts'
+import { DEFAULT_TOPIC_LIMITS, validateTopic } from './topics.ts'
+import { createWriter, type Stream } from './writer.ts'
 
 export interface SseHubOptions {
   /** The invalidation log to follow (embedded or Redis). */
@@ -71,7 +69,7 @@ export interface SseHubOptions {
   allowOrigin?: string | readonly string[] | ((origin: string) => boolean)
   /** Vets topics (e.g. only `product:`, `stock:` …); a refused topic answers 400 "unknown topic". */
   allowTopic?: (topic: string, tenant: string) => boolean
-  timers?: HubTimers
+  /** Time and timers: heartbeats, token expiry, the grace before a stuck socket is destroyed (a `FakeClock` in tests). */
   clock?: Clock
   /** Called for errors swallowed on purpose (a replay read that failed and became a reset). */
   onError?: (err: unknown, context: string) => void
@@ -110,51 +108,7 @@ export interface SseHub {
   close(): Promise<void>
 }
 
-interface Stream {
-  readonly tenant: string
-  readonly topics: TopicSet
-  readonly res: ServerResponse
-  /** Opened without a token: gets invalidations and public live values only. */
-  readonly anonymous: boolean
-  /**
-   * The connection, written to directly once the headers are out: one prebuilt chunk per
-   * event and one socket write per stream, instead of ServerResponse.write's chunk header,
-   * data and CRLF writes plus a cork per call (B7 fan-out). Undefined on HTTP/2.
-   */
-  readonly sock: Socket | undefined
-  /** The response uses chunked transfer coding (HTTP/1.1); HTTP/1.0 gets raw bytes until close. */
-  readonly chunked: boolean
-  live: boolean
-  closed: boolean
-  /** Id of the last entry dispatched to this stream (dedupes tags of one entry). */
-  mark: number
-  /** While replaying: live frames that arrived meanwhile, in order. */
-  pending: { id: number; frame: Frame }[] | undefined
-  pendingBytes: number
-  /** A log gap happened while this stream was replaying. */
-  gapped: boolean
-}
-
-interface TenantIndex {
-  readonly streams: Set<Stream>
-  readonly exact: Map<string, Set<Stream>>
-  /** Streams that have at least one prefix topic (checked one by one). */
-  readonly prefixed: Set<Stream>
-}
-
-const REPLAY_PAGE = 500
 const noop = () => {}
-
-const defaultTimers: HubTimers = {
-  setInterval(fn, ms) {
-    const t = setInterval(fn, ms)
-    t.unref()
-    return t
-  },
-  clearInterval(h) {
-    clearInterval(h as NodeJS.Timeout)
-  },
-}
 
 function positive(name: string, v: number | undefined, dflt: number): number {
   if (v === undefined) return dflt
@@ -173,8 +127,7 @@ export function createSseHub(options: SseHubOptions): SseHub {
   const bufferBytes = positive('bufferBytes', options.bufferBytes, 256 * 1024)
   const replayLimit = positive('replayLimit', options.replayLimit, 10_000)
   const maxLiveValueBytes = positive('maxLiveValueBytes', options.maxLiveValueBytes, 64 * 1024)
-  const timers = options.timers ?? defaultTimers
-  const clock = options.clock ?? Date
+  const clock = clockOf(options.clock)
   const onError = options.onError ?? noop
   const rules: RequestRules = {
     maxTopics: positive('maxTopics', options.maxTopics, DEFAULT_TOPIC_LIMITS.maxTopics),
@@ -186,8 +139,7 @@ export function createSseHub(options: SseHubOptions): SseHub {
     now: () => clock.now(),
   }
 
-  const tenants = new Map<string, TenantIndex>()
-  let clientCount = 0
+  const index = new StreamIndex<Stream>()
   let replayingCount = 0
   let closed = false
   let lastId = log.lastId()
@@ -197,106 +149,28 @@ export function createSseHub(options: SseHubOptions): SseHub {
     if (channels.sse.hasSubscribers) channels.sse.publish({ tenant, event, count, reason })
   }
 
-  // ---- index -------------------------------------------------------------------
-
-  function add(s: Stream): void {
-    let t = tenants.get(s.tenant)
-    if (!t) tenants.set(s.tenant, (t = { streams: new Set(), exact: new Map(), prefixed: new Set() }))
-    t.streams.add(s)
-    for (const topic of s.topics.exact) {
-      let set = t.exact.get(topic)
-      if (!set) t.exact.set(topic, (set = new Set()))
-      set.add(s)
-    }
-    if (s.topics.prefixes.length > 0) t.prefixed.add(s)
-    clientCount++
-  }
-
+  /** Takes a stream out of the index (once). */
   function remove(s: Stream): void {
     if (s.closed) return
     s.closed = true
     if (!s.live) replayingCount--
     s.pending = undefined
-    const t = tenants.get(s.tenant)
-    if (!t) return
-    t.streams.delete(s)
-    for (const topic of s.topics.exact) {
-      const set = t.exact.get(topic)
-      if (set) {
-        set.delete(s)
-        if (set.size === 0) t.exact.delete(topic)
-      }
-    }
-    t.prefixed.delete(s)
-    if (t.streams.size === 0) tenants.delete(s.tenant)
-    clientCount--
-    publishSse(s.tenant, 'close', t.streams.size)
+    const left = index.remove(s)
+    if (left !== undefined) publishSse(s.tenant, 'close', left)
   }
 
-  // ---- writing -------------------------------------------------------------------
-
-  function write(s: Stream, f: Frame): void {
-    if (s.closed) return
-    const sock = s.sock
-    let ok: boolean
-    let waiting: number
-    if (sock !== undefined) {
-      ok = sock.write(s.chunked ? chunkOf(f) : f.raw)
-      waiting = sock.writableLength
-    } else {
-      ok = s.res.write(f.raw)
-      waiting = s.res.writableLength
-    }
-    // `write` returning false only means Node's buffer passed its high-water mark; the
-    // stream is dropped once what waits there passes our own bound.
-    if (!ok && waiting > bufferBytes) drop(s, 'overflow')
-  }
-
-  /** Best-effort `reset`, then disconnect; the socket is destroyed if it does not drain soon. */
-  function drop(s: Stream, reason: ResetReason): void {
-    if (s.closed) return
-    const res = s.res
-    remove(s)
-    counters.dropped++
-    counters.resets++
-    publishSse(s.tenant, 'drop', undefined, reason)
-    res.end(resetEvent(reason, lastId))
-    const t = setTimeout(() => res.destroy(), 1000)
-    t.unref()
-    res.once('close', () => clearTimeout(t))
-  }
-
-  /**
-   * Waits while half the stream's buffer bound is unsent, so a long replay goes at the
-   * client's pace instead of overflowing it. A client that stops reading stays here while
-   * live frames pile up in `pending`, which is bounded too (then it is dropped).
-   */
-  function drained(s: Stream): Promise<void> | undefined {
-    const target = s.sock ?? s.res
-    if (s.closed || target.writableLength <= bufferBytes / 2) return undefined
-    return new Promise((resolve) => {
-      const done = () => {
-        target.off('drain', done)
-        s.res.off('close', done)
-        resolve()
-      }
-      target.on('drain', done)
-      s.res.on('close', done)
-    })
-  }
-
-  function deliver(s: Stream, id: number, frame: Frame): void {
-    if (s.live) {
-      write(s, frame)
-      return
-    }
-    // Replaying: keep the live frame until the replay is written, bounded like the socket buffer.
-    const pending = s.pending
-    if (!pending) return
-    pending.push({ id, frame })
-    s.pendingBytes += frame.raw.length
-    if (s.pendingBytes > bufferBytes) drop(s, 'overflow')
-  }
+  const writer = createWriter({
+    bufferBytes,
+    timers: clock,
+    position: () => lastId,
+    onDrop(s, reason) {
+      remove(s)
+      counters.dropped++
+      counters.resets++
+      publishSse(s.tenant, 'drop', undefined, reason)
+    },
+  })
+  const write = writer.write
 
   /** Sends `reset` (the client drops its local cache) and makes the stream live. */
   function resetAndGoLive(s: Stream, reason: ResetReason): void {
@@ -314,71 +188,24 @@ export function createSseHub(options: SseHubOptions): SseHub {
 
   // ---- entries -> streams -----------------------------------------------------------
 
-  /** True when a replayed entry is for this stream. */
-  function wants(s: Stream, e: LogEntry): boolean {
-    if (e.tenant !== s.tenant) return false
-    if (s.anonymous && e.kind === 'live' && !isPublicLive(e)) return false
-    if (e.kind === 'clear') return true
-    for (const t of topicsOf(e)) if (topicMatches(s.topics, t)) return true
-    return false
-  }
-
   function dispatch(e: LogEntry): void {
     if (e.id > lastId) lastId = e.id
-    const t = tenants.get(e.tenant)
-    if (!t) return
+    if (!index.has(e.tenant)) return
     const text = eventOf(e)
     if (text === undefined) return
     // Encode once; every matching stream gets the same bytes.
     const frame = frameOf(text)
-    let n = 0
-    if (e.kind === 'clear') {
-      for (const s of t.streams) {
-        deliver(s, e.id, frame)
-        n++
-      }
-      counters.resets += n
-    } else {
-      const id = e.id
-      // A private live value skips anonymous streams (they still get the entry's mark).
-      const privateLive = e.kind === 'live' && !isPublicLive(e)
-      for (const topic of topicsOf(e)) {
-        const set = t.exact.get(topic)
-        if (set) {
-          for (const s of set) {
-            if (s.mark === id) continue
-            s.mark = id
-            if (privateLive && s.anonymous) continue
-            deliver(s, id, frame)
-            n++
-          }
-        }
-        for (const s of t.prefixed) {
-          if (s.mark === id) continue
-          for (const p of s.topics.prefixes) {
-            if (topic.startsWith(p)) {
-              s.mark = id
-              if (!(privateLive && s.anonymous)) {
-                deliver(s, id, frame)
-                n++
-              }
-              break
-            }
-          }
-        }
-      }
-    }
+    const id = e.id
+    const n = index.dispatch(e, (s) => writer.deliver(s, id, frame))
+    if (e.kind === 'clear') counters.resets += n
     counters.sent += n
     if (n > 0) publishSse(e.tenant, 'send', n)
   }
 
   function onGap(gap: LogGap): void {
-    const affected = gap.tenants ? gap.tenants.map((id) => tenants.get(id)).filter((t) => t !== undefined) : [...tenants.values()]
-    for (const t of affected) {
-      for (const s of [...t.streams]) {
-        if (s.live) resetAndGoLive(s, 'gap')
-        else s.gapped = true
-      }
+    for (const s of index.streams(gap.tenants)) {
+      if (s.live) resetAndGoLive(s, 'gap')
+      else s.gapped = true
     }
   }
 
@@ -402,63 +229,31 @@ export function createSseHub(options: SseHubOptions): SseHub {
 
   // ---- heartbeats -------------------------------------------------------------------
 
-  const beat = timers.setInterval(() => {
+  const beat = every(clock, heartbeatMs, () => {
     const frame = frameOf(sseHeartbeat(lastId))
-    for (const t of tenants.values()) for (const s of t.streams) if (s.live) write(s, frame)
-  }, heartbeatMs)
+    for (const s of index.streams()) if (s.live) write(s, frame)
+  })
 
   // ---- resume -------------------------------------------------------------------------
 
-  /**
-   * Replays what the client missed after `afterId`, filtered to its tenant and topics.
-   * The id must name an entry the log still holds: an id it never issued (another log,
-   * a restarted embedded log) or one already trimmed means the client may have missed
-   * entries we cannot show it, so it gets `reset` instead.
-   */
-  async function replay(s: Stream, afterId: number): Promise<void> {
-    let cursor = afterId - 1
-    let scanned = 0
-    let first = true
-    for (;;) {
-      const page = await log.read(cursor, REPLAY_PAGE)
+  const replayOptions = {
+    log,
+    writer,
+    limit: replayLimit,
+    reset: resetAndGoLive,
+    onSent: () => {
+      counters.sent++
+    },
+    live(s: Stream, upTo: number) {
       if (s.closed) return
-      let entries = page.entries
-      if (first) {
-        first = false
-        if (page.gap) return resetAndGoLive(s, 'trimmed')
-        if (entries[0]?.id !== afterId) return resetAndGoLive(s, 'unknown-id')
-        entries = entries.slice(1)
-      } else if (page.gap) return resetAndGoLive(s, 'trimmed')
-      for (const e of entries) {
-        if (!wants(s, e)) continue
-        const text = eventOf(e)
-        if (text !== undefined) {
-          const wait = drained(s)
-          if (wait) await wait
-          if (s.closed) return
-          write(s, frameOf(text))
-          counters.sent++
-        }
-        if (s.closed) return
-      }
-      scanned += page.entries.length
-      const last = page.entries[page.entries.length - 1]
-      if (last) cursor = Math.max(cursor, last.id)
-      if (page.entries.length < REPLAY_PAGE) break
-      if (scanned >= replayLimit) return resetAndGoLive(s, 'too-old')
-    }
-    // The replay itself may have overflowed the stream's buffer (and dropped it).
-    if (s.closed) return
-    if (s.gapped) return resetAndGoLive(s, 'gap')
-    const upTo = Math.max(cursor, afterId)
-    write(s, frameOf(sseFrame('ready', JSON.stringify({ resumed: true }), upTo)))
-    const pending = s.pending ?? []
-    s.pending = undefined
-    s.pendingBytes = 0
-    s.live = true
-    replayingCount--
-    counters.replays++
-    for (const p of pending) if (p.id > upTo) write(s, p.frame)
+      const pending = s.pending ?? []
+      s.pending = undefined
+      s.pendingBytes = 0
+      s.live = true
+      replayingCount--
+      counters.replays++
+      for (const p of pending) if (p.id > upTo) write(s, p.frame)
+    },
   }
 
   // ---- the route ----------------------------------------------------------------------
@@ -497,8 +292,8 @@ export function createSseHub(options: SseHubOptions): SseHub {
       if (isLarderError(err)) return refuse(res, err.code, err.message)
       throw err
     }
-    if (clientCount >= maxClients) return refuse(res, 'E_TOO_MANY_CONNECTIONS', `this instance holds its limit of ${maxClients} streams; retry later`, 5)
-    if ((tenants.get(parsed.tenant)?.streams.size ?? 0) >= maxPerTenant) {
+    if (index.size >= maxClients) return refuse(res, 'E_TOO_MANY_CONNECTIONS', `this instance holds its limit of ${maxClients} streams; retry later`, 5)
+    if (index.count(parsed.tenant) >= maxPerTenant) {
       return refuse(res, 'E_TENANT_CONNECTION_LIMIT', `this tenant holds its limit of ${maxPerTenant} streams on this instance; retry later`, 5)
     }
 
@@ -537,16 +332,16 @@ export function createSseHub(options: SseHubOptions): SseHub {
     }
     res.on('close', () => remove(s))
     res.on('error', noop)
-    add(s)
+    const count = index.add(s)
     if (resuming) replayingCount++
-    publishSse(s.tenant, 'open', tenants.get(s.tenant)?.streams.size)
+    publishSse(s.tenant, 'open', count)
 
     write(s, frameOf(sseRetry(retryMs)))
     if (!resuming) {
       // The ready event gives the client a resume point even before the first entry.
       write(s, frameOf(sseFrame('ready', JSON.stringify({ resumed: false }), lastId)))
     } else {
-      replay(s, parsed.resumeAfter as number).catch((err) => {
+      replay(s, parsed.resumeAfter as number, replayOptions).catch((err) => {
         onError(err, 'sse replay')
         resetAndGoLive(s, 'log-unavailable')
       })
@@ -578,26 +373,21 @@ export function createSseHub(options: SseHubOptions): SseHub {
     route,
     publishLive,
     stats() {
-      return { clients: clientCount, tenants: tenants.size, replaying: replayingCount, lastId, ...counters }
+      return { clients: index.size, tenants: index.tenantCount, replaying: replayingCount, lastId, ...counters }
     },
     async close() {
       if (closed) return
       closed = true
       unsubscribe()
-      timers.clearInterval(beat)
+      beat.stop()
       const ended: Promise<void>[] = []
-      for (const t of [...tenants.values()]) {
-        for (const s of [...t.streams]) {
-          const res = s.res
-          remove(s)
-          ended.push(new Promise((resolve) => (res.writableFinished || res.destroyed ? resolve() : res.once('close', () => resolve()))))
-          // A clean end: the client reconnects (to this or another instance) and resumes.
-          res.end()
-          // An end that cannot flush (a stuck client) must not hold shutdown.
-          const t = setTimeout(() => res.destroy(), 1000)
-          t.unref()
-          res.once('close', () => clearTimeout(t))
-        }
+      for (const s of index.streams()) {
+        const res = s.res
+        remove(s)
+        ended.push(new Promise((resolve) => (res.writableFinished || res.destroyed ? resolve() : res.once('close', () => resolve()))))
+        // A clean end: the client reconnects (to this or another instance) and resumes;
+        // an end that cannot flush (a stuck client) must not hold shutdown.
+        writer.end(res)
       }
       await Promise.all(ended)
     },

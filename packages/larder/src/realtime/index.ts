@@ -20,7 +20,7 @@
  * ```
  * @module
  */
-export { createSseHub, type HubTimers, type SseHub, type SseHubOptions, type SseHubStats } from './hub.ts'
+export { createSseHub, type SseHub, type SseHubOptions, type SseHubStats } from './hub.ts'
 export { signStreamToken, type StreamGrant, verifyStreamToken } from './token.ts'
 export { parseTopics, type TopicSet, topicMatches, validateTopic } from './topics.ts'
 export { sseFrame, type SseEventType } from './sse-format.ts'

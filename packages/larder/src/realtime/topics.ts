@@ -10,9 +10,8 @@
  */
 import { LarderError } from '../core/errors.ts'
 import { MAX_TAG_LENGTH } from '../core/keys.ts'
+import { hasControlChars } from '../core/text.ts'
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f]/
 
 export interface TopicLimits {
   /** Most topics one stream may ask for (default 64). */
@@ -35,7 +34,7 @@ export function validateTopic(topic: unknown, limits: TopicLimits = DEFAULT_TOPI
   if (topic.length > limits.maxTopicLength) {
     throw new LarderError('E_INVALID_TOPIC', `a topic is ${topic.length} characters long; the limit is ${limits.maxTopicLength}`, { details: { limit: limits.maxTopicLength } })
   }
-  if (CONTROL.test(topic)) throw new LarderError('E_INVALID_TOPIC', 'a topic must not contain control characters')
+  if (hasControlChars(topic)) throw new LarderError('E_INVALID_TOPIC', 'a topic must not contain control characters')
   return topic
 }
 

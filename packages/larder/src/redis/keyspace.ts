@@ -14,8 +14,32 @@
  *   lr:{T}:sd:<key>      soft epoch of a key
  *   lr:{T}:g / :sg       tenant generation (clear) / tenant-wide soft epoch
  *   lr:{T}:l:<key>       lease (SET NX PX token)
+ *   lr:{T}:sess:<id>     session (sessions.ts)
+ *   lr:{T}:rl:<b64 subj> rate-limit window (rate-limit.ts)
+ *   lr:{L}:stream, :seq, :since, :u:<token>   the invalidation log (log.ts; L = b64(stream name) or `log`)
+ *
+ * This module is the one source of that layout: the Lua scripts (scripts.ts) derive the
+ * epoch keys of an entry key from `SEG` (they must, for READ: an entry's tags are only
+ * known once the script has read it), and TypeScript code uses the builders below.
  * @module
  */
+
+/** Every Larder key starts with this. */
+export const ROOT = 'lr:'
+
+/** The segments after a tenant's prefix `lr:{T}:`. */
+export const SEG = {
+  entry: 'k:',
+  tagEpoch: 't:',
+  softTag: 's:',
+  keyEpoch: 'd:',
+  softKey: 'sd:',
+  gen: 'g',
+  softGen: 'sg',
+  lease: 'l:',
+  session: 'sess:',
+  rate: 'rl:',
+} as const
 
 const memo = new Map<string, string>()
 
@@ -45,17 +69,23 @@ export function unb64(text: string): string {
 }
 
 export function tenantPrefix(tenant: string): string {
-  return `lr:{${b64(tenant)}}:`
+  return `${ROOT}{${b64(tenant)}}:`
 }
 
-export const entryKey = (tenant: string, key: string): string => `${tenantPrefix(tenant)}k:${key}`
-export const tagEpochKey = (tenant: string, tag: string): string => `${tenantPrefix(tenant)}t:${b64(tag)}`
-export const softTagKey = (tenant: string, tag: string): string => `${tenantPrefix(tenant)}s:${b64(tag)}`
-export const keyEpochKey = (tenant: string, key: string): string => `${tenantPrefix(tenant)}d:${key}`
-export const softKeyKey = (tenant: string, key: string): string => `${tenantPrefix(tenant)}sd:${key}`
-export const genKey = (tenant: string): string => `${tenantPrefix(tenant)}g`
-export const softGenKey = (tenant: string): string => `${tenantPrefix(tenant)}sg`
-export const leaseKey = (tenant: string, key: string): string => `${tenantPrefix(tenant)}l:${key}`
+export const entryKey = (tenant: string, key: string): string => tenantPrefix(tenant) + SEG.entry + key
+export const genKey = (tenant: string): string => tenantPrefix(tenant) + SEG.gen
+export const leaseKey = (tenant: string, key: string): string => tenantPrefix(tenant) + SEG.lease + key
+export const sessionKey = (tenant: string, id: string): string => tenantPrefix(tenant) + SEG.session + id
+export const rateKey = (tenant: string, subject: string): string => tenantPrefix(tenant) + SEG.rate + b64(subject)
+
+/** SCAN pattern of a tenant's entries (every tenant's without one). */
+export const entryPattern = (tenant?: string): string => (tenant === undefined ? `${ROOT}{*}:${SEG.entry}*` : `${tenantPrefix(tenant)}${SEG.entry}*`)
+
+/** Keys of the invalidation log on stream `name` (one hash tag: its scripts never CROSSSLOT). */
+export function logKeys(name?: string): { stream: string; seq: string; since: string; dedup: string } {
+  const tag = `${ROOT}{${name === undefined ? 'log' : b64(name)}}:`
+  return { stream: `${tag}stream`, seq: `${tag}seq`, since: `${tag}since`, dedup: `${tag}u:` }
+}
 
 /** Escapes Redis glob syntax so user text in a SCAN MATCH is literal (docs/invariants.md, P2). */
 export function globEscape(text: string): string {

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto'
+import { type Clock, clockOf, sleep, systemClock, type TimerClock } from '../core/clock.ts'
 import { channels } from '../core/diagnostics.ts'
 import { parseDuration } from '../core/duration.ts'
 import { LarderError } from '../core/errors.ts'
-import type { Clock, Duration, InvalidationLog, LogAppend, LogEntry, LogGap, LogKind, LogSubscriber, ReadResult } from '../core/types.ts'
+import type { Duration, InvalidationLog, LogAppend, LogEntry, LogGap, LogKind, LogSubscriber, ReadResult } from '../core/types.ts'
 import { Breaker } from './breaker.ts'
 import { type ConnectionOptions, connect, duplicate, isCluster, quit, type RedisClient } from './connection.ts'
 import { nodeFor } from './slot.ts'
-import { b64 } from './keyspace.ts'
+import { logKeys } from './keyspace.ts'
 import { APPEND } from './scripts.ts'
 import { positiveInt } from './store.ts'
 
@@ -38,7 +39,11 @@ export interface RedisLogOptions extends ConnectionOptions {
    * failover. With 1, an append not replicated within the timeout is queued and replayed.
    */
   waitReplicas?: number
-  /** Clock of `lastHeardAt()` (give the cache's clock; fake in tests). Default `Date`. */
+  /**
+   * Clock of every time rule: `lastHeardAt()`, `maxDisconnect`, provisional ids (give the
+   * cache's clock; a `FakeClock` in tests). Timeouts and retries of calls to Redis are
+   * network waits and run on real time. Default: the real clock.
+   */
   clock?: Clock
 }
 
@@ -84,7 +89,7 @@ export class RedisLog implements InvalidationLog {
   readonly #source: string | undefined
   readonly #waitReplicas: number
   readonly #waitMs: number
-  readonly #clock: Clock
+  readonly #clock: TimerClock
   /** When the reader last confirmed it was caught up (clock ms). */
   #heardAt: number
   readonly #subs = new Map<LogSubscriber, SubState>()
@@ -101,7 +106,7 @@ export class RedisLog implements InvalidationLog {
   #initialized = false
   #closed = false
   #replaying = false
-  #replayTimer: NodeJS.Timeout | undefined
+  #replayTimer: unknown
   readonly #ready: Promise<void>
   #markReady!: () => void
   readonly #initializedP: Promise<void>
@@ -113,11 +118,10 @@ export class RedisLog implements InvalidationLog {
     this.client = client
     this.#owned = owned
     this.#reader = duplicate(client)
-    const tag = `lr:{${options.stream === undefined ? 'log' : b64(options.stream)}}:`
-    this.#keys = { stream: `${tag}stream`, seq: `${tag}seq`, since: `${tag}since`, dedup: `${tag}u:` }
+    this.#keys = logKeys(options.stream)
     this.#maxLen = positiveInt(options.maxLen ?? 100_000, 'maxLen')
     this.#block = parseDuration(options.block ?? '250ms', 'block')
-    this.#clock = options.clock ?? Date
+    this.#clock = clockOf(options.clock)
     // A new reader has delivered nothing anyone could have cached against: heard as of now.
     this.#heardAt = this.#clock.now()
     this.#maxDisconnect = parseDuration(options.maxDisconnect ?? '5s', 'maxDisconnect')
@@ -139,7 +143,7 @@ export class RedisLog implements InvalidationLog {
     // A connection lost between two reads surfaces as no error (the next XREAD is queued
     // and sent after the reconnect): note it, so recovery checks run before trusting more.
     this.#reader.on('close', () => {
-      if (!this.#closed && this.#initialized) this.#downSince ??= Date.now()
+      if (!this.#closed && this.#initialized) this.#downSince ??= this.#clock.now()
     })
     this.breaker.onChange((s) => {
       if (s === 'closed') this.#scheduleReplay(0)
@@ -241,7 +245,7 @@ export class RedisLog implements InvalidationLog {
     if (this.#queued + batch.length > this.#queueLimit) {
       throw new LarderError('E_QUEUE_FULL', `Redis log unreachable and ${this.#queued} appends already wait for replay (queueLimit ${this.#queueLimit})`)
     }
-    const now = Date.now()
+    const now = this.#clock.now()
     const entries = batch.map((input) => {
       const id = Math.max(this.#last + 1, now * 1000)
       this.#last = id
@@ -258,11 +262,11 @@ export class RedisLog implements InvalidationLog {
 
   #scheduleReplay(ms: number): void {
     if (this.#closed || this.#queue.length === 0 || this.#replaying || this.#replayTimer) return
-    this.#replayTimer = setTimeout(() => {
+    // A retry of a network call: real time (see the clock option).
+    this.#replayTimer = systemClock.setTimeout(() => {
       this.#replayTimer = undefined
       void this.#replay()
     }, ms)
-    this.#replayTimer.unref()
   }
 
   /** Sends queued appends in order; the replayed ids are at least the provisional ones. */
@@ -409,7 +413,7 @@ export class RedisLog implements InvalidationLog {
     this.#since = since
     this.#downSince = undefined
     if (trimmed) this.#gap({ reason: 'trimmed' })
-    else if (down !== undefined && Date.now() - down > this.#maxDisconnect) this.#gap({ reason: 'disconnected' })
+    else if (down !== undefined && this.#clock.now() - down > this.#maxDisconnect) this.#gap({ reason: 'disconnected' })
   }
 
   async #readLoop(): Promise<void> {
@@ -437,7 +441,7 @@ export class RedisLog implements InvalidationLog {
           if (this.#skipOwn(r)) continue
           fresh.push(e)
         }
-        if (channels.log.hasSubscribers) channels.log.publish({ op: 'read', durationMs: performance.now() - started, lagMs: fresh.length > 0 ? Date.now() - (fresh[fresh.length - 1] as LogEntry).at : 0 })
+        if (channels.log.hasSubscribers) channels.log.publish({ op: 'read', durationMs: performance.now() - started, lagMs: fresh.length > 0 ? this.#clock.now() - (fresh[fresh.length - 1] as LogEntry).at : 0 })
         this.#deliver(fresh)
         // Caught up unless the batch was full (more may be waiting behind it).
         if (raw.length < 1000) this.#heardAt = this.#clock.now()
@@ -450,10 +454,10 @@ export class RedisLog implements InvalidationLog {
         if (raw.length === 1000 && (await this.#bounded(this.#trimmedAfter(this.#cursor, this.#reader), 2000))) this.#gap({ reason: 'trimmed' })
       } catch {
         if (this.#closed) break
-        this.#downSince ??= Date.now()
+        this.#downSince ??= this.#clock.now()
         // Drop a possibly stuck socket (SIGSTOPped server) and reconnect.
         this.#reader.disconnect(true)
-        await new Promise((r) => setTimeout(r, backoff).unref())
+        await sleep(systemClock, backoff)
         backoff = Math.min(backoff * 2, 1000)
         if (!this.#initialized && backoff >= 1000) this.#markReady()
       }
@@ -484,19 +488,19 @@ export class RedisLog implements InvalidationLog {
   }
 
   #bounded<T>(p: Promise<T>, ms: number): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
+    let timer: unknown
     return Promise.race([
       p,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new LarderError('E_LOG_UNAVAILABLE', `Redis log did not answer within ${ms} ms`)), ms)
+        timer = systemClock.setTimeout(() => reject(new LarderError('E_LOG_UNAVAILABLE', `Redis log did not answer within ${ms} ms`)), ms)
       }),
-    ]).finally(() => clearTimeout(timer))
+    ]).finally(() => systemClock.clearTimeout(timer))
   }
 
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    clearTimeout(this.#replayTimer)
+    systemClock.clearTimeout(this.#replayTimer)
     this.#subs.clear()
     this.#markReady()
     this.#reader.disconnect()

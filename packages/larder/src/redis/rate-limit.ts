@@ -4,8 +4,9 @@ import { LarderError } from '../core/errors.ts'
 import type { Clock, Duration } from '../core/types.ts'
 import { Breaker } from './breaker.ts'
 import { type ConnectionOptions, connect, quit, type RedisClient } from './connection.ts'
-import { b64 } from './keyspace.ts'
+import { rateKey } from './keyspace.ts'
 import { RATE } from './scripts.ts'
+import { SEP } from '../core/keys.ts'
 
 export interface RateDecision {
   allowed: boolean
@@ -71,7 +72,7 @@ class RedisRateLimiter implements RateLimiter {
   }
 
   async hit(tenant: string, subject: string): Promise<RateDecision> {
-    const key = `lr:{${b64(tenant)}}:rl:${b64(subjectOf(tenant, subject))}`
+    const key = rateKey(tenant, subjectOf(tenant, subject))
     // A unique member per hit: two hits in the same ms must both count.
     const member = randomBytes(8).toString('base64url')
     try {
@@ -116,7 +117,7 @@ class MemoryRateLimiter implements RateLimiter {
   }
 
   async hit(tenant: string, subject: string): Promise<RateDecision> {
-    const k = tenant + '\u001f' + subjectOf(tenant, subject)
+    const k = tenant + SEP + subjectOf(tenant, subject)
     const now = this.#clock.now()
     const times = (this.#hits.get(k) ?? []).filter((t) => t > now - this.#window)
     this.#hits.delete(k)

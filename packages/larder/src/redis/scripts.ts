@@ -4,13 +4,26 @@
  * Epoch values are invalidation-log ids (Redis-server-time based, see log.ts), compared
  * with the `began` id stored in each entry — instance clocks never decide freshness.
  * Numbers are formatted with %.0f: Lua's default number formatting would print 1.7e+15.
+ * Key names come from keyspace.ts (`ROOT`, `SEG`), interpolated into the script text.
  * @module
  */
+import { ROOT, SEG } from './keyspace.ts'
+
+/** A Lua string literal of `s` (the segments are plain ASCII; no escaping needed, checked). */
+function lua(s: string): string {
+  if (!/^[A-Za-z0-9:_-]*$/.test(s)) throw new Error(`key segment ${JSON.stringify(s)} cannot be put in a Lua script as is`)
+  return `'${s}'`
+}
+/** A Lua pattern matching `s` literally (escapes the magic characters). */
+function luaPattern(s: string): string {
+  return s.replace(/[%^$().[\]*+?-]/g, (c) => `%${c}`)
+}
+const TENANT_PREFIX = `^(${luaPattern(ROOT)}{[^}]*}:)`
 
 // Shared prelude: parse an entry key into its tenant prefix and key, and an entry's
 // header into began + tag list.
 const PRELUDE = `
-local function split_key(k) return string.match(k, '^(lr:{[^}]*}:)k:(.*)$') end
+local function split_key(k) return string.match(k, '${TENANT_PREFIX}${luaPattern(SEG.entry)}(.*)$') end
 local function header(raw) local b, tg = string.match(raw, '^%[1,([^,]*),[^,]*,[^,]*,[^,]*,[^,]*,"([^"]*)",') return tonumber(b), tg end
 local function newer(k, b) local e = redis.call('GET', k) return e and tonumber(e) > b end
 `
@@ -34,10 +47,10 @@ for i, k in ipairs(KEYS) do
     if p and b then
       -- All epochs in one MGET: each redis.call costs more than the lookup itself.
       -- Layout: g, sg, sd:key, then t:tag, s:tag per tag (odd positions from 4 are hard).
-      local names = { p .. 'g', p .. 'sg', p .. 'sd:' .. key }
+      local names = { p .. ${lua(SEG.gen)}, p .. ${lua(SEG.softGen)}, p .. ${lua(SEG.softKey)} .. key }
       for t in string.gmatch(tg, '[^,]+') do
-        names[#names + 1] = p .. 't:' .. t
-        names[#names + 1] = p .. 's:' .. t
+        names[#names + 1] = p .. ${lua(SEG.tagEpoch)} .. t
+        names[#names + 1] = p .. ${lua(SEG.softTag)} .. t
       end
       local e = redis.call('MGET', unpack(names))
       local ok = not (e[1] and tonumber(e[1]) > b)
@@ -69,10 +82,10 @@ for i, k in ipairs(KEYS) do
   local payload, px = ARGV[2 * i - 1], ARGV[2 * i]
   local p, key = split_key(k)
   local b, tg = header(payload)
-  local ok = p ~= nil and b ~= nil and not newer(p .. 'g', b) and not newer(p .. 'd:' .. key, b)
+  local ok = p ~= nil and b ~= nil and not newer(p .. ${lua(SEG.gen)}, b) and not newer(p .. ${lua(SEG.keyEpoch)} .. key, b)
   if ok then
     for t in string.gmatch(tg, '[^,]+') do
-      if newer(p .. 't:' .. t, b) then ok = false break end
+      if newer(p .. ${lua(SEG.tagEpoch)} .. t, b) then ok = false break end
     end
   end
   if ok then redis.call('SET', k, payload, 'PX', px) out[i] = 1 else out[i] = 0 end
@@ -86,7 +99,7 @@ return out
  * one: replays and late duplicates are harmless) and deletes hard-invalidated keys.
  */
 export const INVALIDATE = `
-local p = string.match(KEYS[1], '^(lr:{[^}]*}:)g$')
+local p = string.match(KEYS[1], '${TENANT_PREFIX}${luaPattern(SEG.gen)}$')
 local kind, id, ttl, kttl, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local nid = tonumber(id)
 local function setmax(k, ms)
@@ -94,14 +107,14 @@ local function setmax(k, ms)
   if cur and tonumber(cur) >= nid then return end
   if ms then redis.call('SET', k, id, 'PX', ms) else redis.call('SET', k, id) end
 end
-if kind == 'clear' then setmax(p .. 'g', nil) return 1 end
+if kind == 'clear' then setmax(p .. ${lua(SEG.gen)}, nil) return 1 end
 local soft = kind == 'soft'
-if soft and n == 0 and #ARGV == 5 then setmax(p .. 'sg', ttl) return 1 end
-for i = 6, 5 + n do setmax(p .. (soft and 's:' or 't:') .. ARGV[i], ttl) end
+if soft and n == 0 and #ARGV == 5 then setmax(p .. ${lua(SEG.softGen)}, ttl) return 1 end
+for i = 6, 5 + n do setmax(p .. (soft and ${lua(SEG.softTag)} or ${lua(SEG.tagEpoch)}) .. ARGV[i], ttl) end
 for i = 6 + n, #ARGV do
-  if soft then setmax(p .. 'sd:' .. ARGV[i], ttl) else
-    redis.call('UNLINK', p .. 'k:' .. ARGV[i])
-    setmax(p .. 'd:' .. ARGV[i], kttl)
+  if soft then setmax(p .. ${lua(SEG.softKey)} .. ARGV[i], ttl) else
+    redis.call('UNLINK', p .. ${lua(SEG.entry)} .. ARGV[i])
+    setmax(p .. ${lua(SEG.keyEpoch)} .. ARGV[i], kttl)
   end
 end
 return 1

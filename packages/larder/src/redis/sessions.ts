@@ -4,7 +4,8 @@ import { LarderError } from '../core/errors.ts'
 import type { Clock, Duration } from '../core/types.ts'
 import { Breaker } from './breaker.ts'
 import { type ConnectionOptions, connect, quit, type RedisClient } from './connection.ts'
-import { b64 } from './keyspace.ts'
+import { sessionKey } from './keyspace.ts'
+import { SEP } from '../core/keys.ts'
 
 /**
  * Sessions with sliding expiry (seed 004: "Session | Redis"). Ids are 32 bytes from the
@@ -80,7 +81,7 @@ class RedisSessions<D> implements Sessions<D> {
 
   // Same tenant hash tag as the cache keys: a tenant's sessions sit in its slot.
   #key(tenant: string, id: string): string {
-    return `lr:{${b64(validTenant(tenant))}}:sess:${id}`
+    return sessionKey(validTenant(tenant), id)
   }
 
   async create(tenant: string, data: D): Promise<string> {
@@ -138,7 +139,7 @@ class MemorySessions<D> implements Sessions<D> {
 
   #live(tenant: string, id: string): string | undefined {
     if (!validId(id)) return undefined
-    const k = validTenant(tenant) + '\u001f' + id
+    const k = validTenant(tenant) + SEP + id
     const s = this.#map.get(k)
     if (s === undefined) return undefined
     if (s.expireAt <= this.#clock.now()) {
@@ -156,7 +157,7 @@ class MemorySessions<D> implements Sessions<D> {
 
   async create(tenant: string, data: D): Promise<string> {
     const id = newId()
-    this.#put(validTenant(tenant) + '\u001f' + id, encode(data, this.#max))
+    this.#put(validTenant(tenant) + SEP + id, encode(data, this.#max))
     return id
   }
 

@@ -1,15 +1,17 @@
 import { jsonCodec, type ValueCodec } from '../core/codec.ts'
 import type { Cluster, Redis } from 'ioredis'
-import { randomBytes } from 'node:crypto'
+import { type Clock, clockOf, type TimerClock } from '../core/clock.ts'
 import { parseDuration } from '../core/duration.ts'
 import { LarderError } from '../core/errors.ts'
 import { splitQualified } from '../core/keys.ts'
-import type { Clock, Duration, InvalidationLog, LeaseProvider, LogEntry, Store, StoredEntry } from '../core/types.ts'
+import type { Duration, InvalidationLog, LeaseProvider, LogEntry, Store, StoredEntry } from '../core/types.ts'
 import { Breaker, type BreakerState } from './breaker.ts'
 import { decodeEntry, encodeEntry } from './codec.ts'
-import { type ConnectionOptions, connect, duplicate, isCluster, quit, type RedisClient } from './connection.ts'
-import { b64, entryKey, genKey, globEscape, leaseKey, tenantPrefix } from './keyspace.ts'
+import { type ConnectionOptions, connect, isCluster, quit, type RedisClient } from './connection.ts'
+import { b64, entryKey, entryPattern, genKey, globEscape, SEG, tenantPrefix } from './keyspace.ts'
+import { RedisLease } from './lease.ts'
 import { LocalEpochs, Verdict } from './local-epochs.ts'
+import { ReplayQueue } from './replay-queue.ts'
 import { INVALIDATE, READ, RELEASE, WRITE } from './scripts.ts'
 import { nodeFor } from './slot.ts'
 
@@ -40,14 +42,8 @@ export interface RedisStoreOptions extends ConnectionOptions {
   log?: InvalidationLog
   /** Most epochs kept locally for that (older ones fall back to the script). Default 100,000. */
   localEpochs?: number
+  /** Time and timers (lease waits; a `FakeClock` in tests). Default: the real ones. */
   clock?: Clock
-}
-
-/** Pub/sub channel of lease releases (message: the lease key). */
-const LEASE_CHANNEL = 'lr:lease-released'
-
-interface Pending {
-  entry: LogEntry
 }
 
 /**
@@ -66,17 +62,13 @@ export class RedisStore implements Store, LeaseProvider {
   readonly breaker: Breaker
   readonly #owned: boolean
   readonly #cluster: boolean
-  readonly #clock: Clock
+  readonly #clock: TimerClock
   readonly #epochTtl: number
   readonly #keyFenceTtl: number
   readonly #maxValueBytes: number
   #codec: ValueCodec = jsonCodec
-  readonly #pendingLimit: number
-  readonly #pollMax: number
-  readonly #pending: Pending[] = []
-  /** Tenants whose queued invalidations overflowed: fenced by a generation bump on recovery. */
-  readonly #overflow = new Map<string, number>()
-  #flushing: Promise<void> | undefined
+  readonly #queue: ReplayQueue
+  readonly #lease: RedisLease
   #local: LocalEpochs | undefined
   readonly #localLimit: number
   #closed = false
@@ -89,12 +81,10 @@ export class RedisStore implements Store, LeaseProvider {
     this.#owned = owned
     this.#cluster = isCluster(client)
     this.name = options.name ?? 'redis'
-    this.#clock = options.clock ?? Date
+    this.#clock = clockOf(options.clock)
     this.#epochTtl = parseDuration(options.epochTtl ?? '24h', 'epochTtl')
     this.#keyFenceTtl = parseDuration(options.keyFenceTtl ?? '10m', 'keyFenceTtl')
     this.#maxValueBytes = positiveInt(options.maxValueBytes ?? 8 * 1024 * 1024, 'maxValueBytes')
-    this.#pendingLimit = positiveInt(options.pendingLimit ?? 10_000, 'pendingLimit')
-    this.#pollMax = parseDuration(options.leasePollMax ?? '50ms', 'leasePollMax')
     this.#localLimit = positiveInt(options.localEpochs ?? 100_000, 'localEpochs')
     if (options.log) this.attachLog(options.log)
     this.breaker = new Breaker({
@@ -104,6 +94,18 @@ export class RedisStore implements Store, LeaseProvider {
       cooldownMs: parseDuration(options.cooldown ?? '1s', 'cooldown'),
       clientTimeouts: timed,
     })
+    this.#queue = new ReplayQueue({
+      limit: positiveInt(options.pendingLimit ?? 10_000, 'pendingLimit'),
+      name: this.name,
+      record: (entry) => this.breaker.run('invalidate', () => this.#record(entry)),
+    })
+    this.#lease = new RedisLease({
+      client,
+      breaker: this.breaker,
+      clock: this.#clock,
+      pollMaxMs: parseDuration(options.leasePollMax ?? '50ms', 'leasePollMax'),
+      release: (lk, token, channel) => this.#cmd.larderRelease(1, lk, token, channel),
+    })
     client.defineCommand('larderRead', { lua: READ })
     client.defineCommand('larderWrite', { lua: WRITE })
     client.defineCommand('larderInvalidate', { lua: INVALIDATE })
@@ -111,7 +113,7 @@ export class RedisStore implements Store, LeaseProvider {
     // Errors surface through the breaker; an unhandled 'error' event would crash the process.
     client.on('error', () => {})
     this.#offBreaker = this.breaker.onChange((s: BreakerState) => {
-      if (s === 'closed' && this.#hasPending()) void this.#flush().catch(() => {})
+      if (s === 'closed' && this.#queue.hasPending) void this.#queue.flush().catch(() => {})
     })
   }
 
@@ -264,7 +266,7 @@ export class RedisStore implements Store, LeaseProvider {
   }
 
   async clear(tenant?: string): Promise<number> {
-    const pattern = tenant === undefined ? 'lr:{*}:k:*' : `${tenantPrefix(tenant)}k:*`
+    const pattern = entryPattern(tenant)
     const nodes: Redis[] = this.#cluster ? (tenant === undefined ? (this.client as Cluster).nodes('master') : [this.#node(pattern)]) : [this.client as Redis]
     let n = 0
     for (const node of nodes) {
@@ -280,7 +282,7 @@ export class RedisStore implements Store, LeaseProvider {
   }
 
   async keys(tenant: string, prefix: string, opts: { cursor?: string; limit: number }): Promise<{ keys: string[]; cursor?: string }> {
-    const base = `${tenantPrefix(tenant)}k:`
+    const base = tenantPrefix(tenant) + SEG.entry
     const pattern = base + globEscape(prefix) + '*'
     const node: Redis = this.#cluster ? this.#node(base) : (this.client as Redis)
     if (!Number.isInteger(opts.limit) || opts.limit < 1) throw new LarderError('E_INVALID_OPTION', `keys limit must be a positive integer, got ${String(opts.limit)}`)
@@ -308,16 +310,16 @@ export class RedisStore implements Store, LeaseProvider {
    */
   async applyInvalidation(entry: LogEntry): Promise<void> {
     if (entry.kind !== 'hard' && entry.kind !== 'soft' && entry.kind !== 'clear') return
-    if (this.#hasPending()) {
+    if (this.#queue.hasPending) {
       // Keep the order: this one goes behind the queued ones.
-      this.#queue(entry)
-      await this.#flush()
+      this.#queue.push(entry)
+      await this.#queue.flush()
       return
     }
     try {
       await this.breaker.run('invalidate', () => this.#record(entry))
     } catch (err) {
-      this.#queue(entry)
+      this.#queue.push(entry)
       throw err
     }
   }
@@ -328,124 +330,31 @@ export class RedisStore implements Store, LeaseProvider {
     return this.#cmd.larderInvalidate(1, genKey(entry.tenant), entry.kind, String(entry.id), this.#epochTtl, this.#keyFenceTtl, tags.length, ...tags.map(b64), ...keys)
   }
 
-  #hasPending(): boolean {
-    return this.#pending.length > 0 || this.#overflow.size > 0
-  }
-
-  #queue(entry: LogEntry): void {
-    if (this.#pending.length < this.#pendingLimit) {
-      this.#pending.push({ entry })
-      return
-    }
-    // Past the bound we stop remembering which tags: on recovery the whole tenant's L2
-    // is fenced (generation = the newest id we dropped), which is always safe.
-    this.#overflow.set(entry.tenant, Math.max(this.#overflow.get(entry.tenant) ?? 0, entry.id))
-  }
-
-  /** Replays queued invalidations in order; resolves when all are recorded. */
-  #flush(): Promise<void> {
-    this.#flushing ??= (async () => {
-      try {
-        while (this.#pending.length > 0) {
-          const p = this.#pending[0] as Pending
-          await this.breaker.run('invalidate', () => this.#record(p.entry))
-          this.#pending.shift()
-        }
-        for (const [tenant, id] of [...this.#overflow]) {
-          await this.breaker.run('invalidate', () => this.#record({ id, tenant, kind: 'clear', at: 0 }))
-          this.#overflow.delete(tenant)
-        }
-      } finally {
-        this.#flushing = undefined
-      }
-    })()
-    return this.#flushing
-  }
-
-  /** Reads are answered only once every queued invalidation reached Redis (docs/invariants.md, P3). */
+  /** Reads are answered only once every queued invalidation reached Redis (invariant 3). */
   #reconciled(): Promise<void> | undefined {
     if (this.#closed) throw new LarderError('E_CLOSED', 'the Redis store is closed')
     // No promise on the hot path (an await costs a microtask turn even for undefined).
-    return this.#hasPending() ? this.#replayFirst() : undefined
-  }
-
-  async #replayFirst(): Promise<void> {
-    try {
-      await this.#flush()
-    } catch (cause) {
-      throw new LarderError('E_STORE_UNAVAILABLE', `${this.name}: ${this.#pending.length} invalidation(s) still to replay; not reading from Redis until they are`, { cause })
-    }
+    return this.#queue.hasPending ? this.#queue.replayFirst() : undefined
   }
 
   /** Invalidations waiting to be replayed (for stats and tests). */
   pendingInvalidations(): number {
-    return this.#pending.length + this.#overflow.size
+    return this.#queue.size
   }
 
-  // ------------------------------------------------------------------ leases
+  // ------------------------------------------------------------------ leases (lease.ts)
 
-  async acquire(qkey: string, ttlMs: number): Promise<string | null> {
-    const { tenant, key } = splitQualified(qkey)
-    const token = randomBytes(12).toString('base64url')
-    const ok = await this.breaker.run('lease.acquire', () => this.client.set(leaseKey(tenant, key), token, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX'))
-    return ok === 'OK' ? token : null
+  acquire(qkey: string, ttlMs: number): Promise<string | null> {
+    return this.#lease.acquire(qkey, ttlMs)
   }
 
-  async release(qkey: string, token: string): Promise<void> {
-    const { tenant, key } = splitQualified(qkey)
-    await this.breaker.run('lease.release', () => this.#cmd.larderRelease(1, leaseKey(tenant, key), token, LEASE_CHANNEL))
+  release(qkey: string, token: string): Promise<void> {
+    return this.#lease.release(qkey, token)
   }
 
-  /**
-   * Waits until the lease is gone, for at most timeoutMs, and resolves either way (the
-   * caller then reads L2, and loads itself if the holder left nothing). Woken by the
-   * holder's release message on a shared subscriber connection; polls too (backoff from
-   * 2 ms up to leasePollMax) because pub/sub is fire-and-forget and a holder may die.
-   */
-  async wait(qkey: string, timeoutMs: number): Promise<void> {
-    const { tenant, key } = splitQualified(qkey)
-    const lk = leaseKey(tenant, key)
-    const deadline = Date.now() + timeoutMs
-    let wake!: () => void
-    const woken = new Promise<void>((r) => (wake = r))
-    let set = this.#waiters.get(lk)
-    if (!set) this.#waiters.set(lk, (set = new Set()))
-    set.add(wake)
-    this.#subscribe()
-    let released = false
-    void woken.then(() => (released = true))
-    try {
-      let delay = 2
-      for (;;) {
-        const left = deadline - Date.now()
-        if (left <= 0 || released || this.#closed) return
-        let timer: NodeJS.Timeout | undefined
-        await Promise.race([woken, new Promise((r) => (timer = setTimeout(r, Math.min(delay, left))))])
-        clearTimeout(timer)
-        if (released || this.#closed) return
-        if ((await this.breaker.run('lease.wait', () => this.client.exists(lk))) === 0) return
-        delay = Math.min(delay * 2, this.#pollMax)
-      }
-    } finally {
-      set.delete(wake)
-      if (set.size === 0 && this.#waiters.get(lk) === set) this.#waiters.delete(lk)
-    }
-  }
-
-  readonly #waiters = new Map<string, Set<() => void>>()
-  #subscriber: RedisClient | undefined
-
-  /** One subscriber connection per store, opened on the first wait. */
-  #subscribe(): void {
-    if (this.#subscriber || this.#closed) return
-    const sub = duplicate(this.client)
-    this.#subscriber = sub
-    sub.on('error', () => {})
-    sub.on('message', (_channel: string, lk: string) => {
-      const set = this.#waiters.get(lk)
-      if (set) for (const wake of set) wake()
-    })
-    sub.subscribe(LEASE_CHANNEL).catch(() => {})
+  /** Waits until the lease is gone, for at most timeoutMs (see RedisLease.wait). */
+  wait(qkey: string, timeoutMs: number): Promise<void> {
+    return this.#lease.wait(qkey, timeoutMs)
   }
 
   // ------------------------------------------------------------------ helpers
@@ -491,8 +400,7 @@ export class RedisStore implements Store, LeaseProvider {
     this.#closed = true
     this.#offBreaker()
     this.#local?.close()
-    this.#subscriber?.disconnect()
-    for (const set of this.#waiters.values()) for (const wake of set) wake()
+    this.#lease.close()
     if (this.#owned) await quit(this.client)
   }
 }

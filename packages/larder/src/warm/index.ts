@@ -12,4 +12,5 @@
  */
 export { createWarmer, TIER_INTERVALS, type Warmer } from './warmer.ts'
 export { TokenBucket } from './token-bucket.ts'
-export type { Tier, Timers, WarmItem, WarmPlan, WarmReport, WarmerOptions } from './types.ts'
+export type { Timers } from '../core/clock.ts'
+export type { Tier, WarmItem, WarmPlan, WarmReport, WarmerOptions } from './types.ts'

@@ -1,29 +1,26 @@
-import type { Clock } from '../core/types.ts'
-import type { Timers } from './types.ts'
+import { type Clock, clockOf, type TimerClock } from '../core/clock.ts'
 
 /**
  * A token bucket: `ratePerSec` tokens a second, up to `burst` saved. `take()` resolves when a
- * token is available; waiters are served in order. Time comes from the injected clock and
- * timers, so tests drive it with a fake clock.
+ * token is available; waiters are served in order. Time and timers come from the injected clock, so tests drive it with a fake clock.
  */
 export class TokenBucket {
   readonly #rate: number
   readonly #burst: number
-  readonly #clock: Clock
-  readonly #timers: Timers
+  readonly #clock: TimerClock
   #tokens: number
   #last: number
   readonly #waiters: { resolve: () => void; reject: (e: unknown) => void }[] = []
   #timer: unknown
   #closed = false
 
-  constructor(ratePerSec: number, burst: number, clock: Clock, timers: Timers) {
+  /** `clock`: time and timers (a `FakeClock` in tests); default the real ones. */
+  constructor(ratePerSec: number, burst: number, clock?: Clock) {
     this.#rate = ratePerSec
     this.#burst = burst
-    this.#clock = clock
-    this.#timers = timers
+    this.#clock = clockOf(clock)
     this.#tokens = burst
-    this.#last = clock.now()
+    this.#last = this.#clock.now()
   }
 
   #refill(): void {
@@ -48,7 +45,7 @@ export class TokenBucket {
   #schedule(): void {
     if (this.#timer !== undefined || this.#waiters.length === 0) return
     const wait = Math.max(1, Math.ceil(((1 - this.#tokens) * 1000) / this.#rate))
-    this.#timer = this.#timers.setTimeout(() => {
+    this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined
       this.#refill()
       while (this.#waiters.length > 0 && this.#tokens >= 1) {
@@ -61,7 +58,7 @@ export class TokenBucket {
 
   close(): void {
     this.#closed = true
-    if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer)
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer)
     this.#timer = undefined
     for (const w of this.#waiters.splice(0)) w.reject(new Error('token bucket closed'))
   }

@@ -53,17 +53,11 @@ export interface WarmReport {
   finishedAt?: number
 }
 
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown
-  clearTimeout(handle: unknown): void
-}
-
 export interface WarmerOptions {
   cache: Cache
   plans: readonly WarmPlan[]
+  /** Time and timers (a `FakeClock` in tests). Default: `Date.now()` and the global timers, unref'd. */
   clock?: Clock
-  /** Timer functions (a fake clock in tests). Default: the global ones, unref'd. */
-  timers?: Timers
   /** Items warmed at the same time. Default 4. */
   concurrency?: number
   /** Loads per second toward the origin (token bucket). Default 50. */

@@ -7,14 +7,15 @@
  * @module
  */
 import type { TenantCache } from '../core/api.ts'
+import { clockOf } from '../core/clock.ts'
 import { channels } from '../core/diagnostics.ts'
 import { parseDuration } from '../core/duration.ts'
 import { LarderError } from '../core/errors.ts'
 import { PUBLIC_TENANT, SEP } from '../core/keys.ts'
+import { KeySampler } from '../core/top-k.ts'
 import type { LogEntry } from '../core/types.ts'
-import { TopK } from '../admin/top-k.ts'
 import { TokenBucket } from './token-bucket.ts'
-import type { Tier, Timers, WarmerOptions, WarmItem, WarmPlan, WarmReport } from './types.ts'
+import type { Tier, WarmerOptions, WarmItem, WarmPlan, WarmReport } from './types.ts'
 
 export const TIER_INTERVALS: Record<Tier, number> = { high: 5 * 60_000, medium: 30 * 60_000, low: 4 * 3_600_000 }
 
@@ -30,26 +31,14 @@ export interface Warmer {
   close(): Promise<void>
 }
 
-const realTimers: Timers = {
-  setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms)
-    t.unref?.()
-    return t
-  },
-  clearTimeout(h) {
-    clearTimeout(h as NodeJS.Timeout)
-  },
-}
-
 export function createWarmer(options: WarmerOptions): Warmer {
   const cache = options.cache
-  const clock = options.clock ?? Date
-  const timers = options.timers ?? realTimers
+  const clock = clockOf(options.clock)
   const concurrency = options.concurrency ?? 4
   const rate = options.ratePerSec ?? 50
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new LarderError('E_INVALID_OPTION', 'warmer concurrency must be a positive integer')
   if (!(rate > 0)) throw new LarderError('E_INVALID_OPTION', 'warmer ratePerSec must be a positive number')
-  const bucket = new TokenBucket(rate, Math.max(1, options.burst ?? rate), clock, timers)
+  const bucket = new TokenBucket(rate, Math.max(1, options.burst ?? rate), clock)
   const plans = new Map<string, WarmPlan>()
   for (const p of options.plans) {
     if (typeof p.name !== 'string' || p.name.length === 0 || p.name.length > 64) throw new LarderError('E_INVALID_OPTION', 'every warm plan needs a name of 1-64 characters')
@@ -69,15 +58,10 @@ export function createWarmer(options: WarmerOptions): Warmer {
   const interval = (p: WarmPlan) => everyOf.get(p.name)
 
   // Most-read keys: only counted when a plan asks for them.
-  const reads = new TopK(options.trackKeys ?? 500)
-  // One read in N is counted: heavy hitters survive sampling, and the read path pays 1/N.
-  const sampleEvery = Math.max(1, Math.floor(options.sampleEvery ?? 8))
-  let sampleN = 0
+  const reads = new KeySampler(options.trackKeys ?? 500, options.sampleEvery ?? 8)
   const countRead = (m: unknown) => {
-    if (++sampleN < sampleEvery) return
-    sampleN = 0
-    const x = m as { tenant?: unknown; key?: unknown }
-    if (typeof x?.tenant === 'string' && typeof x.key === 'string') reads.add(x.tenant + SEP + x.key)
+    const x = m as { tenant?: unknown; key?: unknown } | undefined
+    reads.offer(x?.tenant, x?.key)
   }
   const tracking = [...plans.values()].some((p) => p.top)
 
@@ -96,12 +80,8 @@ export function createWarmer(options: WarmerOptions): Warmer {
     if (p.items) return dedupe([...(await p.items())])
     const top = p.top!
     const out: WarmItem[] = []
-    for (const { item } of reads.top(Number.MAX_SAFE_INTEGER)) {
+    for (const { tenant, key } of reads.top(Number.MAX_SAFE_INTEGER, top.tenant)) {
       if (out.length >= top.n) break
-      const i = item.indexOf(SEP)
-      const tenant = item.slice(0, i)
-      const key = item.slice(i + 1)
-      if (top.tenant !== undefined && tenant !== top.tenant) continue
       const spec = top.load(tenant, key)
       if (spec) out.push({ ...spec, tenant, key })
     }
@@ -185,7 +165,7 @@ export function createWarmer(options: WarmerOptions): Warmer {
     if (every === undefined || closed) return
     timerOf.set(
       p.name,
-      timers.setTimeout(() => {
+      clock.setTimeout(() => {
         if (closed) return
         run(p.name, 'schedule').catch((err) => options.onError?.(err, { plan: p.name, tenant: '', key: '' }))
         schedule(p)
@@ -214,7 +194,7 @@ export function createWarmer(options: WarmerOptions): Warmer {
       }
     }
     if (pendingHot.size > 0 && hotTimer === undefined && !closed) {
-      hotTimer = timers.setTimeout(() => {
+      hotTimer = clock.setTimeout(() => {
         hotTimer = undefined
         for (const [plan, m] of pendingHot) {
           pendingHot.delete(plan)
@@ -248,8 +228,8 @@ export function createWarmer(options: WarmerOptions): Warmer {
     async close() {
       if (closed) return
       closed = true
-      for (const t of timerOf.values()) timers.clearTimeout(t)
-      if (hotTimer !== undefined) timers.clearTimeout(hotTimer)
+      for (const t of timerOf.values()) clock.clearTimeout(t)
+      if (hotTimer !== undefined) clock.clearTimeout(hotTimer)
       unsubscribeLog?.()
       if (tracking) {
         channels.hit.unsubscribe(countRead)

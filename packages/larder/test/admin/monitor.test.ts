@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { afterEach, describe, test } from 'node:test'
 import { AlertEvaluator } from '../../src/admin/alerts.ts'
 import { Monitor } from '../../src/admin/monitor.ts'
-import { TopK } from '../../src/admin/top-k.ts'
+import { TopK } from '../../src/core/top-k.ts'
 import { channels } from '../../src/core/diagnostics.ts'
 import { FakeClock } from '../../src/testing/fake-clock.ts'
 

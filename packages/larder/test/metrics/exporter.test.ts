@@ -1,3 +1,4 @@
+import diagnostics_channel from 'node:diagnostics_channel'
 import assert from 'node:assert/strict'
 import { afterEach, describe, test } from 'node:test'
 import { Registry } from 'prom-client'
@@ -90,7 +91,7 @@ describe('createMetrics', () => {
     channels.sse.publish({ tenant: 'acme', event: 'send', count: 40 })
     channels.event.publish({ tenant: 'acme', type: 'product.updated', outcome: 'applied', durationMs: 4 })
     channels.event.publish({ tenant: 'acme', type: 'product.updated', outcome: 'duplicate', durationMs: 1 })
-    channels.warm.publish({ plan: 'hot', done: 3, total: 10, loaded: 2, skipped: 1, failed: 0 })
+    channels.warm.publish({ plan: 'hot', done: 3, total: 10, loaded: 2, skipped: 1, failed: 0, state: 'running' })
 
     const loads = await metric(m, 'larder_cache_load_duration_seconds')
     const count = (labels: Record<string, string>) => loads.find((v) => v.metricName?.endsWith('_count') && Object.entries(labels).every(([k, x]) => String(v.labels[k]) === x))?.value
@@ -174,17 +175,22 @@ describe('createMetrics', () => {
     assert.ok(conns.every((v) => v.value === 0), JSON.stringify(conns))
   })
 
-  test('malformed messages are ignored and never throw into the publisher', async () => {
+  test('malformed messages from another publisher on the same channel names never throw into it', async () => {
     const m = make()
+    // The typed `channels` only take declared payloads; any module can still publish on
+    // the channel names through node:diagnostics_channel directly.
+    const raw = (name: string) => diagnostics_channel.channel(name)
     assert.doesNotThrow(() => {
-      channels.hit.publish(null)
-      channels.hit.publish({ tenant: 42, key: {}, layer: 'l9' })
-      channels.invalidate.publish({ entry: null })
-      channels.sse.publish({ tenant: 'acme', event: 'bogus' })
-      channels.load.publish({ durationMs: -5 })
+      raw('larder:cache:hit').publish(null)
+      raw('larder:cache:hit').publish({ tenant: 42, key: {}, layer: 'l9' })
+      raw('larder:cache:invalidate').publish({ entry: null })
+      raw('larder:sse').publish({ tenant: 'acme', event: 'bogus' })
+      raw('larder:cache:load').publish({ durationMs: -5 })
     })
+    // The exporter keeps working.
+    channels.hit.publish({ tenant: 'acme', key: 'k', layer: 'l1', stale: false })
     const hits = await metric(m, 'larder_cache_hits_total')
-    assert.equal(value(hits, { tenant: 'other', layer: 'l1', group: 'other' }), 1)
+    assert.equal(value(hits, { tenant: 'acme', layer: 'l1', group: 'other' }), 1)
   })
 
   test('close unsubscribes every channel and frees the registry', async () => {

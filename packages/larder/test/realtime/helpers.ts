@@ -1,11 +1,11 @@
 /**
  * Test helpers for the realtime part: a hub mounted on a real node:http server on a
- * free port, a raw SSE stream reader (our own parser over node:http), fake interval timers.
+ * free port, a raw SSE stream reader (our own parser over node:http).
  */
 import { createServer, request, type IncomingMessage, type Server } from 'node:http'
 import { once } from 'node:events'
 import type { InvalidationLog } from '../../src/core/types.ts'
-import { createSseHub, type HubTimers, type SseHub, type SseHubOptions } from '../../src/realtime/index.ts'
+import { createSseHub, type SseHub, type SseHubOptions } from '../../src/realtime/index.ts'
 import { type SseMessage, SseParser } from '../../src/realtime/client/sse-parser.ts'
 import { freePort } from '../../src/testing/servers.ts'
 
@@ -162,26 +162,6 @@ export function openStream(port: number, query: string, headers: Record<string, 
     })
     req.end()
   })
-}
-
-/** Interval timers fired by hand. */
-export class FakeTimers implements HubTimers {
-  readonly #fns = new Map<number, () => void>()
-  #next = 1
-  setInterval(fn: () => void): unknown {
-    const h = this.#next++
-    this.#fns.set(h, fn)
-    return h
-  }
-  clearInterval(h: unknown): void {
-    this.#fns.delete(h as number)
-  }
-  tick(): void {
-    for (const fn of [...this.#fns.values()]) fn()
-  }
-  get active(): number {
-    return this.#fns.size
-  }
 }
 
 export function payload(m: SseMessage): Record<string, unknown> {

@@ -3,7 +3,8 @@ import diagnostics_channel from 'node:diagnostics_channel'
 import { after, describe, test } from 'node:test'
 import { createCache } from '../../src/core/cache.ts'
 import { MemoryLog } from '../../src/log/memory-log.ts'
-import { FakeTimers, type HubServer, ofType, openStream, payload, startHubServer } from './helpers.ts'
+import { FakeClock } from '../../src/testing/fake-clock.ts'
+import { type HubServer, ofType, openStream, payload, startHubServer } from './helpers.ts'
 
 const acme = { 'x-tenant': 'acme' }
 const globex = { 'x-tenant': 'globex' }
@@ -501,17 +502,92 @@ describe('SSE hub: bad input and limits', () => {
   })
 })
 
-describe('SSE hub: heartbeats, tokens, shutdown', () => {
-  test('heartbeat comments carry the hub position as id (fake timers)', async () => {
+describe('SSE hub: drop and close timing (fake clock)', () => {
+  /** A stream that stops reading, filled until the hub drops it (its reset cannot flush). */
+  async function stuckStream(clock: FakeClock) {
     const log = new MemoryLog()
-    const timers = new FakeTimers()
-    const srv = await startHubServer({ log, timers, heartbeatMs: 15_000 })
+    const srv = await startHubServer({ log, clock, bufferBytes: 64 * 1024 })
+    const sockets: import('node:net').Socket[] = []
+    srv.server.on('connection', (sock) => sockets.push(sock))
+    const stuck = await openStream(srv.port, '?topics=big', acme)
+    await stuck.waitFor((es) => es.some(ofType('ready')))
+    stuck.pause()
+    const value = 'v'.repeat(16_000)
+    for (let sent = 0; srv.hub.stats().dropped === 0 && sent < 5000; sent++) {
+      await srv.hub.publishLive('acme', 'big', value)
+      await new Promise((r) => setImmediate(r))
+    }
+    assert.equal(srv.hub.stats().dropped, 1)
+    assert.equal(sockets.length, 1)
+    return { srv, stuck, sock: sockets[0]!, timersBefore: clock.pending }
+  }
+
+  test('a dropped stream whose reset cannot flush is destroyed 1 s later on the hub clock, not before', async () => {
+    const clock = new FakeClock()
+    const { srv, stuck, sock } = await stuckStream(clock)
+    try {
+      // The heartbeat and the destroy timer.
+      assert.equal(clock.pending, 2)
+      await clock.advance(999)
+      assert.equal(sock.destroyed, false)
+      await clock.advance(1)
+      assert.equal(sock.destroyed, true)
+      // Only the heartbeat is left.
+      assert.equal(clock.pending, 1)
+    } finally {
+      stuck.close()
+      await srv.close()
+    }
+  })
+
+  test('close() with a stuck client ends after the grace period of the hub clock', async () => {
+    const clock = new FakeClock()
+    const log = new MemoryLog()
+    const srv = await startHubServer({ log, clock, bufferBytes: 1024 * 1024 })
+    const sockets: import('node:net').Socket[] = []
+    srv.server.on('connection', (sock) => sockets.push(sock))
+    const stuck = await openStream(srv.port, '?topics=big', acme)
+    try {
+      await stuck.waitFor((es) => es.some(ofType('ready')))
+      stuck.pause()
+      // Fill the socket buffers (under the hub's bound: the stream stays open).
+      const value = 'v'.repeat(16_000)
+      while ((sockets[0]?.writableLength ?? 0) < 256 * 1024) {
+        await srv.hub.publishLive('acme', 'big', value)
+        await new Promise((r) => setImmediate(r))
+      }
+      assert.equal(srv.hub.stats().dropped, 0)
+      let closed = false
+      const closing = srv.hub.close().then(() => {
+        closed = true
+      })
+      await clock.advance(999)
+      assert.equal(closed, false)
+      assert.equal(sockets[0]!.destroyed, false)
+      await clock.advance(1)
+      await closing
+      assert.equal(sockets[0]!.destroyed, true)
+      assert.equal(clock.pending, 0)
+    } finally {
+      stuck.close()
+      await srv.close()
+    }
+  })
+})
+
+describe('SSE hub: heartbeats, tokens, shutdown', () => {
+  test('heartbeat comments carry the hub position as id (fake clock)', async () => {
+    const log = new MemoryLog()
+    const clock = new FakeClock()
+    const srv = await startHubServer({ log, clock, heartbeatMs: 15_000 })
     try {
       const s = await openStream(srv.port, '?topics=p', acme)
       await s.waitFor((es) => es.some(ofType('ready')))
       assert.equal(s.comments.length, 0)
       const other = await log.append({ kind: 'hard', tenant: 'globex', tags: ['q'] })
-      timers.tick()
+      await clock.advance(14_999)
+      assert.equal(s.comments.length, 0)
+      await clock.advance(1)
       await s.waitComment(1)
       assert.equal(s.comments[0], ' hb')
       // The id-only block moved the resume point past entries this client did not need.
@@ -521,7 +597,7 @@ describe('SSE hub: heartbeats, tokens, shutdown', () => {
     } finally {
       await srv.close()
     }
-    assert.equal(timers.active, 0)
+    assert.equal(clock.pending, 0)
   })
 
   test('a signed token decides the tenant and bounds the topics', async () => {
@@ -567,8 +643,8 @@ describe('SSE hub: heartbeats, tokens, shutdown', () => {
 
   test('close() ends every stream, refuses new ones and stops following the log', async () => {
     const log = new MemoryLog()
-    const timers = new FakeTimers()
-    const srv = await startHubServer({ log, timers })
+    const clock = new FakeClock()
+    const srv = await startHubServer({ log, clock })
     const events: string[] = []
     const onSse = (m: unknown) => events.push((m as { event: string }).event)
     diagnostics_channel.subscribe('larder:sse', onSse)
@@ -581,7 +657,7 @@ describe('SSE hub: heartbeats, tokens, shutdown', () => {
       await srv.hub.close()
       await Promise.all([a.waitEnd(), b.waitEnd()])
       assert.equal(srv.hub.stats().clients, 0)
-      assert.equal(timers.active, 0)
+      assert.equal(clock.pending, 0)
       const late = await openStream(srv.port, '?topics=p', acme)
       assert.equal(late.status, 503)
       await assert.rejects(srv.hub.publishLive('acme', 'p', 1), { code: 'E_CLOSED' })

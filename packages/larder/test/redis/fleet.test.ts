@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
+import diagnostics_channel from 'node:diagnostics_channel'
 import { after, before, describe, test } from 'node:test'
 import type { Cache } from '../../src/core/api.ts'
 import { createCache } from '../../src/core/cache.ts'
 import { type RedisLog, type RedisStore, redisLog, redisStore } from '../../src/redis/index.ts'
 import { type RedisServerHandle, startRedis } from '../../src/testing/servers.ts'
-import { tcpProxy, until } from './helpers.ts'
+import { seededRandom, tcpProxy, until } from './helpers.ts'
 
 // Several createCache instances in one process, each with its own Redis connections,
 // sharing one Redis: what a fleet of app servers does.
@@ -67,13 +68,23 @@ describe('a fleet of createCache instances on one Redis', () => {
     const [a, b] = await pair()
     try {
       let loads = 0
+      // The load finishes only once both instances asked for the lease (one holds it, the
+      // other waits): an event, not a guessed delay.
+      let acquires = 0
+      let bothAsked!: () => void
+      const asked = new Promise<void>((r) => (bothAsked = r))
+      const onStore = (m: unknown) => {
+        if ((m as { op: string }).op === 'lease.acquire' && ++acquires >= 2) bothAsked()
+      }
+      diagnostics_channel.subscribe('larder:store:op', onStore)
       const loader = async () => {
         loads++
-        await new Promise((r) => setTimeout(r, 50))
+        await asked
         return { name: 'hot product' }
       }
       const calls = Array.from({ length: 1000 }, (_, i) => (i % 2 ? a : b).cache.tenant('shop').getOrSet('hot', loader, { tags: ['product:hot'] }))
       const values = await Promise.all(calls)
+      diagnostics_channel.unsubscribe('larder:store:op', onStore)
       assert.equal(loads, 1)
       assert.ok(values.every((v) => v.name === 'hot product'))
     } finally {
@@ -91,8 +102,12 @@ describe('a fleet of createCache instances on one Redis', () => {
     const db = new Map<string, number>()
     let stale = 0
     let trials = 0
-    const rnd = (k: number) => Math.floor(Math.random() * k)
-    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
+    // Seeded: LARDER_SEED=<n> replays a failing run (the seed is printed on failure).
+    const { seed, rnd } = seededRandom()
+    // Jitter in event-loop turns, not wall-clock time.
+    const pause = async (turns: number) => {
+      for (let i = 0; i < turns; i++) await new Promise((r) => setImmediate(r))
+    }
     try {
       const trial = async (i: number) => {
         const key = `race-${i}`
@@ -135,6 +150,9 @@ describe('a fleet of createCache instances on one Redis', () => {
       for (let round = 0; round < 10; round++) await Promise.all(Array.from({ length: 20 }, (_, j) => trial(round * 20 + j)))
       assert.equal(trials, 200)
       assert.equal(stale, 0)
+    } catch (err) {
+      console.error(`randomized stale-set races failed with LARDER_SEED=${seed}`)
+      throw err
     } finally {
       await close(a, b)
       await slow.close()

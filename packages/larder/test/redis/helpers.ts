@@ -102,3 +102,40 @@ export async function withAdmin<T>(port: number, fn: (r: Redis) => Promise<T>): 
     r.disconnect()
   }
 }
+
+/**
+ * Waits until `ms` have passed on the Redis server's clock (TIME), which is the clock its
+ * expiries and the rate limiter's window use: no guessed margin over a local sleep.
+ */
+export async function serverTimePasses(url: string, ms: number): Promise<void> {
+  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  try {
+    const now = async () => {
+      const [s, us] = await r.time()
+      return Number(s) * 1000 + Math.floor(Number(us) / 1000)
+    }
+    const target = (await now()) + ms
+    for (let left = ms; left > 0; left = target - (await now())) await new Promise((res) => setTimeout(res, left))
+  } finally {
+    r.disconnect()
+  }
+}
+
+/**
+ * A seeded random source for randomized tests: the seed comes from LARDER_SEED when set
+ * (to replay a failing run), else is drawn; print it when the test fails.
+ */
+export function seededRandom(): { seed: number; rnd: (k: number) => number } {
+  const env = process.env.LARDER_SEED
+  const seed = env !== undefined && /^\d+$/.test(env) ? Number(env) >>> 0 : Math.floor(Math.random() * 2 ** 32)
+  let a = seed
+  // mulberry32
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  return { seed, rnd: (k) => Math.floor(next() * k) }
+}

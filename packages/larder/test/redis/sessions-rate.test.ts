@@ -4,7 +4,7 @@ import { isLarderError } from '../../src/core/errors.ts'
 import { memoryRateLimiter, memorySessions, type RateLimiter, redisRateLimiter, redisSessions, type Sessions } from '../../src/redis/index.ts'
 import { FakeClock } from '../../src/testing/fake-clock.ts'
 import { type RedisServerHandle, startRedis } from '../../src/testing/servers.ts'
-import { withAdmin } from './helpers.ts'
+import { serverTimePasses, withAdmin } from './helpers.ts'
 
 let redis: RedisServerHandle
 before(async () => {
@@ -55,8 +55,8 @@ function sessionSuite(name: string, make: (ttlMs: number) => { sessions: Session
 
 sessionSuite('redis', (ttl) => ({
   sessions: redisSessions({ url: redis.url, ttl }),
-  // Redis expires on its own clock: let the time pass for real.
-  expire: () => new Promise((r) => setTimeout(r, 400)),
+  // Redis expires on its own clock: wait until that clock has moved on.
+  expire: () => serverTimePasses(redis.url, 400),
 }))
 
 sessionSuite('memory', (ttl) => {
@@ -81,7 +81,7 @@ function rateSuite(name: string, make: (limit: number, windowMs: number) => { li
         assert.equal((await limiter.hit('shop', 'ip:2')).allowed, true, 'subjects are independent')
         assert.equal((await limiter.hit('other', 'ip:1')).allowed, true, 'tenants are independent')
         assert.equal((await limiter.hit('shop', '*')).allowed, true, 'a pattern-like subject is just data')
-        await advance(350)
+        await advance(300)
         assert.equal((await limiter.hit('shop', 'ip:1')).allowed, true, 'the window slid')
         await assert.rejects(limiter.hit('shop', ''), (e) => isLarderError(e, 'E_INVALID_KEY'))
       } finally {
@@ -93,7 +93,8 @@ function rateSuite(name: string, make: (limit: number, windowMs: number) => { li
 
 rateSuite('redis', (limit, window) => ({
   limiter: redisRateLimiter({ url: redis.url, limit, window }),
-  advance: (ms) => new Promise((r) => setTimeout(r, ms)),
+  // The window runs on the Redis server's clock (TIME): wait until it has moved on.
+  advance: (ms) => serverTimePasses(redis.url, ms),
 }))
 
 rateSuite('memory', (limit, window) => {

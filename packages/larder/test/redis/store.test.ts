@@ -5,8 +5,12 @@ import { isLarderError } from '../../src/core/errors.ts'
 import { qualify } from '../../src/core/keys.ts'
 import type { StoredEntry } from '../../src/core/types.ts'
 import { redisLog, redisStore } from '../../src/redis/index.ts'
+import { b64, genKey, SEG, tenantPrefix } from '../../src/redis/keyspace.ts'
+import { LEASE_CHANNEL } from '../../src/redis/lease.ts'
+import { FakeClock } from '../../src/testing/fake-clock.ts'
 import { type RedisServerHandle, startRedis } from '../../src/testing/servers.ts'
 import { storeConformance } from '../../src/testing/store-conformance.ts'
+import { until } from './helpers.ts'
 
 let server: RedisServerHandle | undefined
 storeConformance(
@@ -78,24 +82,60 @@ describe('redisStore specifics', () => {
     }
   })
 
-  test('leases: one holder at a time; wait resolves on release, well before the bound', async () => {
+  test('the scripts write the epoch keys the keyspace layout names (one source: keyspace.ts)', async () => {
+    const store = redisStore({ url: redis.url })
+    try {
+      const p = tenantPrefix('t-ks')
+      await store.applyInvalidation({ id: 101, tenant: 't-ks', kind: 'hard', tags: ['a tag'], keys: ['k1'], at: 0 })
+      await store.applyInvalidation({ id: 102, tenant: 't-ks', kind: 'soft', tags: ['a tag'], keys: ['k2'], at: 0 })
+      await store.applyInvalidation({ id: 103, tenant: 't-ks', kind: 'soft', at: 0 })
+      await store.applyInvalidation({ id: 104, tenant: 't-ks', kind: 'clear', at: 0 })
+      const get = (k: string) => store.client.get(k)
+      assert.equal(await get(p + SEG.tagEpoch + b64('a tag')), '101')
+      assert.equal(await get(p + SEG.keyEpoch + 'k1'), '101')
+      assert.equal(await get(p + SEG.softTag + b64('a tag')), '102')
+      assert.equal(await get(p + SEG.softKey + 'k2'), '102')
+      assert.equal(await get(p + SEG.softGen), '103')
+      assert.equal(await get(genKey('t-ks')), '104')
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('leases: one holder at a time; wait is woken by the release message, not by a timer', async () => {
+    // B's clock never moves on its own: only the release message can end its wait.
+    const clock = new FakeClock()
     const a = redisStore({ url: redis.url })
-    const b = redisStore({ url: redis.url })
+    const b = redisStore({ url: redis.url, clock })
     try {
       const k = qualify('t', 'lease')
       const token = await a.acquire(k, 5000)
       assert.ok(token)
       assert.equal(await b.acquire(k, 5000), null)
-      const started = Date.now()
-      const waited = b.wait(k, 5000)
-      setTimeout(() => void a.release(k, token), 30)
+      let done = false
+      const waited = b.wait(k, 5000).then(() => {
+        done = true
+      })
+      // B listens for releases once its subscriber connection is subscribed.
+      await until(async () => ((await a.client.pubsub('NUMSUB', LEASE_CHANNEL)) as [string, number])[1] >= 1, 5000, 'B subscribed')
+      assert.equal(done, false)
+      await a.release(k, token)
       await waited
-      assert.ok(Date.now() - started < 1000)
+      assert.equal(clock.pending, 0, 'no poll timer left behind')
       // A wrong token never releases someone else's lease.
       const t2 = await b.acquire(k, 5000)
       assert.ok(t2)
       await a.release(k, 'not-the-token')
       assert.equal(await a.acquire(k, 5000), null)
+      // A holder that never releases: the wait ends at its bound, on B's clock.
+      let bounded = false
+      const stuck = b.wait(k, 1000).then(() => {
+        bounded = true
+      })
+      await clock.advance(999)
+      assert.equal(bounded, false)
+      await clock.advance(1)
+      await stuck
     } finally {
       await a.close()
       await b.close()

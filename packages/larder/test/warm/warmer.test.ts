@@ -11,7 +11,7 @@ const MIN = 60_000
 function setup(plans: WarmPlan[], opts: { concurrency?: number; ratePerSec?: number; burst?: number; sampleEvery?: number } = {}) {
   const clock = new FakeClock()
   const cache = createCache({ clock, instanceId: 'warm-test' })
-  const warmer = createWarmer({ cache, plans, clock, timers: clock, ...opts })
+  const warmer = createWarmer({ cache, plans, clock, ...opts })
   return {
     clock,
     cache,
@@ -209,7 +209,6 @@ describe('createWarmer', () => {
     const warmer = createWarmer({
       cache,
       clock,
-      timers: clock,
       onError: (err) => errors.push(err),
       plans: [
         {

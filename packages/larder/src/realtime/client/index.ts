@@ -20,7 +20,7 @@
  * ```
  * @module
  */
-import { type BackoffOptions, backoffDelay } from './backoff.ts'
+import { type BackoffOptions, backoffDelay } from '../../core/backoff.ts'
 import { type SseMessage, SseParser } from './sse-parser.ts'
 
 export type RealtimeEvent =
@@ -456,5 +456,5 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
   }
 }
 
-export { type BackoffOptions, backoffDelay } from './backoff.ts'
+export { type BackoffOptions, backoffDelay } from '../../core/backoff.ts'
 export { type SseMessage, SseParser } from './sse-parser.ts'

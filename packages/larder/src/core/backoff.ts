@@ -1,7 +1,8 @@
 /**
  * Reconnect delays: exponential backoff with "full jitter" (a uniformly random delay
  * between 0 and the exponential cap), which spreads a fleet of pages reconnecting after
- * a deploy evenly instead of in synchronized waves.
+ * a deploy evenly instead of in synchronized waves. Used by the realtime client (browser:
+ * this module imports nothing) and the PostgreSQL listener.
  * @module
  */
 
