@@ -13,7 +13,7 @@ export interface Policy {
   grace?: Duration
   /** Random extra ttl as a fraction of ttl (0..1), to spread expiries. Default 0. */
   jitter?: number
-  /** Ttl computed from the value (seed 000: sellers_count > 100 → 15m, else 1h). Wins over `ttl`. */
+  /** Ttl computed from the value (e.g. sellers_count > 100 → 15m, else 1h). Wins over the policy's `ttl`; a call's `ttl` wins over it (core/options.ts). */
   ttlFrom?: (value: unknown) => Duration | undefined
   /** Ttl for a cached `null` (not found). Default: min(ttl, 30s). */
   negativeTtl?: Duration
@@ -202,7 +202,7 @@ export interface InvalidateInput {
 
 export interface Cache {
   tenant(id: string): TenantCache
-  /** The explicit cross-tenant scope (seed 001's marketplace:* keys). */
+  /** The explicit cross-tenant scope. */
   readonly public: TenantCache
   readonly log: InvalidationLog
   readonly instanceId: string

@@ -1,4 +1,5 @@
 import { LarderError } from './errors.ts'
+import { hasControlChars } from './text.ts'
 
 /** Separator between tenant and key in qualified keys. Tenants can never contain it. */
 export const SEP = '\u001f'
@@ -8,8 +9,6 @@ export const MAX_TENANT_LENGTH = 128
 export const MAX_KEY_LENGTH = 1024
 export const MAX_TAG_LENGTH = 512
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f]/
 
 /** Validates a user tenant id: 1–128 chars, no control characters, not starting with '@'. */
 export function validateTenant(id: unknown): string {
@@ -19,7 +18,7 @@ export function validateTenant(id: unknown): string {
   if (id.length > MAX_TENANT_LENGTH) {
     throw new LarderError('E_INVALID_TENANT', `tenant id is ${id.length} characters long; the limit is ${MAX_TENANT_LENGTH}`)
   }
-  if (CONTROL.test(id)) throw new LarderError('E_INVALID_TENANT', 'tenant id must not contain control characters')
+  if (hasControlChars(id)) throw new LarderError('E_INVALID_TENANT', 'tenant id must not contain control characters')
   if (id.charCodeAt(0) === 64 /* @ */) {
     throw new LarderError('E_INVALID_TENANT', `tenant id must not start with "@" (reserved; use cache.public for cross-tenant data)`)
   }

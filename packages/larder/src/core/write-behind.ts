@@ -29,7 +29,7 @@ export interface WriteBehind<T> {
 }
 
 /**
- * Write-behind queue (seed 002's analytics events): writes are acknowledged at once and
+ * Write-behind queue: writes are acknowledged at once and
  * flushed to the sink in batches, bounded, with a final flush on close.
  */
 export function createWriteBehind<T>(options: WriteBehindOptions<T>): WriteBehind<T> {

@@ -7,7 +7,7 @@
  * - Events of one tenant are merged for `coalesceMs` and applied as one hard and one soft
  *   `cache.invalidate(tenant, …)` per flush; flushes of one tenant run strictly one after
  *   the other (per-tenant FIFO), tenants never wait on each other.
- * - Storm guard (seed 001: "> 1000 invalidations/minute"): past `stormThreshold` tag/key
+ * - Storm guard: past `stormThreshold` tag/key
  *   invalidations in a minute for one tenant, an alert goes to `onAlert` and the
  *   `larder:events:storm` channel; in `stormMode: 'generation'` the tenant's further
  *   flushes in that minute become one O(1) `clear()` (generation bump) each.

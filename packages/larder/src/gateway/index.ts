@@ -50,7 +50,7 @@ export interface GatewayOptions {
   auth?: Authorizer
   /** Audit log of purges (pino). Default: pino to stdout, name `larder-gateway`. */
   logger?: Logger
-  /** Per-route cache policies (seed 002's endpoint table). */
+  /** Per-route cache policies. */
   policies?: readonly RoutePolicy[] | Record<string, Omit<RoutePolicy, 'path'>>
   /** Engine options (name, maxBodyBytes, targets, keepStale, etag, xCache, heuristics). */
   http?: Omit<HttpCacheOptions, 'cache' | 'routes'>

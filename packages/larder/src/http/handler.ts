@@ -238,7 +238,7 @@ export class CacheFlow {
   #passing(fk: string): boolean {
     const until = this.#pass.get(fk)
     if (until === undefined) return false
-    if (until > Date.now()) return true
+    if (until > this.http.now()) return true
     this.#pass.delete(fk)
     return false
   }
@@ -254,7 +254,7 @@ export class CacheFlow {
     const store = plan?.ok === true && !(contentLength > http.maxBodyBytes)
     if (!store && load.storable) {
       if (this.#pass.size > 10_000) this.#pass.clear()
-      this.#pass.set(load.tenant + SEP + load.lk.primary, Date.now() + 1000)
+      this.#pass.set(load.tenant + SEP + load.lk.primary, this.http.now() + 1000)
     }
     const lines = ['cache-status', cacheStatus(http.name, load.outcome, { fwdStatus: status, stored: store, detail: plan && !plan.ok ? plan.reason : undefined })]
     if (http.xCache) lines.push('x-cache', 'MISS')
@@ -266,7 +266,7 @@ export class CacheFlow {
   async store(load: Load, status: number, headers: HeaderRecord, body: Buffer, responseTime = this.http.now()): Promise<Prepared | undefined> {
     try {
       const p = await this.http.store(load.lk, load.info, load.reqCc, { status, headers, body, requestTime: load.requestTime, responseTime, began: load.began, etag: load.etag })
-      if (p === undefined) this.#pass.set(load.tenant + SEP + load.lk.primary, Date.now() + 1000)
+      if (p === undefined) this.#pass.set(load.tenant + SEP + load.lk.primary, this.http.now() + 1000)
       return p
     } catch (err) {
       this.report(err, 'store')

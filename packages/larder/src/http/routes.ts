@@ -1,5 +1,5 @@
 /**
- * Per-route HTTP caching policies (seed 002's endpoint table): ttl, which query
+ * Per-route HTTP caching policies: ttl, which query
  * parameters form the key, extra tags and the `invalidate_on` events that map to a
  * route's tag. Route patterns come from trusted config; request paths are data and are
  * only compared segment by segment, never turned into a pattern.
@@ -85,7 +85,7 @@ function compile(policy: RoutePolicy): CompiledRoute {
   }
 }
 
-/** Accepts a list of policies or seed 002's map form `{ "/api/v1/products": { ttl: "5m", … } }`. */
+/** Accepts a list of policies or map form `{ "/api/v1/products": { ttl: "5m", … } }`. */
 export function compileRoutes(routes: readonly RoutePolicy[] | Record<string, Omit<RoutePolicy, 'path'> & { cache_ttl?: Duration }> | undefined): CompiledRoute[] {
   if (routes === undefined) return []
   const list: RoutePolicy[] = Array.isArray(routes)

@@ -98,7 +98,7 @@ export interface SseHub {
   /** Serves `GET <path>` (the SSE stream); returns false for any other path. */
   route: LarderRoute
   /**
-   * Publishes a live value (seed 001: stock, order status): an `update` event, not an
+   * Publishes a live value: an `update` event, not an
    * invalidation. With `public: false` only streams opened with a signed token get it
    * (anonymous streams choose their tenant by header); default true.
    */

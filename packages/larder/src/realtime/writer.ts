@@ -2,7 +2,7 @@
  * Writing to SSE streams, with backpressure: one prebuilt chunk per event written straight
  * to the socket; a stream whose unsent bytes pass `bufferBytes` (in Node's write buffer,
  * or in `pending` while it replays) gets a best-effort `reset` and is dropped, so memory
- * stays bounded (DESIGN.md invariant 4). An end that cannot flush (a client that stopped
+ * stays bounded (docs/invariants.md, P4). An end that cannot flush (a client that stopped
  * reading) is destroyed after `endGraceMs` of the injected clock.
  * @module
  */

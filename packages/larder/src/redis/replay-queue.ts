@@ -1,7 +1,7 @@
 /**
  * The outage replay queue of the Redis store: invalidations that could not be recorded
  * while Redis was unreachable, replayed in order before the store answers another read
- * (invariant 3). Bounded: past `limit` it stops remembering tags and fences the whole
+ * (docs/invariants.md, P3). Bounded: past `limit` it stops remembering tags and fences the whole
  * tenant on recovery (a generation bump to the newest id it dropped), which is always safe.
  * @module
  */

@@ -8,7 +8,7 @@ import { sessionKey } from './keyspace.ts'
 import { SEP } from '../core/keys.ts'
 
 /**
- * Sessions with sliding expiry (seed 004: "Session | Redis"). Ids are 32 bytes from the
+ * Sessions with sliding expiry. Ids are 32 bytes from the
  * CSPRNG (crypto.randomBytes), base64url: unguessable, and safe in cookies.
  */
 export interface Sessions<D = Record<string, unknown>> {

@@ -330,7 +330,7 @@ export class RedisStore implements Store, LeaseProvider {
     return this.#cmd.larderInvalidate(1, genKey(entry.tenant), entry.kind, String(entry.id), this.#epochTtl, this.#keyFenceTtl, tags.length, ...tags.map(b64), ...keys)
   }
 
-  /** Reads are answered only once every queued invalidation reached Redis (invariant 3). */
+  /** Reads are answered only once every queued invalidation reached Redis (docs/invariants.md, P3). */
   #reconciled(): Promise<void> | undefined {
     if (this.#closed) throw new LarderError('E_CLOSED', 'the Redis store is closed')
     // No promise on the hot path (an await costs a microtask turn even for undefined).

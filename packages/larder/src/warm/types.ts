@@ -12,7 +12,7 @@ export interface WarmItem<V = unknown> {
   grace?: Duration
 }
 
-/** Turnover tiers of seed 000's SmartCacheWarmer. */
+/** Turnover tiers of SmartCacheWarmer. */
 export type Tier = 'high' | 'medium' | 'low'
 
 export interface WarmPlan {
@@ -21,13 +21,13 @@ export interface WarmPlan {
   tier?: Tier
   /** Interval overriding the tier. */
   every?: Duration
-  /** Run once when the warmer starts (seed 004: warm on start-up). */
+  /** Run once when the warmer starts. */
   onStart?: boolean
   /** Re-warm an item right after an invalidation of its key, one of its tags, or its tenant. */
   hot?: boolean
   /** The items (re-read on every run). Either this or `top`. */
   items?: () => Iterable<WarmItem> | Promise<Iterable<WarmItem>>
-  /** The N most-read keys recorded by this warmer (seed 002: popular products). */
+  /** The N most-read keys recorded by this warmer. */
   top?: {
     n: number
     /** Only keys of this tenant. */

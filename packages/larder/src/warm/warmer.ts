@@ -1,5 +1,5 @@
 /**
- * Cache warming (seed 000's SmartCacheWarmer, seeds 002/004): plans by turnover tier, the
+ * Cache warming: plans by turnover tier, the
  * most-read keys, on start-up, and right after an invalidation of a hot key. Items go
  * through `getOrSet`, so with a shared L2 the lease makes a fleet load each key once; a
  * concurrency limit and a token bucket bound the load put on the origin. Progress is
