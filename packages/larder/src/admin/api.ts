@@ -96,8 +96,7 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
   const maxFeeds = options.maxFeeds ?? 16
   const monitor = new Monitor({ clock: options.clock, evaluator: new AlertEvaluator(undefined, options.alerts), sampleEvery: options.sampleEvery })
   const feeds = new Set<ServerResponse>()
-  const withL = cache as unknown as { l1?: Store; l2?: Store }
-  const keyStore = [options.keyStore, withL.l2, withL.l1].find((s): s is Store => typeof s?.keys === 'function')
+  const keyStore = [options.keyStore, cache.l2, cache.l1].find((s): s is Store => typeof s?.keys === 'function')
 
   const tick = () => {
     monitor.tick()

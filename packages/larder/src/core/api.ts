@@ -206,6 +206,10 @@ export interface Cache {
   readonly public: TenantCache
   readonly log: InvalidationLog
   readonly instanceId: string
+  /** The in-process tier, when enabled (tools that list keys read it; never write through it). */
+  readonly l1?: Store | undefined
+  /** The shared tier, when configured. */
+  readonly l2?: Store | undefined
   /** Invalidate by tags and/or keys for one tenant in one log entry (purge APIs, rules). */
   invalidate(tenant: string, input: InvalidateInput): Promise<InvalidationResult>
   /** Stop trusting L1 for these tenants (or all): used after a change-capture disconnect. */

@@ -16,6 +16,7 @@ export interface MemoryLogOptions {
  */
 export class MemoryLog implements InvalidationLog {
   readonly name = 'memory'
+  readonly shared: boolean = false
   readonly #capacity: number
   readonly #clock: Clock
   readonly #source: string | undefined

@@ -116,6 +116,40 @@ export function logConformance(name: string, makeLog: () => Promise<Invalidation
       assert.equal((probe.entries[0] as LogEntry).id, marker.id)
     })
 
+    test('a throwing subscriber is isolated: the others still get every entry, and append still resolves', async () => {
+      const log = await open()
+      const before = collector(timeoutMs)
+      const after = collector(timeoutMs)
+      let thrown = 0
+      const offBefore = log.subscribe(before.sub, 'now')
+      const offBad = log.subscribe(
+        {
+          entries() {
+            thrown++
+            throw new Error('subscriber bug')
+          },
+          gap() {
+            throw new Error('subscriber bug')
+          },
+        },
+        'now',
+      )
+      const offAfter = log.subscribe(after.sub, 'now')
+      const a = await log.append({ tenant: 't', kind: 'hard', tags: ['x1'] })
+      const many = await log.appendMany([{ tenant: 't', kind: 'hard', tags: ['x2'] }])
+      await before.until(2)
+      await after.until(2)
+      offBefore()
+      offBad()
+      offAfter()
+      assert.ok(thrown >= 1, 'the throwing subscriber was called')
+      assert.deepEqual(
+        after.entries.map((e) => e.id),
+        [a.id, ...many.map((e) => e.id)],
+      )
+      assert.deepEqual(tagsOf(before.entries), ['x1', 'x2'])
+    })
+
     test('read(afterId, limit) answers what came after the id, in order, bounded; no gap for held ids', async () => {
       const log = await open()
       const es = await log.appendMany([1, 2, 3, 4, 5].map((i) => ({ tenant: 't', kind: 'hard' as const, tags: [String(i)] })))
@@ -150,7 +184,7 @@ export function logConformance(name: string, makeLog: () => Promise<Invalidation
       if (log.lastHeardAt === undefined) return
       const beat = log.heartbeatMs
       assert.ok(typeof beat === 'number' && beat > 0, 'a log that reports lastHeardAt tells its heartbeat (the engine checks maxStaleness against it)')
-      await (log as { ready?: () => Promise<void> }).ready?.()
+      await log.ready?.()
       const first = log.lastHeardAt()
       // A blocking read returns at least every heartbeat, even with nothing to deliver.
       const deadline = Date.now() + 4 * beat + 2000
@@ -172,7 +206,7 @@ export function logConformance(name: string, makeLog: () => Promise<Invalidation
         const [a, b] = await makePair()
         opened.push(a, b)
         // A fleet log positions its reader asynchronously; entries of others count from then.
-        await Promise.all([a, b].map((l) => (l as { ready?: () => Promise<void> }).ready?.()))
+        await Promise.all([a, b].map((l) => l.ready?.()))
         const ca = collector(timeoutMs)
         const cb = collector(timeoutMs)
         const offA = a.subscribe(ca.sub, 'now')
