@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
+import { createCache } from 'larder'
 import { startChangeFeed, type ChangeFeed, type FeedEvent } from '../src/change-feed.ts'
 import { type Db, openDb } from '../src/db/connect.ts'
 import { migrateAndSeed } from '../src/db/seed.ts'
@@ -15,6 +16,7 @@ let db: Db
 let origin: Origin
 let base: string
 let feed: ChangeFeed
+const cache = createCache()
 const events: FeedEvent[] = []
 const lastOf = (productId: number) => [...events].reverse().find((e) => e.data.productId === productId)
 
@@ -32,6 +34,7 @@ before(async () => {
   await migrateAndSeed(db, TENANTS)
   feed = await startChangeFeed({
     db,
+    cache,
     publish: async (e) => {
       events.push(e)
     },
@@ -44,6 +47,7 @@ after(async () => {
   await origin.close()
   await feed.close()
   await db.close()
+  await cache.close()
 })
 
 describe('reads', () => {
