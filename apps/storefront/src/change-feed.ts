@@ -1,10 +1,14 @@
 /**
- * Change capture: LISTENs to the triggers' channel and hands every event envelope to the
- * event processor (whose rules invalidate the cache), one at a time and in commit order.
+ * Change capture: the library's `createPgListener` LISTENs to the triggers' channel (and
+ * reconnects to a real server with jittered backoff, distrusting L1 meanwhile); every event
+ * envelope goes to the event processor (whose rules invalidate the cache), one at a time
+ * and in commit order.
  * Commit markers (api/writes.ts) are not events: they tell a waiting write that every
  * event of its transaction has been applied.
  * @module
  */
+import type { Cache } from 'larder'
+import { createPgListener } from 'larder/events'
 import { COMMIT_EVENT } from './api/writes.ts'
 import type { Db } from './db/connect.ts'
 import { EVENTS_CHANNEL } from './db/schema.ts'
@@ -21,8 +25,11 @@ export interface ChangeFeedOptions {
   db: Db
   /** Applies one event (the processor's publish); the feed waits for it before the next. */
   publish: (event: FeedEvent) => Promise<unknown>
-  /** Notifications may have been lost (connection to a real server dropped). */
-  onLost?: () => void
+  /**
+   * The cache (or caches) the events invalidate: distrusted when notifications may have been
+   * lost (the connection to a real server dropped, and again once LISTEN is back).
+   */
+  cache: Pick<Cache, 'distrust' | 'tenant'>
   onError?: (err: unknown, event: FeedEvent | undefined) => void
   /** How long a write waits for its invalidation before it is acknowledged anyway (default 5000 ms). */
   waitTimeoutMs?: number
@@ -53,19 +60,7 @@ export async function startChangeFeed(options: ChangeFeedOptions): Promise<Chang
   const stats: ChangeFeedStats = { events: 0, failed: 0, commits: 0, lastEventAt: undefined }
   let chain: Promise<void> = Promise.resolve()
 
-  const onPayload = (payload: string) => {
-    chain = chain.then(() => process(payload))
-  }
-
-  async function process(payload: string): Promise<void> {
-    let msg: FeedEvent & { token?: string }
-    try {
-      msg = JSON.parse(payload)
-    } catch (err) {
-      stats.failed++
-      options.onError?.(err, undefined)
-      return
-    }
+  async function process(msg: FeedEvent & { token?: string }): Promise<void> {
     if (msg.type === COMMIT_EVENT && typeof msg.token === 'string') {
       stats.commits++
       const w = waiters.get(msg.token)
@@ -88,7 +83,31 @@ export async function startChangeFeed(options: ChangeFeedOptions): Promise<Chang
     }
   }
 
-  const unlisten = await options.db.listen(EVENTS_CHANNEL, onPayload, options.onLost)
+  const listener = createPgListener({
+    ...options.db.listenSource,
+    channel: EVENTS_CHANNEL,
+    // The listener hands over each notification as it arrives; the chain applies them in that order.
+    processor: {
+      publish: (event) => {
+        const next = chain.then(() => process(event as FeedEvent))
+        chain = next
+        return next
+      },
+    },
+    cache: options.cache,
+    // The shop's triggers keep no outbox: after a drop the caches are distrusted instead.
+    outbox: false,
+    onError: (err, context) => {
+      if (context === 'pg:payload') stats.failed++
+      options.onError?.(err, undefined)
+    },
+  })
+  try {
+    await listener.ready
+  } catch (err) {
+    await listener.close()
+    throw err
+  }
 
   return {
     waitFor(token) {
@@ -106,7 +125,7 @@ export async function startChangeFeed(options: ChangeFeedOptions): Promise<Chang
     },
     stats: () => ({ ...stats }),
     async close() {
-      await unlisten()
+      await listener.close()
       await chain
       for (const w of waiters.values()) w(false)
       waiters.clear()

@@ -11,11 +11,11 @@
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { type Cache, type InvalidationLog, type LarderRoute, type Store, createCache } from 'larder'
-import { createAdminApi, createAuthorizer } from 'larder/admin'
+import { createAuthorizer } from 'larder/admin'
 import { createEventProcessor, type EventProcessor } from 'larder/events'
-import { createGateway, type Gateway } from 'larder/gateway'
+import { assembleGateway, createGateway, type Gateway } from 'larder/gateway'
 import { createMetrics, type Metrics } from 'larder/metrics'
-import { createSseHub, type SseHub } from 'larder/realtime'
+import type { SseHub } from 'larder/realtime'
 import { redisLog, redisStore } from 'larder/redis'
 import { type ChangeFeed, startChangeFeed } from './change-feed.ts'
 import { type Db, openDb } from './db/connect.ts'
@@ -130,9 +130,12 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       feed = await startChangeFeed({
         db,
         publish: (e) => p.publish(e),
-        // A real server's LISTEN connection dropped: what came meanwhile is lost, so L1 must not be trusted.
-        onLost: () => {
-          for (const c of caches) c.distrust()
+        // A real server's LISTEN connection dropped: what came meanwhile is lost, so no instance's L1 may be trusted.
+        cache: {
+          distrust: (tenants) => {
+            for (const c of caches) c.distrust(tenants)
+          },
+          tenant: (id) => first.tenant(id),
         },
         onError: (err, e) => say(`change feed: ${e?.type ?? 'payload'}: ${(err as Error).message}`),
       })
@@ -158,17 +161,20 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       return true
     }
     for (const [i, cache] of caches.entries()) {
-      const hub = createSseHub({ log: cache.log })
-      const admin = createAdminApi({ cache, auth, hub })
+      // Filled by assembleGateway once the gateway exists (the gateway reads it per request).
+      const routes: LarderRoute[] = [info]
       const gateway = createGateway({
         origin: originUrl,
         cache,
         auth,
         tenantHeader: TENANT_HEADER,
         defaultTenant: tenants[0]?.id ?? 'default',
-        routes: [info, hub.route, admin.route, metrics.route],
+        routes,
       })
-      closers.push(() => gateway.close(), () => admin.close(), () => hub.close())
+      // The same hub, admin API (purging through the gateway) and metrics route as `larder gateway`.
+      const parts = assembleGateway({ cache, gateway, auth, routes, metrics })
+      const hub = parts.hub
+      closers.push(() => gateway.close(), () => parts.close())
       const port = options.port === undefined ? 8080 + i : options.port === 0 ? 0 : options.port + i
       const addr = await gateway.listen(port, host)
       out.push({ url: `http://${host}:${addr.port}`, cache, gateway, hub })

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
+import { createCache } from 'larder'
 import { type PostgresHandle, startPostgres } from 'larder/testing'
 import { startChangeFeed, type ChangeFeed, type FeedEvent } from '../src/change-feed.ts'
 import { type Db, openDb } from '../src/db/connect.ts'
@@ -13,6 +14,7 @@ const events: FeedEvent[] = []
 let lost = 0
 let onEvent: (() => void) | undefined
 let onLost: (() => void) | undefined
+const cache = createCache()
 
 before(async () => {
   pg = await startPostgres()
@@ -24,9 +26,14 @@ before(async () => {
       events.push(e)
       onEvent?.()
     },
-    onLost: () => {
-      lost++
-      onLost?.()
+    // The library's listener distrusts the cache when the connection drops (and again once LISTEN is back).
+    cache: {
+      distrust: (tenants) => {
+        lost++
+        onLost?.()
+        cache.distrust(tenants)
+      },
+      tenant: (id) => cache.tenant(id),
     },
   })
 })
@@ -35,6 +42,7 @@ after(async () => {
   await feed?.close()
   await db?.close()
   await pg?.stop()
+  await cache.close()
 })
 
 test('seed, version trigger and change capture work on a real server, and a second migrate keeps the data', async () => {

@@ -1,11 +1,13 @@
 /**
  * One small database seam for the demo: an embedded PostgreSQL (PGlite, WASM, in-process)
  * by default, or a real PostgreSQL when `DATABASE_URL` is set. Both speak the same SQL,
- * the same triggers and the same LISTEN/NOTIFY, so the demo's change capture is the one a
- * real shop would run.
+ * the same triggers and the same LISTEN/NOTIFY. LISTEN itself is not done here: the change
+ * feed hands `listenSource` to `createPgListener` (larder/events), the listener a real shop
+ * runs (reconnect with jittered backoff, heartbeat, distrust after a drop).
  * @module
  */
 import { PGlite } from '@electric-sql/pglite'
+import type { PgClientLike, PgliteLike } from 'larder/events'
 import pg from 'pg'
 
 export interface Queryable {
@@ -19,11 +21,11 @@ export interface Db extends Queryable {
   /** Runs `fn` in one transaction (BEGIN … COMMIT, ROLLBACK on throw). */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
   /**
-   * LISTENs on `channel`. `onLost` is called when notifications may have been missed
-   * (a real server's connection dropped and came back): whoever derived state from them
-   * must stop trusting it.
+   * What `createPgListener` LISTENs through: the embedded database itself (in-process, it
+   * never disconnects), or a factory of new connections to the server (called again after
+   * every disconnect).
    */
-  listen(channel: string, onPayload: (payload: string) => void, onLost?: () => void): Promise<() => Promise<void>>
+  readonly listenSource: { client: PgliteLike } | { connect: () => Promise<PgClientLike> }
   close(): Promise<void>
 }
 
@@ -59,13 +61,7 @@ async function openPglite(dataDir: string | undefined): Promise<Db> {
         }),
       )
     },
-    async listen(channel, onPayload) {
-      // In-process: no connection to lose, so onLost never fires.
-      const unlisten = await db.listen(channel, onPayload)
-      return async () => {
-        await unlisten()
-      }
-    },
+    listenSource: { client: db },
     async close() {
       await db.close()
     },
@@ -76,7 +72,6 @@ async function openPostgres(url: string): Promise<Db> {
   const pool = new pg.Pool({ connectionString: url, max: 8 })
   // An idle client's error (server restart) must not crash the process; the next query reconnects.
   pool.on('error', () => {})
-  const listeners = new Set<() => Promise<void>>()
   return {
     kind: 'postgres',
     async query<T>(sql: string, params?: unknown[]) {
@@ -99,52 +94,16 @@ async function openPostgres(url: string): Promise<Db> {
         client.release()
       }
     },
-    async listen(channel, onPayload, onLost) {
-      let closed = false
-      let client: pg.Client | undefined
-      let delay = 100
-      let timer: NodeJS.Timeout | undefined
-      const connect = async (): Promise<void> => {
+    listenSource: {
+      async connect() {
         const c = new pg.Client({ connectionString: url })
-        c.on('notification', (n) => {
-          if (n.channel === channel && n.payload !== undefined) onPayload(n.payload)
-        })
-        // An idle client may see its server go away as 'end' without an 'error' first.
-        const dropped = () => {
-          if (closed || client !== c) return
-          client = undefined
-          // Notifications sent while we were away are lost for good: tell the caller.
-          onLost?.()
-          retry()
-        }
-        c.on('error', dropped)
-        c.on('end', dropped)
+        // The listener attaches its own handlers once connected; an error before that must not crash.
+        c.on('error', () => {})
         await c.connect()
-        await c.query(`LISTEN ${pg.Client.prototype.escapeIdentifier(channel)}`)
-        client = c
-        delay = 100
-      }
-      const retry = () => {
-        if (closed) return
-        timer = setTimeout(() => {
-          connect().catch(() => {
-            delay = Math.min(delay * 2, 5000)
-            retry()
-          })
-        }, delay)
-      }
-      await connect()
-      const stop = async () => {
-        closed = true
-        clearTimeout(timer)
-        await client?.end().catch(() => {})
-        listeners.delete(stop)
-      }
-      listeners.add(stop)
-      return stop
+        return c
+      },
     },
     async close() {
-      for (const stop of [...listeners]) await stop()
       await pool.end()
     },
   }

@@ -9,6 +9,8 @@
  * @module
  */
 
+import type { PgTriggerOptions } from 'larder/events'
+
 /** The channel the triggers notify on. */
 export const EVENTS_CHANNEL = 'storefront_events'
 
@@ -58,7 +60,21 @@ CREATE SEQUENCE IF NOT EXISTS storefront_event_seq;
 `
 
 /**
- * Triggers. Payloads are event envelopes { id, type, tenant, data, at } (docs/events.md).
+ * Tables whose changes `installPgTrigger` (larder/events) captures: one statement-level
+ * trigger per operation, one envelope per tenant and statement,
+ * `data: { op, table, ids: [key values], <column>: [values] }` (values as text; docs/events.md).
+ * The shop's own triggers below remain for what the library's trigger does not express: an
+ * event type that depends on which column changed (a price change reorders listings), row
+ * versions in the payload, and a seller's variants read from another table.
+ */
+export const LIBRARY_TRIGGERS: readonly PgTriggerOptions[] = [
+  // A listing added, changed or removed: ids are the variant ids, seller_id the sellers.
+  { table: 'offers', event: 'seller.inventory_updated', key: 'variant_id', tenantColumn: 'tenant', columns: ['seller_id'], channel: EVENTS_CHANNEL, outbox: false },
+  { table: 'orders', event: 'order.created', ops: ['insert'], key: 'id', tenantColumn: 'tenant', columns: ['variant_id'], channel: EVENTS_CHANNEL, outbox: false },
+]
+
+/**
+ * The shop's own triggers. Payloads are event envelopes { id, type, tenant, data, at } (docs/events.md).
  * A seller's status change carries the ids of the variants it offers (its ban, suspension or vacation
  * invalidates every variant that seller offers), chunked so each NOTIFY stays far below PostgreSQL's
  * 8000-byte payload limit.
@@ -126,22 +142,6 @@ BEGIN
   RETURN NULL;
 END $$ LANGUAGE plpgsql;
 
-CREATE OR REPLACE FUNCTION storefront_offer_changed() RETURNS trigger AS $$
-DECLARE r record;
-BEGIN
-  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
-  PERFORM storefront_emit('seller.inventory_updated', r.tenant, jsonb_build_object(
-    'sellerId', r.seller_id, 'variantIds', jsonb_build_array(r.variant_id), 'op', lower(TG_OP)));
-  RETURN NULL;
-END $$ LANGUAGE plpgsql;
-
-CREATE OR REPLACE FUNCTION storefront_order_created() RETURNS trigger AS $$
-BEGIN
-  PERFORM storefront_emit('order.created', NEW.tenant, jsonb_build_object(
-    'orderId', NEW.id, 'variantId', NEW.variant_id, 'quantity', NEW.quantity));
-  RETURN NULL;
-END $$ LANGUAGE plpgsql;
-
 DROP TRIGGER IF EXISTS products_version ON products;
 CREATE TRIGGER products_version BEFORE UPDATE ON products FOR EACH ROW EXECUTE FUNCTION storefront_bump_version();
 DROP TRIGGER IF EXISTS variants_version ON variants;
@@ -154,8 +154,9 @@ DROP TRIGGER IF EXISTS variants_changed ON variants;
 CREATE TRIGGER variants_changed AFTER UPDATE ON variants FOR EACH ROW EXECUTE FUNCTION storefront_variant_changed();
 DROP TRIGGER IF EXISTS sellers_changed ON sellers;
 CREATE TRIGGER sellers_changed AFTER UPDATE ON sellers FOR EACH ROW EXECUTE FUNCTION storefront_seller_changed();
+-- Offers and orders are captured by the library's triggers (LIBRARY_TRIGGERS); these were the shop's own.
 DROP TRIGGER IF EXISTS offers_changed ON offers;
-CREATE TRIGGER offers_changed AFTER INSERT OR UPDATE OR DELETE ON offers FOR EACH ROW EXECUTE FUNCTION storefront_offer_changed();
 DROP TRIGGER IF EXISTS orders_created ON orders;
-CREATE TRIGGER orders_created AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION storefront_order_created();
+DROP FUNCTION IF EXISTS storefront_offer_changed();
+DROP FUNCTION IF EXISTS storefront_order_created();
 `

@@ -8,8 +8,9 @@
  * gives the same shop on every machine.
  * @module
  */
+import { installPgTrigger, type SqlClient, uninstallPgTrigger } from 'larder/events'
 import type { Db } from './connect.ts'
-import { SCHEMA_SQL, TRIGGERS_SQL } from './schema.ts'
+import { LIBRARY_TRIGGERS, SCHEMA_SQL, TRIGGERS_SQL } from './schema.ts'
 
 export interface TenantSeed {
   id: string
@@ -94,6 +95,7 @@ export async function migrateAndSeed(db: Db, tenants: readonly TenantSeed[] = TE
   let seeded = false
   if ((row?.n ?? 0) === 0) {
     await db.exec('DROP TRIGGER IF EXISTS offers_changed ON offers; DROP TRIGGER IF EXISTS orders_created ON orders;')
+    for (const t of LIBRARY_TRIGGERS) await uninstallPgTrigger(sql(db), t)
     await db.exec(RAND_SQL)
     await db.transaction(async (tx) => {
       for (const [i, t] of tenants.entries()) {
@@ -104,7 +106,13 @@ export async function migrateAndSeed(db: Db, tenants: readonly TenantSeed[] = TE
     seeded = true
   }
   await db.exec(TRIGGERS_SQL)
+  for (const t of LIBRARY_TRIGGERS) await installPgTrigger(sql(db), t)
   return { seeded, ms: performance.now() - started }
+}
+
+/** The Db as the library's triggers take it. */
+function sql(db: Db): SqlClient {
+  return { query: async (text, params) => ({ rows: await db.query(text, params) }) }
 }
 
 function splitStatements(sql: string): string[] {

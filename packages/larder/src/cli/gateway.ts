@@ -20,15 +20,13 @@ import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { parse as parseYaml } from 'yaml'
-import { createAdminApi } from '../admin/index.ts'
 import type { Cache, CacheOptions } from '../core/api.ts'
 import { type Authorizer, createAuthorizer, type TokenConfig, tokensFromEnv } from '../core/auth.ts'
 import { createCache } from '../core/cache.ts'
 import type { LarderRoute } from '../core/route.ts'
-import { createEventIngest, createEventProcessor, type RulesSpec } from '../events/index.ts'
+import type { RulesSpec } from '../events/index.ts'
 import type { HttpCache } from '../http/engine.ts'
-import { createMetrics } from '../metrics/index.ts'
-import { createSseHub } from '../realtime/index.ts'
+import { assembleGateway } from '../gateway/assemble.ts'
 import { type GatewayConfigFile, loadGatewayConfig } from '../gateway/config.ts'
 import { parseTrustProxy } from '../gateway/forwarded.ts'
 import { createGateway, type Gateway } from '../gateway/index.ts'
@@ -248,26 +246,12 @@ function parse(argv: string[]) {
 }
 
 /**
- * Mounts the other parts on the gateway: the SSE hub (GET /_larder/stream), the admin API
- * and dashboard (/_larder/…; its purges go through the HTTP engine so `urls` work), the
- * Prometheus exporter (GET /metrics) and event ingest (POST /_larder/events) with the
- * config's `rules` plus one rule per `invalidate_on` event of the route policies.
+ * Mounts the other parts on the gateway (gateway/assemble.ts): the SSE hub, the admin API
+ * and dashboard, the Prometheus exporter and event ingest with the config's `rules` plus
+ * one rule per `invalidate_on` event of the route policies.
  */
 function mountParts(routes: LarderRoute[], cache: Cache, auth: Authorizer, gw: Gateway, file: GatewayConfigFile, closeables: { close(): unknown }[], stream: StreamSettings): void {
-  const http = gw.http
-  const hub = createSseHub({ log: cache.log, tokenSecret: stream.secret, anonymous: stream.anonymous })
-  // One purge handler for POST /_larder/purge, PURGE and the admin API: the gateway's.
-  const admin = createAdminApi({ cache, auth, hub, purger: gw.purger })
-  const metrics = createMetrics({ auth, stats: () => cache.stats() })
-  closeables.unshift(hub, admin, metrics)
-  routes.push(hub.route, metrics.route)
-  const rules = rulesFor(file, http)
-  if (rules) {
-    const processor = createEventProcessor({ cache, rules })
-    closeables.unshift(processor)
-    routes.push(createEventIngest({ processor, auth }).route)
-  }
-  routes.push(admin.route)
+  closeables.unshift(assembleGateway({ cache, gateway: gw, auth, routes, stream, rules: rulesFor(file, gw.http) }))
 }
 
 interface RequestLimits {

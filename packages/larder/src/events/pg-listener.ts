@@ -33,7 +33,11 @@ export interface PgliteLike extends SqlClient {
 }
 
 export interface PgListenerOptions {
-  processor: Pick<EventProcessor, 'publish'>
+  /**
+   * Receives every envelope, called in arrival order (its result is not used): an
+   * EventProcessor, or a wrapper that also reads the caller's own messages.
+   */
+  processor: { publish(event: unknown): Promise<unknown> } | Pick<EventProcessor, 'publish'>
   cache: Pick<Cache, 'distrust' | 'tenant'>
   /** Default `larder_events`. */
   channel?: string

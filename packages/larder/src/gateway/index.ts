@@ -31,6 +31,7 @@ import { createTenantResolver } from './tenant.ts'
 
 export { createTenantResolver, type TenantResolver, type TenantResolverOptions } from './tenant.ts'
 export { loadGatewayConfig, type GatewayConfigFile } from './config.ts'
+export { assembleGateway, type GatewayParts, type GatewayPartsOptions } from './assemble.ts'
 
 export interface GatewayOptions {
   /** Origin base URL, e.g. `http://127.0.0.1:3000`. */

@@ -157,6 +157,40 @@ describe('events: PostgreSQL change capture on PGlite', () => {
     }
   })
 
+  it('the processor may be any publisher: called once per notification in arrival order, also for messages that are not events', async () => {
+    await db.exec('CREATE SCHEMA wrap; CREATE TABLE wrap.items (id int PRIMARY KEY, tenant text)')
+    await installPgTrigger(db, { table: 'wrap.items', event: 'item.changed', tenantColumn: 'tenant', channel: 'wrap_events', outbox: false })
+    const seen: unknown[] = []
+    const cache = createCache()
+    let done: (() => void) | undefined
+    const listener = createPgListener({
+      client: db,
+      channel: 'wrap_events',
+      outbox: false,
+      cache,
+      // Not an EventProcessor: a wrapper that answers its own markers and returns nothing useful.
+      processor: {
+        publish: async (e) => {
+          seen.push((e as { type: string }).type)
+          if ((e as { type: string }).type === 'marker') done?.()
+        },
+      },
+    })
+    try {
+      await listener.ready
+      const marked = new Promise<void>((r) => (done = r))
+      await db.transaction(async (tx) => {
+        await tx.query("INSERT INTO wrap.items VALUES (1, 'acme')")
+        await tx.query(`SELECT pg_notify('wrap_events', '{"type":"marker"}')`)
+      })
+      await marked
+      assert.deepEqual(seen, ['item.changed', 'marker'])
+    } finally {
+      await listener.close()
+      await cache.close()
+    }
+  })
+
   it('rejects unsafe identifiers and event types at install', () => {
     assert.throws(() => pgTriggerSql({ table: 'products; drop table x', event: 'a.b' }), /plain SQL identifier/)
     assert.throws(() => pgTriggerSql({ table: 'products', event: "a.b'; --" }), /dotted lower-case/)
