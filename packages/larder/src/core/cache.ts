@@ -1,3 +1,13 @@
+/**
+ * The cache engine: options, scopes, the read path (L1, L2, getMany, getOrSet) and the write
+ * path (set, setMany, writeThrough, storing with its fences). Loading lives in loading.ts,
+ * invalidation in invalidation.ts (docs/core.md, "Module layout").
+ *
+ * Longer than the ~450 lines other core modules keep to: the L1 hit path (get/#find/getOrSet)
+ * is measured by B1 and kept inline with the private fields it reads, and the write path
+ * shares the same fields (flush generation, epochs, write stamps) and the store fences.
+ * @module
+ */
 import { randomUUID } from 'node:crypto'
 import { MemoryLog } from '../log/memory-log.ts'
 import { MemoryStore } from '../stores/memory-store.ts'
