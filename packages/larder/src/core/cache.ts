@@ -1,65 +1,38 @@
+/**
+ * The cache engine: options, scopes, the read path (L1, L2, getMany, getOrSet) and the write
+ * path (set, setMany, writeThrough, storing with its fences). Loading lives in loading.ts,
+ * invalidation in invalidation.ts (docs/core.md, "Module layout").
+ *
+ * Longer than the ~450 lines other core modules keep to: the L1 hit path (get/#find/getOrSet)
+ * is measured by B1 and kept inline with the private fields it reads, and the write path
+ * shares the same fields (flush generation, epochs, write stamps) and the store fences.
+ * @module
+ */
 import { randomUUID } from 'node:crypto'
 import { MemoryLog } from '../log/memory-log.ts'
 import { MemoryStore } from '../stores/memory-store.ts'
-import type { Cache, CacheOptions, GetOrSetOptions, InvalidateInput, InvalidationResult, Loader, LoaderContext, SetManyItem, SetOptions, StatsSnapshot, TenantCache } from './api.ts'
+import type { Cache, CacheOptions, GetOrSetOptions, InvalidateInput, InvalidationResult, Loader, SetManyItem, SetOptions, StatsSnapshot, TenantCache } from './api.ts'
 import { channels } from './diagnostics.ts'
 import { parseDuration } from './duration.ts'
+import { DEAD, FRESH, type L1Entry, makeEntry, NO_TAGS, type Scope, STALE, UNVERIFIED } from './entry.ts'
 import { Epochs, epochLimits, Verdict, WriteStamps } from './epochs.ts'
 import { attachEncoded, resolveCodec, type ValueCodec } from './codec.ts'
 import { LarderError } from './errors.ts'
 import { type Timers, timersOf } from './clock.ts'
-import { raceSoft, withHardTimeout } from './flight.ts'
+import { Invalidation } from './invalidation.ts'
 import { PUBLIC_TENANT, SEP, validateKey, validateTags, validateTenant } from './keys.ts'
+import { type Flight, Loading } from './loading.ts'
 import { LogHealth } from './log-health.ts'
 import { lifetime } from './options.ts'
 import { type ResolvedPolicy, resolvePolicies } from './policy.ts'
-import { type Counters, StatsBook } from './stats.ts'
+import { StatsBook } from './stats.ts'
 import { TenantScope } from './tenant.ts'
-import type { Clock, InvalidationLog, LeaseProvider, LogEntry, LogGap, Store, StoredEntry } from './types.ts'
+import type { Clock, InvalidationLog, LeaseProvider, Store, StoredEntry } from './types.ts'
 
-/**
- * An L1 entry remembers the epoch version it was last validated at in `c`: `c === version`
- * means valid, `c === -version - 2` valid but soft-invalidated, anything else (-1 when new)
- * means "check again". One small-integer field keeps entries compact.
- */
-interface L1Entry extends StoredEntry {
-  c?: number
-}
+export type { Scope } from './entry.ts'
 
-const NO_TAGS: readonly string[] = Object.freeze([])
-
-/** Builds an entry with one fixed shape (fewer hidden classes, smaller objects). */
+/** The encoded form of null (shared: null needs no codec round trip). */
 const NULL_ENC = { v: null, text: 'null', bytes: 4 }
-
-function makeEntry(v: unknown, tags: readonly string[], began: number, at: number, staleAt: number, expireAt: number): L1Entry {
-  return { v, tags: tags.length === 0 ? NO_TAGS : tags, began, at, staleAt, expireAt, c: -1 }
-}
-
-/** Where a call lands: a tenant, optionally a namespace inside it. */
-export interface Scope {
-  tenant: string
-  /** Qualified-key prefix: tenant + SEP (+ namespace marker). */
-  prefix: string
-  /** Namespace marker put before keys inside the tenant ('' outside namespaces). */
-  marker: string
-  /** Implicit tag of the namespace, if any. */
-  nsTag: string | undefined
-  counters: Counters
-}
-
-const FRESH = 0
-const STALE = 1
-const DEAD = 2
-/** Found only in L1 while the log was not heard from for longer than maxStaleness (getEntry). */
-const UNVERIFIED = 3
-
-interface Flight {
-  promise: Promise<unknown>
-  version: number
-  flushGen: number
-  /** The write stamp when the load began (a later `set` of the key wins over it). */
-  stamp: number
-}
 
 function isLeaseProvider(s: unknown): s is LeaseProvider {
   return typeof (s as LeaseProvider | undefined)?.acquire === 'function' && typeof (s as LeaseProvider).wait === 'function'
@@ -80,7 +53,6 @@ export class CacheEngine implements Cache {
   readonly #epochs: Epochs
   readonly #codec: ValueCodec
   readonly #writes = new WriteStamps()
-  readonly #inflight = new Map<string, Flight>()
   readonly #defaults: ResolvedPolicy
   readonly #policies: Map<string, ResolvedPolicy>
   readonly #stats: StatsBook
@@ -94,11 +66,9 @@ export class CacheEngine implements Cache {
   #trustedUntil: number
   /** Bumped when L1 must not be trusted (log gap, distrust): loads begun before it never write back. */
   #flushGen = 0
-  /** L1 entries our own log entries purged when the log delivered them during append. */
-  readonly #ownPurged = new Map<number, number>()
-  /** Loads running now (including replaced ones no longer in #inflight). */
-  #running = 0
   #closed = false
+  readonly #loading: Loading
+  readonly #invalidation: Invalidation
   readonly public: TenantCache
 
   constructor(options: CacheOptions = {}) {
@@ -130,7 +100,9 @@ export class CacheEngine implements Cache {
     this.#epochs = new Epochs({ ...epochLimits(options.epochs), resident: (tenant) => this.l1?.hasTenant(tenant) === true })
     this.#leaseMs = parseDuration(options.leaseTimeout ?? '5s', 'leaseTimeout')
     this.#onError = options.onError ?? (() => {})
-    this.#unsubscribe = this.log.subscribe({ entries: (es) => this.#received(es), gap: (g) => this.#gap(g) }, 'now')
+    this.#loading = this.#loadingHost()
+    this.#invalidation = this.#invalidationHost()
+    this.#unsubscribe = this.log.subscribe({ entries: (es) => this.#invalidation.received(es), gap: (g) => this.#invalidation.gap(g) }, 'now')
     // A fleet log positions its reader asynchronously: what was cached (or began loading)
     // before that may have missed another instance's invalidation, so it is not trusted.
     // With a shared store this is not needed (its versioned writes and reads are checked
@@ -144,6 +116,53 @@ export class CacheEngine implements Cache {
       )
     }
     this.public = this.#scope(PUBLIC_TENANT)
+  }
+
+  /** The view of the engine loading.ts works on (docs/core.md, "Module layout"). */
+  #loadingHost(): Loading {
+    const engine = this
+    return new Loading({
+      log: this.log,
+      l2: this.l2,
+      lease: this.#lease,
+      leaseMs: this.#leaseMs,
+      clock: this.#clock,
+      timers: this.#timers,
+      health: this.#health,
+      epochs: this.#epochs,
+      writes: this.#writes,
+      get flushGen() {
+        return engine.#flushGen
+      },
+      get closed() {
+        return engine.#closed
+      },
+      onError: this.#onError,
+      judge: (scope, qkey, e, now) => this.#judge(scope, qkey, e, now),
+      readL2: (scope, qkey, now) => this.#readL2(scope, qkey, now),
+      putL1: (qkey, e) => this.#putL1(qkey, e),
+      hit: (scope, key, layer, stale) => this.#hit(scope, key, layer, stale),
+      tagsFor: (scope, policy, options) => this.#tagsFor(scope, policy, options),
+      encode: (key, value) => this.#encode(key, value),
+      store: (scope, key, qkey, entry, flushGen, strict, flight, bytes) => this.#store(scope, key, qkey, entry, flushGen, strict, flight, bytes),
+    })
+  }
+
+  /** The view of the engine invalidation.ts works on (docs/core.md, "Module layout"). */
+  #invalidationHost(): Invalidation {
+    return new Invalidation({
+      instanceId: this.instanceId,
+      log: this.log,
+      l1: this.l1,
+      l2: this.l2,
+      epochs: this.#epochs,
+      clock: this.#clock,
+      onError: this.#onError,
+      open: () => this.#open(),
+      fence: () => {
+        this.#flushGen++
+      },
+    })
   }
 
   // ---------------------------------------------------------------- scopes
@@ -364,7 +383,7 @@ export class CacheEngine implements Cache {
         else if (s === FRESH) {
           // XFetch (Vattani et al.): refresh early with a probability that grows as expiry nears.
           if (policy.refreshAhead > 0 && e.d !== undefined && now - e.d * policy.refreshAhead * Math.log(Math.random()) >= e.staleAt) {
-            this.#background(scope, key, scope.prefix + key, loader, policy, options, e)
+            this.#loading.background(scope, key, scope.prefix + key, loader, policy, options, e)
           }
           this.#hit(scope, key, 'l1', false)
           return e.v as V
@@ -394,14 +413,14 @@ export class CacheEngine implements Cache {
       // With a soft timeout, wait that long for a fresh value before falling back to stale
       // (and serve stale if the loader fails: stale-if-error).
       const soft = options?.softTimeout === undefined ? policy.softTimeout : parseDuration(options.softTimeout, 'softTimeout')
-      if (soft !== undefined && soft > 0) return this.#load(scope, key, qkey, loader, policy, options, stale)
+      if (soft !== undefined && soft > 0) return this.#loading.load(scope, key, qkey, loader, policy, options, stale)
       // Stale-while-revalidate: serve the stale value, refresh once in the background.
-      this.#background(scope, key, qkey, loader, policy, options, stale)
+      this.#loading.background(scope, key, qkey, loader, policy, options, stale)
       this.#hit(scope, key, staleLayer, true)
       return stale.v as V
     }
     this.#miss(scope, key)
-    return this.#load(scope, key, qkey, loader, policy, options, undefined)
+    return this.#loading.load(scope, key, qkey, loader, policy, options, undefined)
   }
 
   /**
@@ -417,154 +436,7 @@ export class CacheEngine implements Cache {
       return r.entry.v as V
     }
     this.#miss(scope, key)
-    return this.#load(scope, key, qkey, loader, policy, options, fallback)
-  }
-
-  #background<V>(scope: Scope, key: string, qkey: string, loader: Loader<V>, policy: ResolvedPolicy, options: GetOrSetOptions | undefined, stale: L1Entry): void {
-    const f = this.#inflight.get(qkey)
-    if (f && f.version === this.#epochs.version && f.flushGen === this.#flushGen) return
-    this.#load(scope, key, qkey, loader, policy, options, stale, true).catch((err) => this.#onError(err, 'refresh'))
-  }
-
-  // ---------------------------------------------------------------- loads
-
-  /**
-   * One load per key per process at a time. A caller joins a running load only when no
-   * invalidation happened since it began: a load that began before an invalidation may
-   * still answer the callers that were already waiting, but never a later one.
-   */
-  #load<V>(scope: Scope, key: string, qkey: string, loader: Loader<V>, policy: ResolvedPolicy, options: GetOrSetOptions | undefined, stale: L1Entry | undefined, background = false): Promise<V> {
-    const existing = this.#inflight.get(qkey)
-    let promise: Promise<V>
-    if (existing && existing.version === this.#epochs.version && existing.flushGen === this.#flushGen && !this.#writes.superseded(qkey, existing.stamp)) {
-      promise = existing.promise as Promise<V>
-    } else {
-      const flight: Flight = { promise: undefined as unknown as Promise<V>, version: this.#epochs.version, flushGen: this.#flushGen, stamp: this.#writes.now() }
-      promise = this.#run(scope, key, qkey, loader, policy, options, stale, background, flight)
-      flight.promise = promise
-      this.#inflight.set(qkey, flight)
-      const done = () => {
-        if (this.#inflight.get(qkey) === flight) this.#inflight.delete(qkey)
-      }
-      promise.then(done, done)
-    }
-    if (stale === undefined || background) return promise
-    // Stale-if-error / soft timeout for a caller that has a stale value to fall back to.
-    const soft = options?.softTimeout === undefined ? policy.softTimeout : parseDuration(options.softTimeout, 'softTimeout')
-    const guarded: Promise<V> = promise.catch((err) => this.#staleOrThrow<V>(scope, key, qkey, stale, err))
-    return soft === undefined ? guarded : raceSoft<V>(guarded, soft, this.#timers, () => this.#serveStale<V>(scope, key, stale))
-  }
-
-  #serveStale<V>(scope: Scope, key: string, stale: L1Entry): V {
-    this.#hit(scope, key, 'l1', true)
-    if (!this.#health.reachable && channels.unverified.hasSubscribers) channels.unverified.publish({ tenant: scope.tenant, key, layer: 'l1', silentMs: this.#health.silentMs(this.#clock.now()) })
-    return stale.v as V
-  }
-
-  #staleOrThrow<V>(scope: Scope, key: string, qkey: string, stale: L1Entry | undefined, err: unknown): V {
-    if (stale !== undefined && this.#clock.now() < stale.expireAt && this.#judge(scope, qkey, stale, this.#clock.now()) !== DEAD) return this.#serveStale(scope, key, stale)
-    throw err
-  }
-
-  async #run<V>(scope: Scope, key: string, qkey: string, loader: Loader<V>, policy: ResolvedPolicy, options: GetOrSetOptions | undefined, stale: L1Entry | undefined, background: boolean, flight: Flight): Promise<V> {
-    const began = this.log.lastId()
-    const flushGen = this.#flushGen
-    let token: string | null | undefined
-    if (this.#lease !== undefined && this.l2 !== undefined) {
-      try {
-        token = await this.#lease.acquire(qkey, this.#leaseMs)
-      } catch (err) {
-        this.#onError(err, 'lease.acquire')
-      }
-      if (token === null) {
-        // Another instance loads this key: wait for it (bounded), then read its result.
-        try {
-          await this.#lease.wait(qkey, this.#leaseMs)
-        } catch (err) {
-          this.#onError(err, 'lease.wait')
-        }
-        const r = await this.#readL2(scope, qkey, this.#clock.now())
-        if (r && r.state === FRESH && this.#flushGen === flushGen) {
-          this.#putL1(qkey, r.entry)
-          return r.entry.v as V
-        }
-      } else if (token) {
-        // Another instance may have loaded, stored and released between our L2 miss and our
-        // lease: read L2 once more before loading (one round trip on a fleet miss).
-        const r = await this.#readL2(scope, qkey, this.#clock.now())
-        if (r && r.state === FRESH && this.#flushGen === flushGen) {
-          this.#lease.release(qkey, token).catch((err) => this.#onError(err, 'lease.release'))
-          this.#putL1(qkey, r.entry)
-          return r.entry.v as V
-        }
-      }
-    }
-    this.#running++
-    try {
-      return await this.#loadAndStore(scope, key, qkey, loader, policy, options, stale, background, began, flushGen, flight)
-    } finally {
-      this.#running--
-      if (token) this.#lease?.release(qkey, token).catch((err) => this.#onError(err, 'lease.release'))
-    }
-  }
-
-  async #loadAndStore<V>(scope: Scope, key: string, qkey: string, loader: Loader<V>, policy: ResolvedPolicy, options: GetOrSetOptions | undefined, stale: L1Entry | undefined, background: boolean, began: number, flushGen: number, flight: Flight): Promise<V> {
-    let ttl: number | undefined
-    let grace: number | undefined
-    let tags: string[] | undefined
-    let skipped = false
-    const start = this.#clock.now()
-    const hard = options?.hardTimeout === undefined ? policy.hardTimeout : parseDuration(options.hardTimeout, 'hardTimeout')
-    let value: V
-    try {
-      value = await withHardTimeout(
-        async (signal) => {
-          const ctx: LoaderContext<V> = {
-            tenant: scope.tenant === PUBLIC_TENANT ? PUBLIC_TENANT : scope.tenant,
-            key,
-            stale: stale?.v as V | undefined,
-            signal,
-            setTtl: (d) => {
-              ttl = parseDuration(d, 'ctx.setTtl')
-            },
-            setGrace: (d) => {
-              grace = parseDuration(d, 'ctx.setGrace')
-            },
-            setTags: (t) => {
-              tags = [...validateTags(t)]
-            },
-            addTags: (t) => {
-              tags = [...(tags ?? this.#tagsFor(scope, policy, options)), ...validateTags(t)]
-            },
-            skip: () => {
-              skipped = true
-            },
-          }
-          return await loader(ctx)
-        },
-        hard,
-        this.#timers,
-        key,
-      )
-    } catch (err) {
-      const durationMs = this.#clock.now() - start
-      scope.counters.loadErrors++
-      const timedOut = err instanceof LarderError && err.code === 'E_LOADER_TIMEOUT'
-      if (channels.load.hasSubscribers) channels.load.publish({ tenant: scope.tenant, key, durationMs, error: err, timedOut, background })
-      if (timedOut) throw err
-      throw new LarderError('E_LOADER_FAILED', `loader for "${key.slice(0, 80)}" failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
-    }
-    const now = this.#clock.now()
-    scope.counters.loads++
-    if (channels.load.hasSubscribers) channels.load.publish({ tenant: scope.tenant, key, durationMs: now - start, background })
-    if (value === undefined || skipped || this.#closed || this.#writes.superseded(qkey, flight.stamp)) return value
-    const enc = this.#encode(key, value)
-    const life = lifetime(policy, value, options, { ttl, grace })
-    const entry = makeEntry(enc.v, tags ?? this.#tagsFor(scope, policy, options), began, now, now + life.ttl, now + life.ttl + life.grace)
-    attachEncoded(entry, enc.text)
-    if (policy.refreshAhead > 0) entry.d = now - start
-    await this.#store(scope, key, qkey, entry, flushGen, false, flight, enc.bytes)
-    return enc.v as V
+    return this.#loading.load(scope, key, qkey, loader, policy, options, fallback)
   }
 
   #tagsFor(scope: Scope, policy: ResolvedPolicy, options: SetOptions | undefined): readonly string[] {
@@ -658,16 +530,8 @@ export class CacheEngine implements Cache {
     if (typeof began !== 'number' || !Number.isFinite(began)) throw new LarderError('E_INVALID_OPTION', 'set: began must be a log id (a finite number)')
     const { entry, bytes } = this.#entryFor(scope, key, value, options, began)
     const qkey = scope.prefix + key
-    this.#supersede(qkey)
+    this.#loading.supersede(qkey)
     return this.#store(scope, key, qkey, entry, flushGen, true, undefined, bytes)
-  }
-
-  /** A direct write wins over loads of the same key that are still running. */
-  #supersede(qkey: string): void {
-    // Only a running load can be superseded; with none running there is nothing to record.
-    if (this.#running === 0) return
-    this.#writes.write(qkey)
-    this.#inflight.delete(qkey)
   }
 
   async setMany(scope: Scope, items: readonly SetManyItem[]): Promise<boolean[]> {
@@ -680,7 +544,7 @@ export class CacheEngine implements Cache {
       const { entry, bytes } = this.#entryFor(scope, it.key, it.value, it, typeof it.began === 'number' ? it.began : began)
       const qkey = scope.prefix + it.key
       const size = this.l1?.measure(qkey, entry, bytes)
-      this.#supersede(qkey)
+      this.#loading.supersede(qkey)
       return { key: qkey, entry, name: it.key, size }
     })
     let l2ok: boolean[] = prepared.map(() => true)
@@ -719,102 +583,19 @@ export class CacheEngine implements Cache {
     return this.invalidateIn(this.#makeScope(tenant, undefined), input, undefined)
   }
 
-  /** @internal */
   /** Drops a namespace's entries: its internal tag, which no user tag can name (keys.ts). @internal */
   bumpNamespace(tenant: string, nsTag: string): Promise<InvalidationResult> {
     return this.invalidateIn(this.#makeScope(tenant, undefined), { tags: [nsTag] }, 'internal')
   }
 
   /** @internal `internal`: tags built by the engine itself (not validated as user tags). */
-  async invalidateIn(scope: Scope, input: InvalidateInput, kind: 'clear' | 'internal' | undefined): Promise<InvalidationResult> {
-    if (input === null || typeof input !== 'object') throw new LarderError('E_INVALID_OPTION', 'invalidate expects { tags?, keys?, soft? }')
-    const tags = kind === 'internal' ? [...(input.tags ?? [])] : validateTags(input.tags ?? [])
-    if (!Array.isArray(input.keys ?? [])) throw new LarderError('E_INVALID_KEY', 'keys must be an array of strings')
-    const keys = input.keys === undefined ? [] : (input.keys as unknown[]).map((k) => validateKey(k))
-    this.#open()
-    const marker = scope.marker
-    const append = {
-      tenant: scope.tenant,
-      kind: kind === 'clear' ? kind : input.soft === true ? ('soft' as const) : ('hard' as const),
-      ...(tags.length > 0 ? { tags: [...tags] } : {}),
-      ...(keys.length > 0 ? { keys: marker === '' ? keys : keys.map((k) => marker + k) } : {}),
-      source: this.instanceId,
-    }
-    if (append.kind !== 'clear' && tags.length === 0 && keys.length === 0) return { id: this.log.lastId(), purged: 0 }
-    let entry: LogEntry
-    try {
-      entry = await this.log.append(append)
-    } catch (err) {
-      // The log refused (e.g. its outage queue is full): still make the invalidation true
-      // here, and kill in-flight loads, then report the failure.
-      const local: LogEntry = { ...append, id: Math.max(this.log.lastId() + 1, Math.floor(this.#clock.now() * 1000)), at: this.#clock.now() }
-      this.#apply(local)
-      this.#flushGen++
-      throw err
-    }
-    // Applied already if the log delivered it to us during append (then we know the count).
-    const early = this.#ownPurged.get(entry.id)
-    if (early !== undefined) this.#ownPurged.delete(entry.id)
-    const purged = this.#apply(entry) + (early ?? 0)
-    if (this.l2?.applyInvalidation) {
-      try {
-        await this.l2.applyInvalidation(entry)
-      } catch (err) {
-        this.#onError(err, 'l2.applyInvalidation')
-      }
-    }
-    scope.counters.invalidations++
-    if (channels.invalidate.hasSubscribers) channels.invalidate.publish({ entry, local: true, purged })
-    // Not in the shared log yet (queued for replay): other instances do not have it.
-    return entry.queued === true ? { id: entry.id, purged, queued: true } : { id: entry.id, purged }
+  invalidateIn(scope: Scope, input: InvalidateInput, kind: 'clear' | 'internal' | undefined): Promise<InvalidationResult> {
+    return this.#invalidation.invalidateIn(scope, input, kind)
   }
 
-  /** Applies a log entry to the epochs and L1; returns how many L1 entries it dropped. */
-  #apply(entry: LogEntry): number {
-    this.#epochs.apply(entry)
-    const l1 = this.l1
-    if (!l1) return 0
-    let purged = 0
-    if (entry.kind === 'hard' && entry.tags) purged += l1.deleteTagged(entry.tenant, entry.tags)
-    if ((entry.kind === 'hard' || entry.kind === 'soft') && entry.keys) purged += l1.delete(entry.keys.map((k) => entry.tenant + SEP + k))
-    return purged
-  }
-
-  #received(entries: readonly LogEntry[]): void {
-    for (const entry of entries) {
-      if (entry.kind === 'live' || entry.kind === 'event') continue
-      // Apply at once, also our own entries: the log may hand them to later subscribers
-      // (the SSE hub) before append() resolves, and those must find L1 already purged.
-      const purged = this.#apply(entry)
-      if (entry.source === this.instanceId) {
-        if (this.#ownPurged.size > 1000) this.#ownPurged.clear()
-        this.#ownPurged.set(entry.id, purged)
-        continue
-      }
-      {
-        const l2 = this.l2
-        if (l2?.applyInvalidation) {
-          try {
-            Promise.resolve(l2.applyInvalidation(entry)).catch((err) => this.#onError(err, 'l2.applyInvalidation'))
-          } catch (err) {
-            this.#onError(err, 'l2.applyInvalidation')
-          }
-        }
-        if (channels.invalidate.hasSubscribers) channels.invalidate.publish({ entry, local: false, purged })
-      }
-    }
-  }
-
-  #gap(gap: LogGap): void {
-    this.distrust(gap.tenants)
-    if (channels.gap.hasSubscribers) channels.gap.publish({ gap })
-  }
-
+  /** Drops L1 (of `tenants`, or all) and fences running loads from writing back. */
   distrust(tenants?: readonly string[]): void {
-    this.#flushGen++
-    if (!this.l1) return
-    if (tenants === undefined) this.l1.clear()
-    else for (const t of tenants) this.l1.clear(t)
+    this.#invalidation.distrust(tenants)
   }
 
   // ---------------------------------------------------------------- lifecycle
