@@ -4,7 +4,7 @@
  * (createMetrics) subscribed, and with the exporter plus the admin API's monitor (rates,
  * top-K keys, per-tenant table) subscribed. Same process, same run, reported as ratios to
  * the unobserved run; the async floor (`await` of an async function returning `lru.get`)
- * is the anchor from BENCHMARKS.md.
+ * is the anchor (docs/benchmarks.md).
  *
  * Run: node --import tsx --conditions=larder-src bench/ops-overhead.ts [seconds=2]
  */

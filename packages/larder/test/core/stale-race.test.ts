@@ -103,7 +103,7 @@ test('10,000 randomized load/update/invalidate interleavings: zero stale reads',
 })
 
 test('the checker can fail: without the fence a stale write-back is caught', async () => {
-  // Same scenario as BENCHMARKS.md's correctness probe, on a cache that does not fence:
+  // Same scenario as the benchmark plan's correctness probe (docs/benchmarks.md, B4), on a cache that does not fence:
   // a plain Map stands in for a cache without versioning.
   const map = new Map<string, number>()
   let db = 1
