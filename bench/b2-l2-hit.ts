@@ -1,5 +1,5 @@
 /**
- * B2: an L2 hit with a cold L1 (BENCHMARKS.md target: ≥ 0.9× a raw Redis client GET + parse,
+ * B2: an L2 hit with a cold L1 (benchmark plan target: ≥ 0.9× a raw Redis client GET + parse,
  * same run; getMany(100) in one round trip).
  *
  * Subjects, one request at a time (await each), same Redis, same value (≈ 150 B JSON):

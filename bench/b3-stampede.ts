@@ -1,6 +1,6 @@
 /**
  * B3: 1,000 concurrent misses of one key spread over 2 instances sharing Redis
- * (BENCHMARKS.md target: exactly 1 load; BentoCache 1.6 does 2).
+ * (benchmark plan target: exactly 1 load; BentoCache 1.6 does 2).
  *
  * Each trial uses a fresh key; 500 getOrSet calls on each instance are issued in the same
  * tick (interleaved), the loader takes 20 ms. We count loader calls per trial and time

@@ -28,7 +28,7 @@ import { type RedisServerHandle, startRedis } from '../packages/larder/src/testi
 const seconds = Number(process.argv[2] ?? process.env.B5_SECONDS ?? 5)
 const rounds = Number(process.argv[3] ?? process.env.B5_ROUNDS ?? 5)
 const root = new URL('..', import.meta.url).pathname
-const BODY = '{"id":42,"name":"Larder bench"}' // 31 bytes, like BENCHMARKS.md's ~30-byte anchor body
+const BODY = '{"id":42,"name":"Larder bench"}' // 31 bytes, like the plan's ~30-byte anchor body
 const dir = mkdtempSync(join(tmpdir(), 'b5-'))
 const children: ChildProcess[] = []
 let redis: RedisServerHandle | undefined

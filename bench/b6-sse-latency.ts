@@ -1,5 +1,5 @@
 /**
- * B6: invalidation → SSE client latency, p50/p99 (BENCHMARKS.md target: p99 ≤ 10 ms on one
+ * B6: invalidation → SSE client latency, p50/p99 (benchmark plan target: p99 ≤ 10 ms on one
  * instance, ≤ 25 ms across two instances via Redis).
  *
  * Scenarios, each with the same raw-socket SSE clients on loopback, one event at a time

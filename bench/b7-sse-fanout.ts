@@ -1,6 +1,6 @@
 /**
  * B7: 10,000 concurrent SSE clients on one process: RSS per connection and the time to
- * fan one event out to all of them (BENCHMARKS.md target: ≤ 15 KB RSS per connection,
+ * fan one event out to all of them (benchmark plan target: ≤ 15 KB RSS per connection,
  * ≤ 50 ms fan-out).
  *
  * Each server runs in its own child process so its RSS is its own; the clients are raw
