@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, connect } from 'node:net'
 import { pino } from 'pino'
 import { createAuthorizer } from '../../src/core/auth.ts'
 import { createCache } from '../../src/core/cache.ts'
@@ -101,5 +101,19 @@ export function get(url: string, headers: Record<string, string> = {}, method = 
     })
     q.on('error', reject)
     q.end(body)
+  })
+}
+
+/** Sends `text` as is on a fresh connection and resolves everything the server answered until it closes. */
+export function rawRequest(base: string, text: string): Promise<string> {
+  const { hostname, port } = new URL(base)
+  return new Promise((resolve, reject) => {
+    const s = connect(Number(port), hostname, () => s.write(text))
+    let out = ''
+    s.on('data', (d) => {
+      out += d
+    })
+    s.on('error', (err) => (out ? resolve(out) : reject(err)))
+    s.on('close', () => resolve(out))
   })
 }

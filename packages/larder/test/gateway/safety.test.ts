@@ -1,21 +1,8 @@
 import assert from 'node:assert/strict'
-import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import { get, type Rig, startRig } from './helpers.ts'
+import { get, rawRequest as raw, type Rig, startRig } from './helpers.ts'
 
 /** Sends raw bytes and resolves everything the server answered before closing (or the first response). */
-function raw(base: string, text: string): Promise<string> {
-  const { hostname, port } = new URL(base)
-  return new Promise((resolve, reject) => {
-    const s = connect(Number(port), hostname, () => s.write(text))
-    let out = ''
-    s.on('data', (d) => {
-      out += d
-    })
-    s.on('error', (err) => (out ? resolve(out) : reject(err)))
-    s.on('close', () => resolve(out))
-  })
-}
 
 describe('gateway: bad input and failing origins', () => {
   let rig: Rig

@@ -8,21 +8,9 @@ import { after, before, describe, it } from 'node:test'
 import { parseGatewayConfig } from '../../src/gateway/config.ts'
 import { createGateway } from '../../src/gateway/index.ts'
 import { normalizePath } from '../../src/gateway/request-guard.ts'
-import { ADMIN, get, type Rig, startRig } from './helpers.ts'
+import { ADMIN, get, rawRequest as raw, type Rig, startRig } from './helpers.ts'
 
 /** Sends raw bytes and resolves everything the server answered before closing. */
-function raw(base: string, text: string): Promise<string> {
-  const { hostname, port } = new URL(base)
-  return new Promise((resolve, reject) => {
-    const s = connect(Number(port), hostname, () => s.write(text))
-    let out = ''
-    s.on('data', (d) => {
-      out += d
-    })
-    s.on('error', (err) => (out ? resolve(out) : reject(err)))
-    s.on('close', () => resolve(out))
-  })
-}
 
 const statusOf = (out: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(out)?.[1] ?? 0)
 const bodyOf = (out: string) => out.slice(out.indexOf('\r\n\r\n') + 4)

@@ -6,14 +6,14 @@
  */
 import assert from 'node:assert/strict'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { type AddressInfo, connect } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { createCache } from '../../src/core/cache.ts'
 import { createGateway } from '../../src/gateway/index.ts'
 import { createHttpCache } from '../../src/http/engine.ts'
 import { httpCache } from '../../src/http/node/index.ts'
 import { varyKey } from '../../src/http/vary.ts'
-import { get, type Rig, startRig } from './helpers.ts'
+import { get, rawRequest, type Rig, startRig } from './helpers.ts'
 
 interface RawAnswer {
   status: number
@@ -23,16 +23,7 @@ interface RawAnswer {
 
 /** Sends raw bytes on a fresh connection (closed after one answer) and parses the first response. */
 function raw(base: string, text: string): Promise<RawAnswer> {
-  const { hostname, port } = new URL(base)
-  return new Promise((resolve, reject) => {
-    const s = connect(Number(port), hostname, () => s.write(text))
-    let out = ''
-    s.on('data', (d) => {
-      out += d
-    })
-    s.on('error', reject)
-    s.on('close', () => resolve(parse(out)))
-  })
+  return rawRequest(base, text).then(parse)
 }
 
 function parse(out: string): RawAnswer {
