@@ -214,6 +214,11 @@ export interface Cache {
   invalidate(tenant: string, input: InvalidateInput): Promise<InvalidationResult>
   /** Stop trusting L1 for these tenants (or all): used after a change-capture disconnect. */
   distrust(tenants?: readonly string[]): void
+  /**
+   * Counts and times a load made outside `getOrSet` that filled the cache (the HTTP layer's
+   * origin fetch): `loads` in stats, the `larder:cache:load` channel, the load histogram.
+   */
+  recordLoad(tenant: string, key: string, durationMs: number): void
   stats(): StatsSnapshot
   close(): Promise<void>
 }

@@ -593,6 +593,12 @@ export class CacheEngine implements Cache {
     return this.#invalidation.invalidateIn(scope, input, kind)
   }
 
+  recordLoad(tenant: string, key: string, durationMs: number): void {
+    if (tenant !== PUBLIC_TENANT) validateTenant(tenant)
+    this.#stats.forTenant(tenant).loads++
+    if (channels.load.hasSubscribers) channels.load.publish({ tenant, key, durationMs: Math.max(0, durationMs), background: false })
+  }
+
   /** Drops L1 (of `tenants`, or all) and fences running loads from writing back. */
   distrust(tenants?: readonly string[]): void {
     this.#invalidation.distrust(tenants)

@@ -267,6 +267,8 @@ export class CacheFlow {
     try {
       const p = await this.http.store(load.lk, load.info, load.reqCc, { status, headers, body, requestTime: load.requestTime, responseTime, began: load.began, etag: load.etag })
       if (p === undefined) this.#pass.set(load.tenant + SEP + load.lk.primary, this.http.now() + 1000)
+      // An origin fetch that filled the cache is a load: counted and timed as one.
+      else this.http.cache.recordLoad(load.tenant, load.lk.primary, responseTime - load.requestTime)
       return p
     } catch (err) {
       this.report(err, 'store')
@@ -278,7 +280,9 @@ export class CacheFlow {
   async freshen(load: Load, notModifiedHeaders: HeaderRecord, responseTime: number): Promise<Prepared> {
     const stale = load.stale as Prepared
     try {
-      return await this.http.freshen(load.lk, load.info, load.reqCc, stale, notModifiedHeaders, load.requestTime, responseTime, load.began)
+      const p = await this.http.freshen(load.lk, load.info, load.reqCc, stale, notModifiedHeaders, load.requestTime, responseTime, load.began)
+      this.http.cache.recordLoad(load.tenant, load.lk.primary, responseTime - load.requestTime)
+      return p
     } catch (err) {
       this.report(err, 'freshen')
       return stale

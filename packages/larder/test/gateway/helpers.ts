@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, request, type Server, type ServerRe
 import { type AddressInfo, connect } from 'node:net'
 import { pino } from 'pino'
 import { createAuthorizer } from '../../src/core/auth.ts'
+import type { Cache } from '../../src/core/api.ts'
 import { createCache } from '../../src/core/cache.ts'
 import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway/index.ts'
 import { FakeClock } from '../../src/testing/fake-clock.ts'
@@ -46,6 +47,7 @@ export const ACME = 'acme-token-1234567'
 export interface Rig {
   origin: Origin
   gw: Gateway
+  cache: Cache
   base: string
   clock: FakeClock
   close(): Promise<void>
@@ -65,6 +67,7 @@ export async function startRig(handler: Handler, opts: Partial<GatewayOptions> =
   return {
     origin,
     gw,
+    cache,
     clock,
     base: `http://127.0.0.1:${addr.port}`,
     async close() {
