@@ -36,7 +36,7 @@ import { joinNegativeValues, listenErrorMessage, parsePort } from './args.ts'
 const USAGE = `usage: larder gateway --origin http://127.0.0.1:3000 [--port 8080] [--host 127.0.0.1]
                       [--redis redis://127.0.0.1:6379] [--config larder.yaml]
                       [--tenant-header X-Tenant-Id] [--admin-token TOKEN] [--workers N]
-                      [--stream-secret SECRET] [--stream-anonymous] [--trust-proxy IP/CIDR,...]
+                      [--stream-secret SECRET] [--stream-anonymous] [--trust-proxy IP/CIDR,...] [--key-host HOST]
                       [--client-headers-timeout MS] [--client-request-timeout MS]
                       [--max-connections-per-client N]`
 
@@ -128,6 +128,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
       auth: tokens.length > 0 ? auth : undefined,
       tenantHeader,
       hosts: file.hosts,
+      keyHost: (args.values['key-host'] as string | undefined) ?? (env.LARDER_KEY_HOST || undefined),
       defaultTenant: file.default_tenant,
       policies: file.routes,
       routes,
@@ -236,6 +237,7 @@ function parse(argv: string[]) {
       'stream-anonymous': { type: 'boolean' },
       // Request safety (gateway/forwarded.ts, gateway/limits.ts).
       'trust-proxy': { type: 'string' },
+      'key-host': { type: 'string' },
       'client-headers-timeout': { type: 'string' },
       'client-request-timeout': { type: 'string' },
       'max-connections-per-client': { type: 'string' },

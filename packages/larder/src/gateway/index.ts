@@ -26,6 +26,7 @@ import { isTrusted, parseTrustProxy, peerAddress } from './forwarded.ts'
 import { createGatewayPurger } from './purge.ts'
 import { CachingProxy } from './proxy.ts'
 import { reservedTarget } from './request-guard.ts'
+import { isAuthority } from '../http/headers.ts'
 import { checkRequestHead } from './request-head.ts'
 import { createTenantResolver } from './tenant.ts'
 
@@ -41,6 +42,12 @@ export interface GatewayOptions {
   tenantHeader?: string
   /** Host → tenant map (`*.shop.example` matches one subdomain level). */
   hosts?: Record<string, string>
+  /**
+   * The host part of every cache key and of URL purges given as paths: the shop's public host
+   * (one for every tenant, or tenant → host). Default: the request's Host, so instances reached
+   * under different names or ports keep separate entries; set it so a fleet shares them.
+   */
+  keyHost?: string | Record<string, string>
   /** Tenant when neither header nor host map gives one. Default `default`. */
   defaultTenant?: string
   /** Mounted handlers (SSE hub, admin API, event ingest, metrics), tried in order before proxying. */
@@ -95,9 +102,11 @@ export function createGateway(o: GatewayOptions): Gateway {
   if (typeof o.origin !== 'string' || !/^https?:\/\//.test(o.origin)) throw new TypeError(`origin must be an http(s) URL, got ${JSON.stringify(o.origin)}`)
   const serverOptions = clientServerOptions(o)
   const http = createHttpCache({ ...o.http, cache: o.cache, routes: o.policies })
+  const keyHost = keyHostOf(o.keyHost)
   const proxy = new CachingProxy({
     origin: o.origin,
     http,
+    keyHost,
     connections: o.connections,
     headersTimeout: o.headersTimeout,
     bodyTimeout: o.bodyTimeout,
@@ -106,7 +115,7 @@ export function createGateway(o: GatewayOptions): Gateway {
     stripSurrogateKeys: o.http?.stripSurrogateKeys,
     onError: o.onError,
   })
-  const purger = createGatewayPurger({ http, auth: o.auth, logger: o.logger ?? pino({ name: 'larder-gateway' }), hosts: o.hosts })
+  const purger = createGatewayPurger({ http, auth: o.auth, logger: o.logger ?? pino({ name: 'larder-gateway' }), hosts: o.hosts, keyHost })
   const resolve = createTenantResolver({ header: o.tenantHeader, hosts: o.hosts, fallback: o.defaultTenant })
   const routes = o.routes ?? []
   const prefixes = o.routePrefixes ?? ['/_larder/', '/metrics']
@@ -223,4 +232,20 @@ export function createGateway(o: GatewayOptions): Gateway {
       for (const c of o.closeables ?? []) await c.close()
     },
   }
+}
+
+/** Validates `keyHost` (each an RFC 3986 authority) into tenant → host, or undefined for the request's Host. */
+export function keyHostOf(v: string | Record<string, string> | undefined): ((tenant: string) => string | undefined) | undefined {
+  if (v === undefined) return undefined
+  const check = (h: unknown, where: string): string => {
+    if (typeof h !== 'string' || !isAuthority(h)) throw new TypeError(`${where} must be a host name or IP address with an optional :port, got ${JSON.stringify(h)}`)
+    return h.toLowerCase()
+  }
+  if (typeof v === 'string') {
+    const h = check(v, 'keyHost')
+    return () => h
+  }
+  if (v === null || typeof v !== 'object') throw new TypeError('keyHost must be a host or a { tenant: host } map')
+  const m = new Map(Object.entries(v).map(([t, h]) => [t, check(h, `keyHost.${t}`)]))
+  return (tenant) => m.get(tenant)
 }

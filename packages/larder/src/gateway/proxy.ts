@@ -31,6 +31,8 @@ export interface ProxyOptions {
   preserveHost?: boolean
   /** Strip surrogate-key fields from responses. Default true. */
   stripSurrogateKeys?: boolean
+  /** The host part of a tenant's cache keys (GatewayOptions.keyHost); undefined: the request's Host. */
+  keyHost?: (tenant: string) => string | undefined
   /** Trusted proxies and the gateway's own tokens, for the request the origin sees (gateway/forwarded.ts). */
   forwarding?: ForwardingOptions
   onError?: (err: unknown, context: string) => void
@@ -75,7 +77,7 @@ export class CachingProxy {
   handle(req: IncomingMessage, res: ServerResponse, tenant: string, target: string): Promise<void> {
     const method = req.method as string
     const headers = upstreamView(req, this.#o.forwarding ?? {})
-    const info: RequestInfo = { method, host: (req.headers.host ?? '').toLowerCase(), target, headers }
+    const info: RequestInfo = { method, host: this.#o.keyHost?.(tenant) ?? (req.headers.host ?? '').toLowerCase(), target, headers }
     const matched = this.#http.match(target)
     if ((method === 'GET' || method === 'HEAD') && !this.#http.bypassed(target, matched)) {
       return this.#cacheable(req, res, tenant, info, matched)

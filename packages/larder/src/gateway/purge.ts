@@ -20,6 +20,8 @@ export interface GatewayPurgerOptions {
   logger: Logger
   /** The gateway's host → tenant map; a tenant with exactly one exact host gets it for paths. */
   hosts?: Record<string, string>
+  /** The configured host of cache keys (GatewayOptions.keyHost): paths resolve against it first. */
+  keyHost?: (tenant: string) => string | undefined
 }
 
 /** Tenant → its one exact host in the map (tenants with several, or only wildcards, get none). */
@@ -40,7 +42,7 @@ export function createGatewayPurger(o: GatewayPurgerOptions): Purger {
   return createPurger({
     auth: o.auth,
     logger: o.logger,
-    hostFor: (tenant) => byTenant.get(tenant),
+    hostFor: (tenant) => o.keyHost?.(tenant) ?? byTenant.get(tenant),
     run: (tenant, work, host) => o.http.purge(tenant, work, host ?? ''),
   })
 }
