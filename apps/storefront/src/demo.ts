@@ -23,6 +23,9 @@ import { migrateAndSeed, TENANTS, type TenantSeed } from './db/seed.ts'
 import { createOrigin, type Origin, TENANT_HEADER } from './origin.ts'
 import { pageRoute } from './page/serve.ts'
 
+/** The host part of the demo gateways' cache keys (GatewayOptions.keyHost). */
+const DEMO_KEY_HOST = 'storefront.demo'
+
 export const RULES_FILE = fileURLToPath(new URL('../rules.yaml', import.meta.url))
 
 /**
@@ -169,6 +172,9 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
         auth,
         tenantHeader: TENANT_HEADER,
         defaultTenant: tenants[0]?.id ?? 'default',
+        // One shop behind several gateways: key entries by the shop's name, not each gateway's
+        // host:port, so the instances share what they cache (and path purges reach all of it).
+        keyHost: DEMO_KEY_HOST,
         routes,
       })
       // The same hub, admin API (purging through the gateway) and metrics route as `larder gateway`.
