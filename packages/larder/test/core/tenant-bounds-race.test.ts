@@ -7,18 +7,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createCache, memoryLog, memoryStore } from 'larder'
-import { FakeClock } from 'larder/testing'
-
-function rng(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { FakeClock, mulberry32 } from 'larder/testing'
 
 interface Violation {
   seed: number
@@ -28,7 +17,7 @@ interface Violation {
 }
 
 async function trial(seed: number): Promise<{ reads: number; violations: Violation[] }> {
-  const r = rng(seed)
+  const r = mulberry32(seed)
   const clock = new FakeClock()
   const cache = createCache({
     clock,

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis'
 import { createServer, type Server, type Socket } from 'node:net'
 import type { LogEntry, LogGap, LogSubscriber } from '../../src/core/types.ts'
+import { mulberry32 } from '../../src/testing/random.ts'
 
 /** Resolves once `check()` is true; polls every 10 ms; fails after `ms`. */
 export async function until(check: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
@@ -128,14 +129,6 @@ export async function serverTimePasses(url: string, ms: number): Promise<void> {
 export function seededRandom(): { seed: number; rnd: (k: number) => number } {
   const env = process.env.LARDER_SEED
   const seed = env !== undefined && /^\d+$/.test(env) ? Number(env) >>> 0 : Math.floor(Math.random() * 2 ** 32)
-  let a = seed
-  // mulberry32
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const next = mulberry32(seed)
   return { seed, rnd: (k) => Math.floor(next() * k) }
 }

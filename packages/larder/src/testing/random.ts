@@ -1,0 +1,17 @@
+/**
+ * Seeded randomness for randomized tests: the same seed replays the same run, so a failure
+ * can be reproduced from the seed it prints.
+ * @module
+ */
+
+/** mulberry32: a small, fast 32-bit PRNG; returns numbers in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
