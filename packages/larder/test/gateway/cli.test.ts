@@ -1,31 +1,12 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { freePort, startRedis } from '../../src/testing/servers.ts'
-import { ADMIN, get, type Origin, startOrigin } from './helpers.ts'
+import { ADMIN, get, type Origin, runGateway, startOrigin } from './helpers.ts'
 
-const bin = new URL('../../bin/larder.mjs', import.meta.url).pathname
-
-function run(args: string[], env: Record<string, string>): { child: ChildProcess; ready: Promise<string>; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--conditions=larder-src', bin, 'gateway', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
-  const ready = new Promise<string>((resolve, reject) => {
-    const on = (d: Buffer) => {
-      out += d
-      if (out.includes('larder gateway on')) resolve(out)
-    }
-    child.stdout?.on('data', on)
-    child.stderr?.on('data', on)
-    exit.then((code) => reject(new Error(`exited ${code}: ${out}`)))
-  })
-  ready.catch(() => {}) // a test that expects an exit never awaits `ready`
-  return { child, ready, exit }
-}
 
 describe('larder gateway CLI', () => {
   let origin: Origin
@@ -49,7 +30,7 @@ describe('larder gateway CLI', () => {
       config,
       `hosts:\n  shop.acme.test: acme\nroutes:\n  /api/v1/products/{id}:\n    ttl: 1h\n    tags: ["product:{id}"]\n    invalidate_on: [product_update]\n`,
     )
-    const gw = run(['--port', String(port)], { LARDER_ORIGIN: origin.url, LARDER_CONFIG: config, LARDER_ADMIN_TOKEN: ADMIN, LARDER_TENANT_HEADER: 'x-shop' })
+    const gw = runGateway(['--port', String(port)], { LARDER_ORIGIN: origin.url, LARDER_CONFIG: config, LARDER_ADMIN_TOKEN: ADMIN, LARDER_TENANT_HEADER: 'x-shop' })
     await gw.ready
     const base = `http://127.0.0.1:${port}`
     try {
@@ -81,7 +62,7 @@ describe('larder gateway CLI', () => {
       res.writeHead(200, { 'cache-control': 'max-age=600', 'surrogate-key': 'w' })
       res.end(`${req.url} v${version}`)
     }
-    const gw = run(['--port', String(port), '--workers', '2', '--redis', redis.url, '--admin-token', ADMIN], { LARDER_ORIGIN: origin.url, LARDER_CONFIG: '' })
+    const gw = runGateway(['--port', String(port), '--workers', '2', '--redis', redis.url, '--admin-token', ADMIN], { LARDER_ORIGIN: origin.url, LARDER_CONFIG: '' })
     try {
       const line = await gw.ready
       assert.match(line, /2 workers/)
@@ -110,7 +91,7 @@ describe('larder gateway CLI', () => {
       res.writeHead(200, { 'cache-control': 'no-store' })
       res.end(`proto=${req.headers['x-forwarded-proto']}`)
     }
-    const gw = run(['--port', String(port), '--trust-proxy', '10.0.0.0/8, 127.0.0.1', '--client-headers-timeout', '300', '--max-connections-per-client', '0'], { LARDER_ORIGIN: origin.url, LARDER_CONFIG: '' })
+    const gw = runGateway(['--port', String(port), '--trust-proxy', '10.0.0.0/8, 127.0.0.1', '--client-headers-timeout', '300', '--max-connections-per-client', '0'], { LARDER_ORIGIN: origin.url, LARDER_CONFIG: '' })
     try {
       await gw.ready
       const base = `http://127.0.0.1:${port}`
@@ -131,22 +112,22 @@ describe('larder gateway CLI', () => {
       await gw.exit
     }
     for (const args of [['--trust-proxy', 'nope'], ['--client-request-timeout', '-5'], ['--max-connections-per-client', 'lots']]) {
-      const bad = run(args, { LARDER_ORIGIN: origin.url, LARDER_CONFIG: '' })
+      const bad = runGateway(args, { LARDER_ORIGIN: origin.url, LARDER_CONFIG: '' })
       assert.equal(await bad.exit, 2, args.join(' '))
     }
   })
 
   it('--workers without --redis is refused', async () => {
-    const r = run(['--workers', '2'], { LARDER_ORIGIN: origin.url, LARDER_CONFIG: '' })
+    const r = runGateway(['--workers', '2'], { LARDER_ORIGIN: origin.url, LARDER_CONFIG: '' })
     assert.equal(await r.exit, 2)
   })
 
   it('exits 2 with a message for a missing origin or a bad config', async () => {
-    const a = run([], { LARDER_ORIGIN: '', LARDER_CONFIG: '' })
+    const a = runGateway([], { LARDER_ORIGIN: '', LARDER_CONFIG: '' })
     assert.equal(await a.exit, 2)
     const bad = join(dir, 'bad.yaml')
     writeFileSync(bad, 'origin: http://x\nnope: 1\n')
-    const b = run(['--config', bad], { LARDER_ORIGIN: '' })
+    const b = runGateway(['--config', bad], { LARDER_ORIGIN: '' })
     assert.equal(await b.exit, 2)
   })
 })

@@ -1,3 +1,4 @@
+import { type ChildProcess, spawn } from 'node:child_process'
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http'
 import { type AddressInfo, connect } from 'node:net'
 import { pino } from 'pino'
@@ -119,4 +120,32 @@ export function rawRequest(base: string, text: string): Promise<string> {
     s.on('error', (err) => (out ? resolve(out) : reject(err)))
     s.on('close', () => resolve(out))
   })
+}
+
+const BIN = new URL('../../bin/larder.mjs', import.meta.url).pathname
+
+/** A running `larder gateway` child: `ready` resolves with its output once it listens, rejects if it exits first. */
+export interface GatewayChild {
+  child: ChildProcess
+  ready: Promise<string>
+  exit: Promise<number | null>
+  out(): string
+}
+
+/** Starts `larder gateway ...args` (from source) with `env` over this process's environment. */
+export function runGateway(args: string[], env: Record<string, string> = {}): GatewayChild {
+  const child = spawn(process.execPath, ['--conditions=larder-src', BIN, 'gateway', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+  const ready = new Promise<string>((resolve, reject) => {
+    const on = (d: Buffer) => {
+      out += d
+      if (out.includes('larder gateway on')) resolve(out)
+    }
+    child.stdout?.on('data', on)
+    child.stderr?.on('data', on)
+    exit.then((code) => reject(new Error(`exited ${code}: ${out}`)))
+  })
+  ready.catch(() => {}) // a test that expects an exit never awaits `ready`
+  return { child, ready, exit, out: () => out }
 }

@@ -2,7 +2,6 @@
 // refused unless allowed explicitly; a token's tenant wins over any header; anonymous
 // streams never get `notify` payloads unless the rule marks them public.
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,29 +9,13 @@ import { after, before, describe, it } from 'node:test'
 import { signStreamToken } from '../../src/realtime/index.ts'
 import { freePort } from '../../src/testing/servers.ts'
 import { ofType, openStream } from '../realtime/helpers.ts'
-import { ADMIN, get, type Origin, startOrigin } from './helpers.ts'
+import { ADMIN, get, type Origin, runGateway, startOrigin } from './helpers.ts'
 
-const bin = new URL('../../bin/larder.mjs', import.meta.url).pathname
 const SECRET = 'stream-secret-0123456789'
 
-function run(args: string[], env: Record<string, string> = {}): { child: ChildProcess; ready: Promise<string>; exit: Promise<number | null>; out: () => string } {
-  const child = spawn(process.execPath, ['--conditions=larder-src', bin, 'gateway', ...args], {
-    env: { ...process.env, LARDER_STREAM_SECRET: '', LARDER_STREAM_ANONYMOUS: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
-  const ready = new Promise<string>((resolve, reject) => {
-    const on = (d: Buffer) => {
-      out += d
-      if (out.includes('larder gateway on')) resolve(out)
-    }
-    child.stdout?.on('data', on)
-    child.stderr?.on('data', on)
-    exit.then((code) => reject(new Error(`exited ${code}: ${out}`)))
-  })
-  ready.catch(() => {})
-  return { child, ready, exit, out: () => out }
+/** The gateway with no stream settings from this process's environment. */
+function run(args: string[], env: Record<string, string> = {}) {
+  return runGateway(args, { LARDER_STREAM_SECRET: '', LARDER_STREAM_ANONYMOUS: '', ...env })
 }
 
 const RULES = `tenant_header: x-tenant-id
