@@ -4,33 +4,19 @@
 // hearing the log (a fake clock's advance, not a sleep), serves stale only when the origin
 // fails (X-Cache: STALE), and converges when Redis is back (docs/invariants.md).
 import assert from 'node:assert/strict'
-import diagnostics_channel from 'node:diagnostics_channel'
 import { describe, it } from 'node:test'
 import type { Cache } from '../../src/core/api.ts'
 import { createAuthorizer } from '../../src/core/auth.ts'
 import { createCache } from '../../src/core/cache.ts'
-import type { LogEntry } from '../../src/core/types.ts'
 import { createGateway, type Gateway } from '../../src/gateway/index.ts'
 import { type RedisLog, redisLog, redisStore } from '../../src/redis/index.ts'
 import { FakeClock } from '../../src/testing/fake-clock.ts'
 import { startRedis } from '../../src/testing/servers.ts'
+import { remoteInvalidation } from '../redis/helpers.ts'
 import { ADMIN, get as rawGet, startOrigin } from './helpers.ts'
 
 const get = (url: string, headers: Record<string, string> = {}, method?: string, body?: string) => rawGet(url, { host: 'shop.test', ...headers }, method, body)
 const purge = (base: string, tags: string[]) => get(`${base}/_larder/purge`, { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, 'POST', JSON.stringify({ tags }))
-
-function remoteInvalidation(source: string): Promise<LogEntry> {
-  return new Promise((resolve) => {
-    const on = (m: unknown) => {
-      const { entry, local } = m as { entry: LogEntry; local: boolean }
-      if (!local && entry.source === source) {
-        diagnostics_channel.unsubscribe('larder:cache:invalidate', on)
-        resolve(entry)
-      }
-    }
-    diagnostics_channel.subscribe('larder:cache:invalidate', on)
-  })
-}
 
 for (const fault of ['SIGSTOP', 'SIGKILL'] as const) {
   describe(`two gateways, Redis ${fault === 'SIGSTOP' ? 'paused' : 'killed'}`, () => {

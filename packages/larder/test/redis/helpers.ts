@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis'
+import diagnostics_channel from 'node:diagnostics_channel'
 import { createServer, type Server, type Socket } from 'node:net'
 import type { LogEntry, LogGap, LogSubscriber } from '../../src/core/types.ts'
 import { mulberry32 } from '../../src/testing/random.ts'
@@ -131,4 +132,18 @@ export function seededRandom(): { seed: number; rnd: (k: number) => number } {
   const seed = env !== undefined && /^\d+$/.test(env) ? Number(env) >>> 0 : Math.floor(Math.random() * 2 ** 32)
   const next = mulberry32(seed)
   return { seed, rnd: (k) => Math.floor(next() * k) }
+}
+
+/** Resolves with the first invalidation instance `source`'s entry delivers to a cache other than its appender. */
+export function remoteInvalidation(source: string): Promise<LogEntry> {
+  return new Promise((resolve) => {
+    const on = (m: unknown) => {
+      const { entry, local } = m as { entry: LogEntry; local: boolean }
+      if (!local && entry.source === source) {
+        diagnostics_channel.unsubscribe('larder:cache:invalidate', on)
+        resolve(entry)
+      }
+    }
+    diagnostics_channel.subscribe('larder:cache:invalidate', on)
+  })
 }

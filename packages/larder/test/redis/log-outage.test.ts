@@ -7,11 +7,10 @@ import diagnostics_channel from 'node:diagnostics_channel'
 import { describe, test } from 'node:test'
 import type { Cache } from '../../src/core/api.ts'
 import { createCache } from '../../src/core/cache.ts'
-import type { LogEntry } from '../../src/core/types.ts'
 import { type RedisLog, redisLog, redisStore } from '../../src/redis/index.ts'
 import { FakeClock } from '../../src/testing/fake-clock.ts'
 import { type RedisServerHandle, startRedis } from '../../src/testing/servers.ts'
-import { until } from './helpers.ts'
+import { remoteInvalidation, until } from './helpers.ts'
 
 interface Fleet {
   clock: FakeClock
@@ -48,20 +47,6 @@ async function fleet(redis: RedisServerHandle): Promise<Fleet> {
       await b.close()
     },
   }
-}
-
-/** Resolves with the first invalidation instance `source`'s entry delivers to a cache other than its appender. */
-function remoteInvalidation(source: string): Promise<LogEntry> {
-  return new Promise((resolve) => {
-    const on = (m: unknown) => {
-      const { entry, local } = m as { entry: LogEntry; local: boolean }
-      if (!local && entry.source === source) {
-        diagnostics_channel.unsubscribe('larder:cache:invalidate', on)
-        resolve(entry)
-      }
-    }
-    diagnostics_channel.subscribe('larder:cache:invalidate', on)
-  })
 }
 
 function counting(value: () => string) {
