@@ -30,6 +30,16 @@ export class BoundedLabel {
     return OTHER
   }
 
+  /** True when `value` already has its own label (looking never admits). */
+  has(value: unknown): boolean {
+    return typeof value === 'string' && this.#seen.has(value)
+  }
+
+  /** True when no new value can get its own label any more. */
+  get full(): boolean {
+    return this.#seen.size >= this.#limit
+  }
+
   get size(): number {
     return this.#seen.size
   }

@@ -9,38 +9,34 @@
  * are admitted (the first ones); later ones fold into `other` too.
  * @module
  */
-import { OTHER } from './labels.ts'
+import { BoundedLabel, OTHER } from './labels.ts'
 
 export class TenantLabel {
-  readonly #limit: number
-  readonly #known = new Set<string>()
-  /** Observations counted under `other` because their tenant was past the limit. */
-  folded = 0
+  /** The admitted tenants: the first `limit` (BoundedLabel's rule), the rest fold into `other`. */
+  readonly #labels: BoundedLabel
 
   constructor(limit: number) {
-    this.#limit = limit
+    this.#labels = new BoundedLabel(limit)
+  }
+
+  /** Observations counted under `other` because their tenant was past the limit. */
+  get folded(): number {
+    return this.#labels.folded
   }
 
   /** The label of a tenant the cache holds something of (a hit or a stored entry): admits it. */
   admit(tenant: unknown): string {
-    if (typeof tenant !== 'string' || tenant.length === 0 || tenant === OTHER) return OTHER
-    if (this.#known.has(tenant)) return tenant
-    if (this.#known.size < this.#limit) {
-      this.#known.add(tenant)
-      return tenant
-    }
-    this.folded++
-    return OTHER
+    return tenant === OTHER ? OTHER : this.#labels.get(tenant)
   }
 
   /** The label of any other observation: the tenant if admitted, else `other` (never admits). */
   get(tenant: unknown): string {
-    if (typeof tenant === 'string' && this.#known.has(tenant)) return tenant
-    if (typeof tenant === 'string' && this.#known.size >= this.#limit) this.folded++
+    if (this.#labels.has(tenant)) return tenant as string
+    if (typeof tenant === 'string' && this.#labels.full) this.#labels.folded++
     return OTHER
   }
 
   get size(): number {
-    return this.#known.size
+    return this.#labels.size
   }
 }
