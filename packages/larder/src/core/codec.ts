@@ -111,11 +111,6 @@ export function resolveCodec(c: unknown): ValueCodec {
   return { name: x.name, inline: x.inline === true, identity: x.identity === true, encode: x.encode.bind(x), decode: x.decode.bind(x) }
 }
 
-/** UTF-8 bytes of an encoded value (what L1 counts and L2 stores). */
-export function encodedBytes(text: string): number {
-  return Buffer.byteLength(text)
-}
-
 /**
  * The encoded form of an entry the engine writes, so a shared store writes that text instead
  * of encoding the value a second time. Held weakly: it lives only as long as the write.
