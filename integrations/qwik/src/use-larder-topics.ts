@@ -1,5 +1,5 @@
 import { isSignal, type QRL, type Signal, useStore, useVisibleTask$ } from '@builder.io/qwik'
-import type { ConnectionState, RealtimeEvent } from 'larder/realtime/client'
+import type { BackoffOptions, ConnectionState, RealtimeEvent } from 'larder/realtime/client'
 import { acquireClient } from './shared-client.ts'
 
 export type { ConnectionState, RealtimeEvent } from 'larder/realtime/client'
@@ -11,6 +11,8 @@ export interface LarderTopicsOptions {
   headers?: Record<string, string>
   /** Called in the browser for every event on the topics (and for a `reset`), after the store changed. */
   onEvent$?: QRL<(event: RealtimeEvent) => void>
+  /** Reconnect delays (exponential with full jitter). The first component to open a stream sets them. */
+  backoff?: BackoffOptions
   /** When the connection opens: `document-ready` (default) or `intersection-observer` (once the component is visible) or `document-idle`. */
   strategy?: 'intersection-observer' | 'document-ready' | 'document-idle'
 }
@@ -72,11 +74,12 @@ export function useLarderTopics(topics: readonly string[] | Signal<readonly stri
   const url = options.url ?? DEFAULT_STREAM_URL
   const headers = options.headers
   const onEvent$ = options.onEvent$
+  const backoff = options.backoff
   // biome-ignore lint/correctness/noQwikUseVisibleTask: a browser-only stream is exactly what a visible task is for (it must not run during SSR)
   useVisibleTask$(
     ({ track, cleanup }) => {
       const list: readonly string[] = isSignal(topics) ? track(topics) : topics
-      const { client, release } = acquireClient({ url, headers }, (state) => {
+      const { client, release } = acquireClient({ url, headers, backoff }, (state) => {
         live.state = state
       })
       // One event reaches every subscription whose topic covers one of its tags (and a reset

@@ -11,8 +11,8 @@ import { build, defaultClientConditions, defaultServerConditions, type InlineCon
 const pkgRoot = new URL('..', import.meta.url).pathname
 const srcDir = join(pkgRoot, 'test/fixture')
 
-/** Builds `test/fixture`; returns the server entry to import and a remover. */
-export async function buildSsrFixture(): Promise<{ entry: string; remove: () => void }> {
+/** Builds `test/fixture`; returns the server entry to import, the browser files (`build/`) and a remover. */
+export async function buildSsrFixture(): Promise<{ entry: string; clientDir: string; remove: () => void }> {
   // Inside the package, so the built server module resolves @builder.io/qwik from its node_modules.
   const outDir = mkdtempSync(join(pkgRoot, 'test', '.build-'))
   const clientDir = join(outDir, 'client')
@@ -29,5 +29,5 @@ export async function buildSsrFixture(): Promise<{ entry: string; remove: () => 
   })
   await build(common(false))
   await build(common(true))
-  return { entry: join(serverDir, 'entry.ssr.js'), remove: () => rmSync(outDir, { recursive: true, force: true }) }
+  return { entry: join(serverDir, 'entry.ssr.js'), clientDir, remove: () => rmSync(outDir, { recursive: true, force: true }) }
 }

@@ -1,0 +1,119 @@
+/**
+ * useLarderTopics in real headless Chromium: the fixture page (built by Qwik's optimizer,
+ * server-rendered by renderToString) resumes in the browser, opens one shared stream for its
+ * two components, follows invalidations, and after the connection is cut resumes from the last
+ * event id so an invalidation made while it was down still arrives.
+ */
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { createServer, type IncomingMessage, type Server } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { join, normalize } from 'node:path'
+import { after, before, test } from 'node:test'
+import { createCache } from 'larder'
+import { createSseHub, type SseHub } from 'larder/realtime'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import { buildSsrFixture } from './build-fixture.ts'
+
+interface Fixture {
+  renderPage(url: string): Promise<string>
+}
+
+const cache = createCache()
+let hub: SseHub
+let fixture: Fixture
+let clientDir: string
+let remove = () => {}
+let server: Server
+let base: string
+let browser: Browser
+/** Every stream request the page made (URL), and the sockets of the open ones. */
+const streamRequests: URL[] = []
+const streamSockets = new Set<Socket>()
+
+before(async () => {
+  const built = await buildSsrFixture()
+  remove = built.remove
+  clientDir = built.clientDir
+  fixture = (await import(built.entry)) as Fixture
+  hub = createSseHub({ log: cache.log, heartbeatMs: 60_000 })
+  server = createServer((req: IncomingMessage, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    if (url.pathname === '/_larder/stream') {
+      streamRequests.push(url)
+      streamSockets.add(req.socket)
+      req.socket.once('close', () => streamSockets.delete(req.socket))
+      hub.route(req, res, { tenant: String(req.headers['vendure-token'] ?? ''), url })
+      return
+    }
+    if (url.pathname === '/') {
+      void fixture.renderPage('/_larder/stream').then((html) => {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(`<!doctype html><html><head><title>fixture</title></head><body>${html}</body></html>`)
+      })
+      return
+    }
+    const file = normalize(join(clientDir, url.pathname))
+    if (!file.startsWith(clientDir)) return void res.writeHead(404).end()
+    readFile(file).then(
+      (body) => res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'application/json' }).end(body),
+      () => res.writeHead(404).end(),
+    )
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  })
+})
+
+after(async () => {
+  await browser?.close()
+  hub?.close()
+  server?.closeAllConnections()
+  await new Promise((resolve) => server?.close(resolve))
+  await cache.close()
+  remove()
+})
+
+const versions = (page: Page) => page.$$eval('.price', (els) => els.map((e) => (e as HTMLElement).dataset.version))
+
+test('the page resumes, shares one stream, follows invalidations and catches up after a cut', async () => {
+  const page = await browser.newPage()
+  const errors: string[] = []
+  page.on('pageerror', (e) => errors.push(String(e)))
+  await page.goto(`${base}/`)
+  await page.evaluate(() => Object.assign(window, { __notReloaded: true }))
+  // Both components go live on one connection.
+  await page.waitForFunction(() => [...document.querySelectorAll<HTMLElement>('.price')].every((e) => e.dataset.state === 'open'))
+  assert.equal(streamRequests.length, 1, 'the two components share one stream')
+  assert.deepEqual(streamRequests[0]?.searchParams.getAll('topic').sort(), ['Product:1', 'ProductVariant:*'])
+
+  // An invalidation of a followed tag in the page's tenant reaches both components once.
+  const tenant = cache.tenant('ch-a')
+  await tenant.invalidateTags(['Product:1'])
+  await page.waitForFunction(() => [...document.querySelectorAll<HTMLElement>('.price')].every((e) => e.dataset.version === '1'))
+  assert.equal(await page.getAttribute('.price', 'data-last'), 'invalidate:Product:1')
+  // Another tenant's invalidation of the same tag, and an unfollowed tag, do not arrive.
+  await cache.tenant('ch-b').invalidateTags(['Product:1'])
+  await tenant.invalidateTags(['Product:2'])
+  await tenant.invalidateTags(['ProductVariant:7'])
+  await page.waitForFunction(() => [...document.querySelectorAll<HTMLElement>('.price')].every((e) => e.dataset.version === '2'))
+  assert.equal(await page.getAttribute('.price', 'data-last'), 'invalidate:ProductVariant:7')
+
+  // Cut the connection, invalidate while it is down: the reconnect resumes from the last id.
+  const lastId = await page.getAttribute('.price', 'data-id')
+  assert.ok(lastId)
+  const replaysBefore = hub.stats().replays
+  for (const s of streamSockets) s.destroy()
+  await tenant.invalidateTags(['Product:1', 'ProductVariant:8'])
+  await page.waitForFunction(() => [...document.querySelectorAll<HTMLElement>('.price')].every((e) => e.dataset.version === '3' && e.dataset.state === 'open'))
+  assert.equal(await page.getAttribute('.price', 'data-last'), 'invalidate:Product:1,ProductVariant:8')
+  assert.equal(streamRequests.length, 2)
+  assert.equal(streamRequests[1]?.searchParams.get('lastEventId'), lastId, 'the reconnect resumed from the last event id')
+  assert.equal(hub.stats().replays, replaysBefore + 1, 'the missed invalidation came from a replay')
+  assert.deepEqual(await versions(page), ['3', '3'])
+  assert.equal(await page.evaluate(() => (window as unknown as { __notReloaded?: boolean }).__notReloaded), true, 'the page was not reloaded')
+  assert.deepEqual(errors, [])
+  await page.close()
+})
