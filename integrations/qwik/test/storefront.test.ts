@@ -1,0 +1,150 @@
+/**
+ * The Qwik storefront example end to end, nothing mocked: a real Vendure server (two
+ * channels, @larder/vendure on Redis), the Larder gateway in front of its Shop API, the built
+ * Qwik City app, and headless Chromium. A price changed through Vendure's Admin API appears in
+ * two open windows of the product page without a reload; the other channel's page keeps its
+ * price. Records mutation response → DOM change latency (docs/benchmarks.md).
+ *
+ * LARDER_QWIK_CHANGES (default 40) sets the number of price changes; SEED the price sequence.
+ */
+import assert from 'node:assert/strict'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { after, before, test } from 'node:test'
+import { createCache } from 'larder'
+import { createGateway, type Gateway } from 'larder/gateway'
+import { redisLog, redisStore } from 'larder/redis'
+import { mulberry32, type RedisServerHandle, startRedis } from 'larder/testing'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import { pino } from 'pino'
+import { gql, startTestVendure, type TestProduct, type TestVendure } from '../../vendure/src/testing/index.ts'
+import { armWatch, buildStorefront, changedSinceArmed, type Storefront, startStorefront, summary, watched } from './storefront-helpers.ts'
+
+const CHANGES = Number(process.env.LARDER_QWIK_CHANGES ?? 40)
+const SEED = Number(process.env.SEED ?? Date.now() % 2 ** 31)
+const ARTIFACTS = new URL('../../../test-artifacts/', import.meta.url).pathname
+
+let redis: RedisServerHandle
+let vendure: TestVendure
+let gatewayCache: ReturnType<typeof createCache>
+let gateway: Gateway
+let storefront: Storefront
+let browser: Browser
+
+before(async () => {
+  console.log(`# seed ${SEED}, ${CHANGES} price changes`)
+  buildStorefront()
+  redis = await startRedis()
+  vendure = await startTestVendure({ larder: { redis: redis.url, shopApiCache: true } })
+  // The gateway shares Vendure's Redis: L2 and the invalidation log (stream `larder`).
+  gatewayCache = createCache({ l2: redisStore({ url: redis.url }), log: redisLog({ url: redis.url, stream: 'larder' }) })
+  gateway = createGateway({ origin: vendure.url, cache: gatewayCache, tenantHeader: 'vendure-token', logger: pino({ level: 'silent' }) })
+  const gw = await gateway.listen(0, '127.0.0.1')
+  // Shop API through the gateway; the stream from Vendure's own server (the plugin mounts it).
+  storefront = await startStorefront({ LARDER_GATEWAY: `http://127.0.0.1:${gw.port}`, LARDER_STREAM: vendure.url })
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  })
+})
+
+after(async () => {
+  await browser?.close()
+  await storefront?.close()
+  await gateway?.close()
+  await gatewayCache?.close()
+  await vendure?.close()
+  await redis?.stop()
+})
+
+interface Shown {
+  page: Page
+  errors: string[]
+}
+
+async function open(channel: string, product: TestProduct): Promise<Shown> {
+  const page = await browser.newPage()
+  const errors: string[] = []
+  page.on('pageerror', (e) => errors.push(String(e)))
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()))
+  await page.goto(`${storefront.url}/${channel}/products/${product.slug}/`)
+  await page.waitForSelector('main[data-stream="open"]')
+  // A reload would lose this mark.
+  await page.evaluate(() => Object.assign(window, { __notReloaded: true }))
+  return { page, errors }
+}
+
+/** The price text the page should show: Vendure's own answer (straight from Vendure, not through the gateway). */
+async function expectedText(channel: string, product: TestProduct, variantId: string): Promise<string> {
+  vendure.shop.setChannelToken(channel)
+  const r = await vendure.shop.query<{ product: { variants: { id: string; priceWithTax: number; currencyCode: string }[] } }>(
+    gql`query ($id: ID!) { product(id: $id) { variants { id priceWithTax currencyCode } } }`,
+    { id: product.id },
+  )
+  const v = r.product.variants.find((x) => x.id === variantId)
+  assert.ok(v)
+  return `${(v.priceWithTax / 100).toFixed(2)} ${v.currencyCode}`
+}
+
+test('a price change made in the Admin API appears in both windows without reload; the other channel keeps its price', async () => {
+  const product = vendure.products.find((p) => p.variants.length > 0)
+  assert.ok(product)
+  const variant = product.variants[0]
+  assert.ok(variant)
+  const { default: chA, second: chB } = vendure.channels
+  const a1 = await open(chA, product)
+  const a2 = await open(chA, product)
+  const b = await open(chB, product)
+  // UI state on one window that a refresh must keep: the quantity typed in.
+  await a2.page.fill('#quantity', '3')
+  const bText = await b.page.textContent('#price')
+  await armWatch(b.page)
+
+  const random = mulberry32(SEED)
+  let price = variant.price
+  const fromResponse: number[] = []
+  const fromRequest: number[] = []
+  const eventToDom: number[] = []
+  for (let i = 0; i < CHANGES; i++) {
+    let next = price
+    while (next === price) next = 1_00 + Math.floor(random() * 9_900_00)
+    price = next
+    await Promise.all([armWatch(a1.page), armWatch(a2.page)])
+    const sent = performance.timeOrigin + performance.now()
+    await vendure.setPrice(variant.id, price, chA)
+    const answered = performance.timeOrigin + performance.now()
+    const [w1, w2] = await Promise.all([watched(a1.page), watched(a2.page)])
+    const want = await expectedText(chA, product, variant.id)
+    for (const w of [w1, w2]) {
+      assert.equal(w.text, want, `change ${i}: the page shows Vendure's new price`)
+      fromResponse.push(w.at - answered)
+      fromRequest.push(w.at - sent)
+      if (w.eventAt > 0) eventToDom.push(w.at - w.eventAt)
+    }
+  }
+
+  // The other channel's window did not change (its price is its own), and was not reloaded.
+  assert.equal(await b.page.textContent('#price'), bText)
+  assert.equal(await b.page.evaluate(() => document.getElementById('price')?.textContent), bText)
+  assert.equal(await changedSinceArmed(b.page), undefined, "the other channel's price changed")
+  // The windows were not reloaded, and the typed quantity stayed (the total follows the new price).
+  for (const s of [a1, a2, b]) assert.equal(await s.page.evaluate(() => (window as unknown as { __notReloaded?: boolean }).__notReloaded), true)
+  assert.equal(await a2.page.inputValue('#quantity'), '3')
+  const unit = Number((await a2.page.textContent('#price'))?.split(' ')[0])
+  assert.equal(await a2.page.textContent('#total'), `${(unit * 3).toFixed(2)} ${(await a2.page.textContent('#price'))?.split(' ')[1]}`)
+  for (const s of [a1, a2, b]) assert.deepEqual(s.errors, [])
+
+  const result = {
+    date: new Date().toISOString(),
+    seed: SEED,
+    changes: CHANGES,
+    windows: 2,
+    responseToDom: summary(fromResponse),
+    requestToDom: summary(fromRequest),
+    eventToDom: summary(eventToDom),
+  }
+  console.log(`# latency ${JSON.stringify(result)}`)
+  mkdirSync(ARTIFACTS, { recursive: true })
+  writeFileSync(`${ARTIFACTS}qwik-storefront-latency.json`, `${JSON.stringify(result, null, 2)}\n`)
+  // A loose bound that still catches a page that polls or reloads instead of following the stream.
+  assert.ok(result.responseToDom.p50 < 500, `p50 ${result.responseToDom.p50} ms`)
+})
