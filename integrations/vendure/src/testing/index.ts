@@ -88,6 +88,8 @@ export function gql(text: TemplateStringsArray | string): ReturnType<typeof pars
 }
 
 export async function startTestVendure(o: TestVendureOptions = {}): Promise<TestVendure> {
+  // No phoning home from tests (and no .vendure/ installation id in the working tree).
+  process.env.VENDURE_DISABLE_TELEMETRY ??= 'true'
   const port = o.port ?? (await freePort())
   const dataDir = mkdtempSync(join(tmpdir(), 'larder-vendure-'))
   registerInitializer('sqljs', new SqljsInitializer(dataDir))
