@@ -6,6 +6,7 @@ export default component$(() => (
     <head>
       <meta charset="utf-8" />
       <meta name="viewport" content="width=device-width, initial-scale=1" />
+      <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
       <title>Larder × Vendure × Qwik</title>
     </head>
     <body lang="en">

@@ -58,11 +58,12 @@ function toStoreEvent(e: RealtimeEvent): LarderTopicEvent {
  * ```tsx
  * const live = useLarderTopics([`Product:${id}`], { headers: { 'vendure-token': token } })
  * const product = useSignal(initial)
- * useTask$(async ({ track, cleanup }) => {
+ * useTask$(({ track, cleanup }) => {
  *   if (track(() => live.version) === 0) return
  *   const ctrl = new AbortController()
- *   cleanup(() => ctrl.abort())
- *   product.value = await loadProduct(id, ctrl.signal)
+ *   cleanup(() => ctrl.abort())                     // a newer event supersedes this refetch
+ *   // Not awaited: Qwik would hold the component's render until the task ends.
+ *   loadProduct(id, ctrl.signal).then((p) => (product.value = p), () => {})
  * })
  * ```
  *

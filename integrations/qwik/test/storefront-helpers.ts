@@ -52,51 +52,60 @@ export async function startStorefront(env: Record<string, string>): Promise<Stor
   }
 }
 
+// Page-side script, kept as text: the test runs through tsx, whose helpers (`__name`) do not
+// exist in the page.
+const ARM_WATCH = `(() => {
+  const now = () => performance.timeOrigin + performance.now()
+  const main = document.querySelector('main')
+  const priceText = () => document.getElementById('price')?.textContent ?? ''
+  const before = priceText()
+  const version = main.dataset.version
+  window.__changed = undefined
+  window.__watch = new Promise((resolve) => {
+    let eventAt = 0
+    // Qwik may patch the text node or replace it: watch the whole subtree.
+    const obs = new MutationObserver(() => {
+      const at = now()
+      if (eventAt === 0 && main.dataset.version !== version) eventAt = at
+      const text = priceText()
+      if (text === before) return
+      obs.disconnect()
+      window.__changed = text
+      // The refetch that brought it (Resource Timing): when it started and how long it took.
+      const f = performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/shop-api')).pop()
+      resolve({ text, at, eventAt, fetchStart: f ? performance.timeOrigin + f.startTime : 0, fetchMs: f ? f.duration : 0 })
+    })
+    obs.observe(main, { attributes: true, attributeFilter: ['data-version'], childList: true, characterData: true, subtree: true })
+  })
+})()`
+
 /**
  * Arms a watch in the page: the first change of `#price`'s text, and of `main[data-version]`
  * (the hook saw the event), each with the page's wall-clock time (performance.timeOrigin + now).
  */
 export async function armWatch(page: Page): Promise<void> {
-  await page.evaluate(() => {
-    const now = () => performance.timeOrigin + performance.now()
-    const main = document.querySelector('main') as HTMLElement
-    const priceText = () => document.getElementById('price')?.textContent ?? ''
-    const before = priceText()
-    const version = main.dataset.version
-    const w = window as unknown as { __watch: Promise<{ text: string; at: number; eventAt: number }>; __changed?: string }
-    w.__changed = undefined
-    w.__watch = new Promise((resolve) => {
-      let eventAt = 0
-      // Qwik may patch the text node or replace it: watch the whole subtree.
-      const obs = new MutationObserver(() => {
-        const at = now()
-        if (eventAt === 0 && main.dataset.version !== version) eventAt = at
-        const text = priceText()
-        if (text === before) return
-        obs.disconnect()
-        w.__changed = text
-        resolve({ text, at, eventAt })
-      })
-      obs.observe(main, { attributes: true, attributeFilter: ['data-version'], childList: true, characterData: true, subtree: true })
-    })
-  })
+  await page.evaluate(ARM_WATCH)
 }
 
 /** The text `#price` changed to since the watch was armed, or undefined. */
 export function changedSinceArmed(page: Page): Promise<string | undefined> {
-  return page.evaluate(() => (window as unknown as { __changed?: string }).__changed)
+  return page.evaluate('window.__changed') as Promise<string | undefined>
+}
+
+export interface Watched {
+  /** The new text of `#price`, and when it appeared. */
+  text: string
+  at: number
+  /** When `main[data-version]` changed (the hook saw the event), 0 if not seen first. */
+  eventAt: number
+  /** The Shop API refetch: its start and duration (Resource Timing), 0 when none. */
+  fetchStart: number
+  fetchMs: number
 }
 
 /** Waits for the armed watch (or the timeout). */
-export function watched(page: Page, timeoutMs = 10_000): Promise<{ text: string; at: number; eventAt: number }> {
-  return page.evaluate(
-    (ms) =>
-      Promise.race([
-        (window as unknown as { __watch: Promise<{ text: string; at: number; eventAt: number }> }).__watch,
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no DOM change')), ms)),
-      ]),
-    timeoutMs,
-  )
+export function watched(page: Page, timeoutMs = 10_000): Promise<Watched> {
+  return page.evaluate(`Promise.race([window.__watch, new Promise((_, reject) => setTimeout(() => reject(new Error('no DOM change')), ${Number(timeoutMs)}))])`) as Promise<Watched>
 }
 
 /** Nearest-rank percentile of sorted samples. */

@@ -66,6 +66,7 @@ async function open(channel: string, product: TestProduct): Promise<Shown> {
   const errors: string[] = []
   page.on('pageerror', (e) => errors.push(String(e)))
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()))
+  page.on('response', (r) => r.status() >= 400 && errors.push(`${r.status()} ${r.url()}`))
   await page.goto(`${storefront.url}/${channel}/products/${product.slug}/`)
   await page.waitForSelector('main[data-stream="open"]')
   // A reload would lose this mark.
@@ -104,6 +105,9 @@ test('a price change made in the Admin API appears in both windows without reloa
   const fromResponse: number[] = []
   const fromRequest: number[] = []
   const eventToDom: number[] = []
+  const directRead: number[] = []
+  const eventToFetch: number[] = []
+  const fetchMs: number[] = []
   for (let i = 0; i < CHANGES; i++) {
     let next = price
     while (next === price) next = 1_00 + Math.floor(random() * 9_900_00)
@@ -113,12 +117,16 @@ test('a price change made in the Admin API appears in both windows without reloa
     await vendure.setPrice(variant.id, price, chA)
     const answered = performance.timeOrigin + performance.now()
     const [w1, w2] = await Promise.all([watched(a1.page), watched(a2.page)])
+    const readStart = performance.now()
     const want = await expectedText(chA, product, variant.id)
+    directRead.push(performance.now() - readStart)
     for (const w of [w1, w2]) {
       assert.equal(w.text, want, `change ${i}: the page shows Vendure's new price`)
       fromResponse.push(w.at - answered)
       fromRequest.push(w.at - sent)
       if (w.eventAt > 0) eventToDom.push(w.at - w.eventAt)
+      if (w.eventAt > 0 && w.fetchStart > 0) eventToFetch.push(w.fetchStart - w.eventAt)
+      if (w.fetchMs > 0) fetchMs.push(w.fetchMs)
     }
   }
 
@@ -131,8 +139,6 @@ test('a price change made in the Admin API appears in both windows without reloa
   assert.equal(await a2.page.inputValue('#quantity'), '3')
   const unit = Number((await a2.page.textContent('#price'))?.split(' ')[0])
   assert.equal(await a2.page.textContent('#total'), `${(unit * 3).toFixed(2)} ${(await a2.page.textContent('#price'))?.split(' ')[1]}`)
-  for (const s of [a1, a2, b]) assert.deepEqual(s.errors, [])
-
   const result = {
     date: new Date().toISOString(),
     seed: SEED,
@@ -141,10 +147,40 @@ test('a price change made in the Admin API appears in both windows without reloa
     responseToDom: summary(fromResponse),
     requestToDom: summary(fromRequest),
     eventToDom: summary(eventToDom),
+    eventToFetchStart: summary(eventToFetch),
+    refetch: summary(fetchMs),
+    // The anchor: the same product query straight to Vendure's Shop API, same run.
+    vendureRead: summary(directRead),
   }
   console.log(`# latency ${JSON.stringify(result)}`)
   mkdirSync(ARTIFACTS, { recursive: true })
   writeFileSync(`${ARTIFACTS}qwik-storefront-latency.json`, `${JSON.stringify(result, null, 2)}\n`)
+  for (const s of [a1, a2, b]) assert.deepEqual(s.errors, [])
   // A loose bound that still catches a page that polls or reloads instead of following the stream.
   assert.ok(result.responseToDom.p50 < 500, `p50 ${result.responseToDom.p50} ms`)
+})
+
+test('read paths, for the latency breakdown: Vendure direct, through the gateway, through the storefront', async () => {
+  const product = vendure.products.find((p) => p.variants.length > 0) as TestProduct
+  const body = JSON.stringify({ query: 'query ($slug: String!) { product(slug: $slug) { __typename id name variants { __typename id priceWithTax currencyCode } } }', variables: { slug: product.slug } })
+  const read = async (base: string) => {
+    const t = performance.now()
+    const r = await fetch(`${base}/shop-api`, { method: 'POST', headers: { 'content-type': 'application/json', 'vendure-token': vendure.channels.default }, body })
+    const text = await r.text()
+    assert.equal(r.status, 200, text)
+    return { ms: performance.now() - t, cache: r.headers.get('x-cache') ?? '' }
+  }
+  const gw = `http://127.0.0.1:${(gateway.server.address() as { port: number }).port}`
+  const rows: Record<string, ReturnType<typeof summary> & { cache?: string }> = {}
+  for (const [name, base] of [['vendure', vendure.url], ['gateway', gw], ['storefront proxy', storefront.url]] as const) {
+    const samples: number[] = []
+    const caches = new Set<string>()
+    for (let i = 0; i < 30; i++) {
+      const r = await read(base)
+      if (i >= 5) samples.push(r.ms)
+      caches.add(r.cache)
+    }
+    rows[name] = { ...summary(samples), cache: [...caches].join(',') }
+  }
+  console.log(`# read paths ${JSON.stringify(rows)}`)
 })

@@ -24,16 +24,19 @@ export default component$(() => {
   useTask$(({ track }) => {
     products.value = track(() => loaded.value)
   })
-  useTask$(async ({ track, cleanup }) => {
+  // Not awaited: the render does not wait for the refetch (the old data stays until the new arrives).
+  useTask$(({ track, cleanup }) => {
     if (track(() => live.version) === 0) return
     const ctrl = new AbortController()
     cleanup(() => ctrl.abort())
-    try {
-      const data = await shopQuery<ProductsData>('', channel, PRODUCTS_QUERY, { take: 50 }, ctrl.signal)
-      products.value = data.products.items
-    } catch (err) {
-      if (!ctrl.signal.aborted) console.error(err)
-    }
+    shopQuery<ProductsData>('', channel, PRODUCTS_QUERY, { take: 50 }, ctrl.signal).then(
+      (data) => {
+        products.value = data.products.items
+      },
+      (err) => {
+        if (!ctrl.signal.aborted) console.error(err)
+      },
+    )
   })
 
   const q = search.value.trim().toLowerCase()

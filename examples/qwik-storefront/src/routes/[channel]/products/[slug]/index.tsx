@@ -27,16 +27,19 @@ export default component$(() => {
   useTask$(({ track }) => {
     product.value = track(() => loaded.value)
   })
-  useTask$(async ({ track, cleanup }) => {
+  // Not awaited: the render does not wait for the refetch (the old data stays until the new arrives).
+  useTask$(({ track, cleanup }) => {
     if (track(() => live.version) === 0) return
     const ctrl = new AbortController()
     cleanup(() => ctrl.abort())
-    try {
-      const data = await shopQuery<ProductData>('', channel, PRODUCT_QUERY, { slug }, ctrl.signal)
-      if (data.product) product.value = data.product
-    } catch (err) {
-      if (!ctrl.signal.aborted) console.error(err)
-    }
+    shopQuery<ProductData>('', channel, PRODUCT_QUERY, { slug }, ctrl.signal).then(
+      (data) => {
+        if (data.product) product.value = data.product
+      },
+      (err) => {
+        if (!ctrl.signal.aborted) console.error(err)
+      },
+    )
   })
 
   const p = product.value
