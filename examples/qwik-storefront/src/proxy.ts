@@ -10,7 +10,11 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 export interface ProxyTargets {
   /** Gateway base URL for `/shop-api`. */
   shopApi: string
-  /** Base URL for `/_larder/` (the stream): the gateway, or Vendure when the stream is mounted there. */
+  /**
+   * Base URL for `/_larder/` (the stream): the gateway (its hub follows the log after the
+   * gateway's own cache applied each invalidation, so a refetch made on an event never reads
+   * the old answer), or Vendure when the stream is mounted there and the gateway caches nothing.
+   */
   stream: string
 }
 
@@ -19,7 +23,7 @@ const agent = new Agent({ keepAlive: true, maxSockets: 256 })
 /** Answers and returns true for the proxied paths. */
 export function proxy(req: IncomingMessage, res: ServerResponse, targets: ProxyTargets): boolean {
   const path = req.url ?? '/'
-  const base = path === '/shop-api' || path.startsWith('/shop-api?') ? targets.shopApi : path.startsWith('/_larder/') ? targets.stream : undefined
+  const base = path === '/shop-api' || path.startsWith('/shop-api?') || path.startsWith('/shop-api/') ? targets.shopApi : path.startsWith('/_larder/') ? targets.stream : undefined
   if (base === undefined) return false
   const target = new URL(path, base)
   const headers: Record<string, string | string[]> = {}

@@ -72,7 +72,7 @@ const ARM_WATCH = `(() => {
       obs.disconnect()
       window.__changed = text
       // The refetch that brought it (Resource Timing): when it started and how long it took.
-      const f = performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/shop-api')).pop()
+      const f = performance.getEntriesByType('resource').filter((e) => e.name.includes('/shop-api?')).pop()
       resolve({ text, at, eventAt, fetchStart: f ? performance.timeOrigin + f.startTime : 0, fetchMs: f ? f.duration : 0 })
     })
     obs.observe(main, { attributes: true, attributeFilter: ['data-version'], childList: true, characterData: true, subtree: true })

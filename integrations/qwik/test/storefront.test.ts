@@ -12,6 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { after, before, test } from 'node:test'
 import { createCache } from 'larder'
 import { createGateway, type Gateway } from 'larder/gateway'
+import { createSseHub, type SseHub } from 'larder/realtime'
 import { redisLog, redisStore } from 'larder/redis'
 import { mulberry32, type RedisServerHandle, startRedis } from 'larder/testing'
 import { type Browser, chromium, type Page } from 'playwright-core'
@@ -27,6 +28,7 @@ let redis: RedisServerHandle
 let vendure: TestVendure
 let gatewayCache: ReturnType<typeof createCache>
 let gateway: Gateway
+let hub: SseHub
 let storefront: Storefront
 let browser: Browser
 
@@ -35,12 +37,14 @@ before(async () => {
   buildStorefront()
   redis = await startRedis()
   vendure = await startTestVendure({ larder: { redis: redis.url, shopApiCache: true } })
-  // The gateway shares Vendure's Redis: L2 and the invalidation log (stream `larder`).
+  // The gateway, as `larder gateway` runs it: its own cache on Vendure's Redis (L2 and the
+  // invalidation log, stream `larder`), and the SSE hub on that cache's log. The hub hears an
+  // invalidation after the gateway's cache applied it, so the page's refetch cannot get the old answer.
   gatewayCache = createCache({ l2: redisStore({ url: redis.url }), log: redisLog({ url: redis.url, stream: 'larder' }) })
-  gateway = createGateway({ origin: vendure.url, cache: gatewayCache, tenantHeader: 'vendure-token', logger: pino({ level: 'silent' }) })
+  hub = createSseHub({ log: gatewayCache.log })
+  gateway = createGateway({ origin: vendure.url, cache: gatewayCache, tenantHeader: 'vendure-token', routes: [hub.route], logger: pino({ level: 'silent' }) })
   const gw = await gateway.listen(0, '127.0.0.1')
-  // Shop API through the gateway; the stream from Vendure's own server (the plugin mounts it).
-  storefront = await startStorefront({ LARDER_GATEWAY: `http://127.0.0.1:${gw.port}`, LARDER_STREAM: vendure.url })
+  storefront = await startStorefront({ LARDER_GATEWAY: `http://127.0.0.1:${gw.port}` })
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
@@ -50,6 +54,7 @@ before(async () => {
 after(async () => {
   await browser?.close()
   await storefront?.close()
+  hub?.close()
   await gateway?.close()
   await gatewayCache?.close()
   await vendure?.close()
@@ -162,10 +167,11 @@ test('a price change made in the Admin API appears in both windows without reloa
 
 test('read paths, for the latency breakdown: Vendure direct, through the gateway, through the storefront', async () => {
   const product = vendure.products.find((p) => p.variants.length > 0) as TestProduct
-  const body = JSON.stringify({ query: 'query ($slug: String!) { product(slug: $slug) { __typename id name variants { __typename id priceWithTax currencyCode } } }', variables: { slug: product.slug } })
+  const query = 'query ($slug: String!) { product(slug: $slug) { __typename id name variants { __typename id priceWithTax currencyCode } } }'
+  const search = `?query=${encodeURIComponent(query)}&variables=${encodeURIComponent(JSON.stringify({ slug: product.slug }))}`
   const read = async (base: string) => {
     const t = performance.now()
-    const r = await fetch(`${base}/shop-api`, { method: 'POST', headers: { 'content-type': 'application/json', 'vendure-token': vendure.channels.default }, body })
+    const r = await fetch(`${base}/shop-api${search}`, { headers: { 'vendure-token': vendure.channels.default } })
     const text = await r.text()
     assert.equal(r.status, 200, text)
     return { ms: performance.now() - t, cache: r.headers.get('x-cache') ?? '' }

@@ -2,6 +2,10 @@
  * Vendure Shop API queries. In the browser they go to `/shop-api` on the page's origin (the
  * storefront server forwards it to the Larder gateway); on the server straight to the gateway.
  * The channel token is the `vendure-token` header, which is also the Larder tenant.
+ *
+ * Queries are sent as GET (`?query=&variables=`): the gateway caches anonymous GET queries
+ * (the @larder/vendure Shop API hook marks them), and a price change purges exactly the
+ * cached answers that held that product or variant.
  */
 export interface Variant {
   __typename: 'ProductVariant'
@@ -35,12 +39,8 @@ export class ShopApiError extends Error {}
 
 /** Runs a Shop API query for `channel`; `base` is the gateway URL on the server, '' in the browser. */
 export async function shopQuery<T>(base: string, channel: string, query: string, variables: Record<string, unknown>, signal?: AbortSignal): Promise<T> {
-  const res = await fetch(`${base}/shop-api`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'vendure-token': channel },
-    body: JSON.stringify({ query, variables }),
-    signal,
-  })
+  const url = `${base}/shop-api?query=${encodeURIComponent(query)}&variables=${encodeURIComponent(JSON.stringify(variables))}`
+  const res = await fetch(url, { headers: { 'vendure-token': channel }, signal })
   if (!res.ok) throw new ShopApiError(`shop api answered ${res.status}`)
   const body = (await res.json()) as { data?: T; errors?: { message: string }[] }
   if (body.errors?.length) throw new ShopApiError(body.errors.map((e) => e.message).join('; '))
