@@ -6,7 +6,8 @@ import { defaultClientConditions, defaultServerConditions, defineConfig } from '
 // (an app using the published packages needs no conditions).
 export default defineConfig(() => ({
   plugins: [qwikCity(), qwikVite()],
-  resolve: { conditions: [...defaultClientConditions, 'larder-src'] },
+  // One Qwik: the linked @larder/qwik must not bring its own copy.
+  resolve: { conditions: [...defaultClientConditions, 'larder-src'], dedupe: ['@builder.io/qwik', '@builder.io/qwik-city'] },
   ssr: { resolve: { conditions: [...defaultServerConditions, 'larder-src'] } },
   preview: { headers: { 'cache-control': 'public, max-age=600' } },
 }))
