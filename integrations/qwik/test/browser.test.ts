@@ -5,6 +5,7 @@
  * event id so an invalidation made while it was down still arrives.
  */
 import assert from 'node:assert/strict'
+import { EventEmitter, once } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
@@ -30,6 +31,7 @@ let browser: Browser
 /** Every stream request the page made (URL), and the sockets of the open ones. */
 const streamRequests: URL[] = []
 const streamSockets = new Set<Socket>()
+const streams = new EventEmitter()
 
 before(async () => {
   const built = await buildSsrFixture()
@@ -41,6 +43,7 @@ before(async () => {
     const url = new URL(req.url ?? '/', 'http://localhost')
     if (url.pathname === '/_larder/stream') {
       streamRequests.push(url)
+      streams.emit('request', url)
       streamSockets.add(req.socket)
       req.socket.once('close', () => streamSockets.delete(req.socket))
       hub.route(req, res, { tenant: String(req.headers['vendure-token'] ?? ''), url })
@@ -86,8 +89,8 @@ test('the page resumes, shares one stream, follows invalidations and catches up 
   await page.evaluate(() => Object.assign(window, { __notReloaded: true }))
   // Both components go live on one connection.
   await page.waitForFunction(() => [...document.querySelectorAll<HTMLElement>('.price')].every((e) => e.dataset.state === 'open'))
-  assert.equal(streamRequests.length, 1, 'the two components share one stream')
-  assert.deepEqual(streamRequests[0]?.searchParams.getAll('topic').sort(), ['Product:1', 'ProductVariant:*'])
+  assert.equal(streamRequests.length, 1, 'the three components share one stream')
+  assert.deepEqual(streamRequests[0]?.searchParams.getAll('topic').sort(), ['Collection:1', 'Product:1', 'ProductVariant:*'])
 
   // An invalidation of a followed tag in the page's tenant reaches both components once.
   const tenant = cache.tenant('ch-a')
@@ -114,6 +117,38 @@ test('the page resumes, shares one stream, follows invalidations and catches up 
   assert.equal(hub.stats().replays, replaysBefore + 1, 'the missed invalidation came from a replay')
   assert.deepEqual(await versions(page), ['3', '3'])
   assert.equal(await page.evaluate(() => (window as unknown as { __notReloaded?: boolean }).__notReloaded), true, 'the page was not reloaded')
+  assert.deepEqual(errors, [])
+  await page.close()
+})
+
+test('a topics signal re-subscribes on the same connection, resuming, and the page keeps its other state', async () => {
+  const page = await browser.newPage()
+  const errors: string[] = []
+  page.on('pageerror', (e) => errors.push(String(e)))
+  await page.goto(`${base}/`)
+  await page.waitForFunction(() => [...document.querySelectorAll<HTMLElement>('.price')].every((e) => e.dataset.state === 'open'))
+  const opened = streamRequests.length
+  const tenant = cache.tenant('ch-a')
+  await tenant.invalidateTags(['Collection:1'])
+  await page.waitForFunction(() => document.getElementById('picker')?.dataset.version === '1')
+  const lastId = await page.getAttribute('#picker', 'data-id')
+  assert.ok(lastId)
+
+  await page.fill('#note', 'kept')
+  const reconnect = once(streams, 'request', { signal: AbortSignal.timeout(10_000) })
+  await page.click('#next')
+  const [url] = (await reconnect) as [URL]
+  assert.ok(url.searchParams.getAll('topic').includes('Collection:2'), 'the stream now follows the new topic')
+  assert.equal(url.searchParams.get('lastEventId'), lastId, 'and resumed where it was')
+  assert.equal(streamRequests.length, opened + 1, 'one reconnect, no second connection')
+  await page.waitForFunction(() => [...document.querySelectorAll<HTMLElement>('.price')].every((e) => e.dataset.state === 'open'))
+
+  // The old topic no longer counts for the picker; the new one does.
+  await tenant.invalidateTags(['Collection:1'])
+  await tenant.invalidateTags(['Collection:2'])
+  await page.waitForFunction(() => document.getElementById('picker')?.dataset.last === 'invalidate:Collection:2')
+  assert.equal(await page.getAttribute('#picker', 'data-version'), '2')
+  assert.equal(await page.inputValue('#note'), 'kept')
   assert.deepEqual(errors, [])
   await page.close()
 })
