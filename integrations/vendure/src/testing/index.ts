@@ -151,3 +151,5 @@ export async function startTestVendure(o: TestVendureOptions = {}): Promise<Test
     throw err
   }
 }
+
+export { cacheStrategyConformance, type CacheStrategyUnderTest } from './cache-strategy-conformance.ts'
