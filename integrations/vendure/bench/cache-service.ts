@@ -19,6 +19,7 @@ import { CacheService, type ConfigService, DefaultCachePlugin, RedisCacheStrateg
 import { createCache } from 'larder'
 import { redisLog, redisStore } from 'larder/redis'
 import { startRedis } from 'larder/testing'
+import { interleavedTable, runInterleaved } from '../../../bench/lib/interleaved.ts'
 import { LarderCacheStrategy } from '../src/cache-strategy.ts'
 import { startTestVendure } from '../src/testing/index.ts'
 
@@ -56,33 +57,9 @@ for (const [name, fn] of Object.entries(subjects)) {
   if (v?.sku !== 'SKU-7') throw new Error(`${name} did not return the value: ${JSON.stringify(v)}`)
 }
 
-const names = Object.keys(subjects)
-const total = new Map<string, number>(names.map((n) => [n, 0]))
-const batchRatios = new Map<string, number[]>(names.map((n) => [n, []]))
-for (const fn of Object.values(subjects)) for (let i = 0; i < 300; i++) await fn(i) // warm up (JIT, connections)
-for (let b = 0; b < ROUNDS; b++) {
-  const times = new Map<string, number>()
-  for (let j = 0; j < names.length; j++) {
-    const name = names[(b + j) % names.length] as string
-    const fn = subjects[name] as (i: number) => Promise<unknown>
-    const t0 = performance.now()
-    for (let i = 0; i < OPS; i++) await fn(b * OPS + i)
-    const dt = performance.now() - t0
-    times.set(name, dt)
-    total.set(name, (total.get(name) as number) + dt)
-  }
-  const anchorDt = times.get(names[0] as string) as number
-  for (const n of names) batchRatios.get(n)?.push(anchorDt / (times.get(n) as number))
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
-const anchorTotal = total.get(names[0] as string) as number
+const result = await runInterleaved(subjects, ROUNDS, OPS)
 console.log(`Vendure CacheService.get — ${ROUNDS} batches × ${OPS} sequential gets per subject, interleaved; loadavg ${loadavg()[0]?.toFixed(2)}`)
-console.log('| subject | ops/s | ratio vs RedisCacheStrategy (total time) | median batch ratio |')
-console.log('|---|---|---|---|')
-for (const n of names) {
-  const t = total.get(n) as number
-  console.log(`| ${n} | ${Math.round((ROUNDS * OPS) / (t / 1000)).toLocaleString('en-US')} | ${(anchorTotal / t).toFixed(2)}× | ${median(batchRatios.get(n) as number[]).toFixed(2)}× |`)
-}
+console.log(interleavedTable(result, ROUNDS, OPS, 'RedisCacheStrategy'))
 
 await redisStrategy.destroy()
 await larderCache.close()
