@@ -64,7 +64,7 @@ describe('Vendure catalog events → Larder, per channel', () => {
       assert.equal(inSecond.status, 200)
       assert.equal(inDefault.status, 200)
       await v.setPrice(variant, 111_00, v.channels.second)
-      const hit = (m: { type: string; data: string }, tag: string) => m.type === 'invalidate' && (payload(m).tags as string[]).includes(tag)
+      const hit = (m: Parameters<typeof payload>[0], tag: string) => m.type === 'invalidate' && (payload(m).tags as string[]).includes(tag)
       await inSecond.waitFor((es) => es.some((m) => hit(m, `ProductVariant:${variant}`)), 5000, 'the second channel’s invalidate')
       // Then a change in the default channel: the log is ordered, so once the default channel's
       // client has this one it would already have had the first, had it been sent to it.

@@ -55,7 +55,7 @@ export interface TestVendureOptions {
   larder?: LarderPluginOptions
   /** Port of the Vendure server. Default: a free one. */
   port?: number
-  /** More Vendure config merged last (plugins are appended to LarderPlugin). */
+  /** More Vendure config merged last (its plugins come after LarderPlugin). */
   config?: Partial<VendureConfig>
   /** Vendure's log output (`LOG=1` in the environment turns it on too). Default false. */
   log?: boolean
@@ -100,10 +100,11 @@ export async function startTestVendure(o: TestVendureOptions = {}): Promise<Test
       // Ids in responses are the database ids (the testing strategy would prefix them with T_).
       entityOptions: { entityIdStrategy: new AutoIncrementIdStrategy() },
       logger: log ? new DefaultLogger({ level: LogLevel.Info }) : testConfig.logger,
-      plugins: [LarderPlugin.init(o.larder ?? {})],
     }),
     o.config ?? {},
   )
+  // mergeConfig replaces arrays: the Larder plugin first, then the caller's.
+  config.plugins = [LarderPlugin.init(o.larder ?? {}), ...(o.config?.plugins ?? [])]
   const { server, adminClient, shopClient } = createTestEnvironment(config)
   try {
     await server.init({ initialData: INITIAL_DATA, productsCsvPath: PRODUCTS_CSV, customerCount: 1 })
@@ -151,3 +152,5 @@ export async function startTestVendure(o: TestVendureOptions = {}): Promise<Test
     throw err
   }
 }
+
+export { cacheStrategyConformance, type CacheStrategyUnderTest } from './cache-strategy-conformance.ts'
