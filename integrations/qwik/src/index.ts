@@ -11,4 +11,5 @@ export {
   type RealtimeEvent,
   useLarderTopics,
 } from './use-larder-topics.ts'
+export { useLarderRefetch } from './use-larder-refetch.ts'
 export { acquireClient, RELEASE_GRACE_MS, type SharedClientOptions, sharedClientCount } from './shared-client.ts'

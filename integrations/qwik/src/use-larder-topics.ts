@@ -52,19 +52,13 @@ function toStoreEvent(e: RealtimeEvent): LarderTopicEvent {
  * headers is shared by all components, reconnects with backoff after errors and resumes
  * from the last event id (the hub replays what was missed, or sends `reset`).
  *
- * Refresh data by tracking `version`; the component is not re-mounted, so its other state
- * (filters, search input, selected variant) stays as it is:
+ * Refresh data by tracking `version` (`useLarderRefetch` does it for one signal); the component
+ * is not re-mounted, so its other state (filters, search input, selected variant) stays as it is:
  *
  * ```tsx
  * const live = useLarderTopics([`Product:${id}`], { headers: { 'vendure-token': token } })
  * const product = useSignal(initial)
- * useTask$(({ track, cleanup }) => {
- *   if (track(() => live.version) === 0) return
- *   const ctrl = new AbortController()
- *   cleanup(() => ctrl.abort())                     // a newer event supersedes this refetch
- *   // Not awaited: Qwik would hold the component's render until the task ends.
- *   loadProduct(id, ctrl.signal).then((p) => (product.value = p), () => {})
- * })
+ * useLarderRefetch(live, product, $((signal) => loadProduct(id, signal)))
  * ```
  *
  * `topics` may be a signal: changing it re-subscribes on the same connection (which

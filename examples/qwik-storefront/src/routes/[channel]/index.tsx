@@ -1,6 +1,6 @@
-import { component$, useSignal, useTask$ } from '@builder.io/qwik'
+import { $, component$, useSignal, useTask$ } from '@builder.io/qwik'
 import { Link, routeLoader$, useLocation } from '@builder.io/qwik-city'
-import { useLarderTopics } from '@larder/qwik'
+import { useLarderRefetch, useLarderTopics } from '@larder/qwik'
 import { gatewayUrl } from '../../lib/gateway.ts'
 import { formatPrice, PRODUCTS_QUERY, type Product, shopQuery } from '../../lib/shop.ts'
 
@@ -24,20 +24,11 @@ export default component$(() => {
   useTask$(({ track }) => {
     products.value = track(() => loaded.value)
   })
-  // Not awaited: the render does not wait for the refetch (the old data stays until the new arrives).
-  useTask$(({ track, cleanup }) => {
-    if (track(() => live.version) === 0) return
-    const ctrl = new AbortController()
-    cleanup(() => ctrl.abort())
-    shopQuery<ProductsData>('', channel, PRODUCTS_QUERY, { take: 50 }, ctrl.signal).then(
-      (data) => {
-        products.value = data.products.items
-      },
-      (err) => {
-        if (!ctrl.signal.aborted) console.error(err)
-      },
-    )
-  })
+  useLarderRefetch(
+    live,
+    products,
+    $(async (signal: AbortSignal) => (await shopQuery<ProductsData>('', channel, PRODUCTS_QUERY, { take: 50 }, signal)).products.items),
+  )
 
   const q = search.value.trim().toLowerCase()
   const shown = q ? products.value.filter((p) => p.name.toLowerCase().includes(q)) : products.value

@@ -1,6 +1,6 @@
-import { component$, useComputed$, useSignal, useTask$ } from '@builder.io/qwik'
+import { $, component$, useComputed$, useSignal, useTask$ } from '@builder.io/qwik'
 import { Link, routeLoader$, useLocation } from '@builder.io/qwik-city'
-import { useLarderTopics } from '@larder/qwik'
+import { useLarderRefetch, useLarderTopics } from '@larder/qwik'
 import { gatewayUrl } from '../../../../lib/gateway.ts'
 import { formatPrice, PRODUCT_QUERY, type Product, productTopics, shopQuery } from '../../../../lib/shop.ts'
 
@@ -27,20 +27,11 @@ export default component$(() => {
   useTask$(({ track }) => {
     product.value = track(() => loaded.value)
   })
-  // Not awaited: the render does not wait for the refetch (the old data stays until the new arrives).
-  useTask$(({ track, cleanup }) => {
-    if (track(() => live.version) === 0) return
-    const ctrl = new AbortController()
-    cleanup(() => ctrl.abort())
-    shopQuery<ProductData>('', channel, PRODUCT_QUERY, { slug }, ctrl.signal).then(
-      (data) => {
-        if (data.product) product.value = data.product
-      },
-      (err) => {
-        if (!ctrl.signal.aborted) console.error(err)
-      },
-    )
-  })
+  useLarderRefetch(
+    live,
+    product,
+    $(async (signal: AbortSignal) => (await shopQuery<ProductData>('', channel, PRODUCT_QUERY, { slug }, signal)).product ?? undefined),
+  )
 
   const p = product.value
   const variant = p.variants.find((v) => v.id === variantId.value) ?? p.variants[0]
