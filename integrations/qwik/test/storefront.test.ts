@@ -14,7 +14,7 @@ import { createCache } from 'larder'
 import { createGateway, type Gateway } from 'larder/gateway'
 import { createSseHub, type SseHub } from 'larder/realtime'
 import { redisLog, redisStore } from 'larder/redis'
-import { mulberry32, type RedisServerHandle, startRedis } from 'larder/testing'
+import { freePort, mulberry32, type RedisServerHandle, startRedis } from 'larder/testing'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { pino } from 'pino'
 import { gql, startTestVendure, type TestProduct, type TestVendure } from '../../vendure/src/testing/index.ts'
@@ -189,4 +189,28 @@ test('read paths, for the latency breakdown: Vendure direct, through the gateway
     rows[name] = { ...summary(samples), cache: [...caches].join(',') }
   }
   console.log(`# read paths ${JSON.stringify(rows)}`)
+})
+
+test('bad input answers 404, not 500: an invalid or unknown channel token, an unknown product', async () => {
+  const product = vendure.products[0] as TestProduct
+  for (const path of [`/a%20b/products/${product.slug}/`, `/no-such-channel/products/${product.slug}/`, `/${vendure.channels.default}/products/no-such-product/`, '/no-such-channel/']) {
+    const r = await fetch(`${storefront.url}${path}`)
+    await r.text()
+    assert.equal(r.status, 404, path)
+  }
+})
+
+test('gateway down: pages answer 502 with a message, the forwarded Shop API 502 too', async () => {
+  const port = await freePort()
+  const down = await startStorefront({ LARDER_GATEWAY: `http://127.0.0.1:${port}` })
+  try {
+    const page = await fetch(`${down.url}/${vendure.channels.default}/`)
+    assert.equal(page.status, 502)
+    assert.match(await page.text(), /the shop is unavailable/)
+    const api = await fetch(`${down.url}/shop-api?query=%7B__typename%7D`)
+    assert.equal(api.status, 502)
+    assert.equal(await api.text(), 'upstream unavailable')
+  } finally {
+    await down.close()
+  }
 })

@@ -35,15 +35,33 @@ export const PRODUCT_QUERY = `query Product($slug: String!) {
   product(slug: $slug) { __typename id name slug description variants { ${VARIANT_FIELDS} } }
 }`
 
-export class ShopApiError extends Error {}
+export class ShopApiError extends Error {
+  /** The HTTP status of the answer (200 when GraphQL reported errors). */
+  readonly status: number
+  /** GraphQL error codes (`extensions.code`), e.g. `CHANNEL_NOT_FOUND`. */
+  readonly codes: string[]
+  constructor(message: string, status: number, codes: string[] = []) {
+    super(message)
+    this.name = 'ShopApiError'
+    this.status = status
+    this.codes = codes
+  }
+  /** The request named what does not exist (an unknown channel token): the page is a 404, not a 500. */
+  get notFound(): boolean {
+    return this.codes.includes('CHANNEL_NOT_FOUND')
+  }
+}
 
 /** Runs a Shop API query for `channel`; `base` is the gateway URL on the server, '' in the browser. */
 export async function shopQuery<T>(base: string, channel: string, query: string, variables: Record<string, unknown>, signal?: AbortSignal): Promise<T> {
   const url = `${base}/shop-api?query=${encodeURIComponent(query)}&variables=${encodeURIComponent(JSON.stringify(variables))}`
   const res = await fetch(url, { headers: { 'vendure-token': channel }, signal })
-  if (!res.ok) throw new ShopApiError(`shop api answered ${res.status}`)
-  const body = (await res.json()) as { data?: T; errors?: { message: string }[] }
-  if (body.errors?.length) throw new ShopApiError(body.errors.map((e) => e.message).join('; '))
+  if (!res.ok) throw new ShopApiError(`shop api answered ${res.status}`, res.status)
+  const body = (await res.json()) as { data?: T; errors?: { message: string; extensions?: { code?: string } }[] }
+  if (body.errors?.length) {
+    const codes = body.errors.map((e) => e.extensions?.code ?? '').filter((c) => c !== '')
+    throw new ShopApiError(body.errors.map((e) => e.message).join('; '), res.status, codes)
+  }
   return body.data as T
 }
 

@@ -1,7 +1,7 @@
 import { $, component$, useSignal, useTask$ } from '@builder.io/qwik'
 import { Link, routeLoader$, useLocation } from '@builder.io/qwik-city'
 import { useLarderRefetch, useLarderTopics } from '@larder/qwik'
-import { gatewayUrl } from '../../lib/gateway.ts'
+import { loaderQuery } from '../../lib/gateway.ts'
 import { formatPrice, PRODUCTS_QUERY, type Product, shopQuery } from '../../lib/shop.ts'
 
 interface ProductsData {
@@ -9,7 +9,7 @@ interface ProductsData {
 }
 
 export const useProducts = routeLoader$(async (ev) => {
-  const data = await shopQuery<ProductsData>(gatewayUrl(ev), ev.params.channel, PRODUCTS_QUERY, { take: 50 })
+  const data = await loaderQuery<ProductsData>(ev, PRODUCTS_QUERY, { take: 50 })
   return data.products.items
 })
 

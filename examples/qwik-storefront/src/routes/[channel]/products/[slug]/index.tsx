@@ -1,7 +1,7 @@
 import { $, component$, useComputed$, useSignal, useTask$ } from '@builder.io/qwik'
 import { Link, routeLoader$, useLocation } from '@builder.io/qwik-city'
 import { useLarderRefetch, useLarderTopics } from '@larder/qwik'
-import { gatewayUrl } from '../../../../lib/gateway.ts'
+import { loaderQuery } from '../../../../lib/gateway.ts'
 import { formatPrice, PRODUCT_QUERY, type Product, productTopics, shopQuery } from '../../../../lib/shop.ts'
 
 interface ProductData {
@@ -9,7 +9,7 @@ interface ProductData {
 }
 
 export const useProduct = routeLoader$(async (ev) => {
-  const data = await shopQuery<ProductData>(gatewayUrl(ev), ev.params.channel, PRODUCT_QUERY, { slug: ev.params.slug })
+  const data = await loaderQuery<ProductData>(ev, PRODUCT_QUERY, { slug: ev.params.slug })
   if (!data.product) throw ev.error(404, 'no such product')
   return data.product
 })
