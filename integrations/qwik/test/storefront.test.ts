@@ -66,13 +66,13 @@ interface Shown {
   errors: string[]
 }
 
-async function open(channel: string, product: TestProduct): Promise<Shown> {
+async function open(channel: string, path: string): Promise<Shown> {
   const page = await browser.newPage()
   const errors: string[] = []
   page.on('pageerror', (e) => errors.push(String(e)))
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()))
   page.on('response', (r) => r.status() >= 400 && errors.push(`${r.status()} ${r.url()}`))
-  await page.goto(`${storefront.url}/${channel}/products/${product.slug}/`)
+  await page.goto(`${storefront.url}/${channel}/${path}`)
   await page.waitForSelector('main[data-stream="open"]')
   // A reload would lose this mark.
   await page.evaluate(() => Object.assign(window, { __notReloaded: true }))
@@ -91,15 +91,22 @@ async function expectedText(channel: string, product: TestProduct, variantId: st
   return `${(v.priceWithTax / 100).toFixed(2)} ${v.currencyCode}`
 }
 
-test('a price change made in the Admin API appears in both windows without reload; the other channel keeps its price', async () => {
+test('a price change made in the Admin API appears in both windows and the filtered list without reload; the other channel keeps its price', async () => {
   const product = vendure.products.find((p) => p.variants.length > 0)
   assert.ok(product)
   const variant = product.variants[0]
   assert.ok(variant)
   const { default: chA, second: chB } = vendure.channels
-  const a1 = await open(chA, product)
-  const a2 = await open(chA, product)
-  const b = await open(chB, product)
+  const a1 = await open(chA, `products/${product.slug}/`)
+  const a2 = await open(chA, `products/${product.slug}/`)
+  const b = await open(chB, `products/${product.slug}/`)
+  // The product list, filtered by a search: the filter must survive the refreshes.
+  const list = await open(chA, '')
+  const search = product.name.slice(0, 4)
+  await list.page.fill('#search', search)
+  await list.page.waitForFunction((n) => document.querySelectorAll('#products li').length < n, vendure.products.length)
+  const shown = await list.page.$$eval('#products li', (els) => els.length)
+  assert.ok(shown >= 1 && shown < vendure.products.length, `the search narrows the list (${shown} shown)`)
   // UI state on one window that a refresh must keep: the quantity typed in.
   await a2.page.fill('#quantity', '3')
   const bText = await b.page.textContent('#price')
@@ -140,7 +147,7 @@ test('a price change made in the Admin API appears in both windows without reloa
   assert.equal(await b.page.evaluate(() => document.getElementById('price')?.textContent), bText)
   assert.equal(await changedSinceArmed(b.page), undefined, "the other channel's price changed")
   // The windows were not reloaded, and the typed quantity stayed (the total follows the new price).
-  for (const s of [a1, a2, b]) assert.equal(await s.page.evaluate(() => (window as unknown as { __notReloaded?: boolean }).__notReloaded), true)
+  for (const s of [a1, a2, b, list]) assert.equal(await s.page.evaluate(() => (window as unknown as { __notReloaded?: boolean }).__notReloaded), true)
   assert.equal(await a2.page.inputValue('#quantity'), '3')
   const unit = Number((await a2.page.textContent('#price'))?.split(' ')[0])
   assert.equal(await a2.page.textContent('#total'), `${(unit * 3).toFixed(2)} ${(await a2.page.textContent('#price'))?.split(' ')[1]}`)
@@ -160,7 +167,15 @@ test('a price change made in the Admin API appears in both windows without reloa
   console.log(`# latency ${JSON.stringify(result)}`)
   mkdirSync(ARTIFACTS, { recursive: true })
   writeFileSync(`${ARTIFACTS}qwik-storefront-latency.json`, `${JSON.stringify(result, null, 2)}\n`)
-  for (const s of [a1, a2, b]) assert.deepEqual(s.errors, [])
+  // The list followed (its first-variant price is the product page's), and kept its search.
+  const finalText = (await a1.page.textContent('#price')) ?? ''
+  await list.page.waitForFunction(
+    ([id, text]) => document.querySelector(`#products li[data-product="${id}"] .price`)?.textContent === text,
+    [product.id, finalText] as const,
+  )
+  assert.equal(await list.page.inputValue('#search'), search)
+  assert.equal(await list.page.$$eval('#products li', (els) => els.length), shown)
+  for (const s of [a1, a2, b, list]) assert.deepEqual(s.errors, [])
   // A loose bound that still catches a page that polls or reloads instead of following the stream.
   assert.ok(result.responseToDom.p50 < 500, `p50 ${result.responseToDom.p50} ms`)
 })
