@@ -113,6 +113,9 @@ test('the page resumes, shares one stream, follows invalidations and catches up 
   await tenant.invalidateTags(['Product:1'])
   await page.waitForFunction(() => [...document.querySelectorAll<HTMLElement>('.price')].every((e) => e.dataset.version === '1'))
   assert.equal(await page.getAttribute('.price', 'data-last'), 'invalidate:Product:1')
+  // onEvent$ ran once per component, in the browser.
+  await page.waitForFunction(() => (window as unknown as { __onEvent?: string[] }).__onEvent?.length === 2)
+  assert.deepEqual(await page.evaluate('window.__onEvent'), ['invalidate:Product:1', 'invalidate:Product:1'])
   // Another tenant's invalidation of the same tag, and an unfollowed tag, do not arrive.
   await cache.tenant('ch-b').invalidateTags(['Product:1'])
   await tenant.invalidateTags(['Product:2'])
