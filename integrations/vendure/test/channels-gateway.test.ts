@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { type Cache, createCache } from 'larder'
+import { signStreamToken } from 'larder/realtime'
 import { redisLog, redisStore } from 'larder/redis'
 import { mulberry32, type RedisServerHandle, startRedis } from 'larder/testing'
 import { openStream, payload } from '../../../packages/larder/test/realtime/helpers.ts'
@@ -18,11 +19,12 @@ let cache: Cache
 let v: TestVendure
 let gwUrl: string
 const OPS_TOKEN = 'ops-token-for-tests'
+const STREAM_SECRET = 'stream-secret-for-tests'
 
 before(async () => {
   redis = await startRedis()
   cache = createCache({ l2: redisStore({ url: redis.url }), log: redisLog({ url: redis.url, stream: 'vendure-test' }) })
-  v = await startTestVendure({ larder: { cache, shopApiCache: true, tokens: [{ name: 'ops', token: OPS_TOKEN, scopes: ['purge@second-channel'] }] }, gateway: true })
+  v = await startTestVendure({ larder: { cache, shopApiCache: true, tokens: [{ name: 'ops', token: OPS_TOKEN, scopes: ['purge@second-channel'] }], streamSecret: STREAM_SECRET, anonymousStreams: true }, gateway: true })
   gwUrl = v.gatewayUrl as string
 })
 
@@ -71,6 +73,23 @@ describe('Vendure catalog events → Larder, per channel', () => {
     const s = await openStream(v.port, '?topics=Product:1', { 'vendure-token': 'no-such-channel' })
     assert.equal(s.status, 400)
     assert.match(s.body, /tenant/)
+  })
+
+  test('a signed stream token names its channel, whatever the vendure-token header says', async () => {
+    const [laptop] = v.products
+    const token = signStreamToken(STREAM_SECRET, { tenant: v.channels.second, topics: [`Product:${laptop.id}`] })
+    const s = await openStream(v.port, `?topics=Product:${laptop.id}&token=${encodeURIComponent(token)}`, { 'vendure-token': v.channels.default })
+    try {
+      assert.equal(s.status, 200)
+      await v.setPrice(laptop.variants[1].id, 222_00, v.channels.second)
+      await s.waitFor((es) => es.some((m) => m.type === 'invalidate' && (payload(m).tags as string[]).includes(`Product:${laptop.id}`)), 5000, 'the second channel’s change')
+    } finally {
+      s.close()
+    }
+    const bad = await openStream(v.port, `?topics=Product:${laptop.id}&token=${encodeURIComponent(`${token}x`)}`)
+    assert.equal(bad.status, 401)
+    const wider = await openStream(v.port, `?topics=Product:999&token=${encodeURIComponent(token)}`)
+    assert.equal(wider.status, 403, 'topics beyond the grant are refused')
   })
 
   test('the gateway serves the plugin’s stream too (EventSource: ?vendure-token=)', async () => {
