@@ -41,7 +41,7 @@ export interface ShopCacheHookOptions {
 }
 
 type Req = { method?: string; originalUrl?: string; url?: string; headers: Record<string, string | string[] | undefined> }
-type Ctx = { req?: Req }
+type Ctx = { req?: Req; res?: { getHeader?(name: string): number | string | string[] | undefined } }
 
 function pathOf(req: Req | undefined): string {
   const u = req?.originalUrl ?? req?.url ?? ''
@@ -98,6 +98,20 @@ export function shopCacheVerdict(rc: GraphQLRequestContextWillSendResponse<Ctx>,
   return { keys: r.keys }
 }
 
+/** One Vary field value from several (case-insensitive, no duplicates, `*` wins). */
+export function mergeVary(...values: (number | string | string[] | undefined)[]): string {
+  const out = new Map<string, string>()
+  for (const v of values) {
+    if (v === undefined) continue
+    for (const part of (Array.isArray(v) ? v.join(',') : String(v)).split(',')) {
+      const t = part.trim()
+      if (t === '*') return '*'
+      if (t && !out.has(t.toLowerCase())) out.set(t.toLowerCase(), t)
+    }
+  }
+  return [...out.values()].join(', ')
+}
+
 export function shopApiCachePlugin(o: ShopCacheHookOptions): ApolloServerPlugin<Ctx> {
   return {
     async requestDidStart(start) {
@@ -111,7 +125,8 @@ export function shopApiCachePlugin(o: ShopCacheHookOptions): ApolloServerPlugin<
             return
           }
           headers.set('cache-control', `public, max-age=0, s-maxage=${o.ttlSeconds}`)
-          headers.set('vary', 'authorization, cookie')
+          // Added to what is there already (CORS middleware's `Vary: Origin`), never replacing it.
+          headers.set('vary', mergeVary(headers.get('vary'), rc.contextValue?.res?.getHeader?.('vary'), 'authorization, cookie'))
           headers.set('surrogate-key', v.keys.join(' '))
         },
       }
