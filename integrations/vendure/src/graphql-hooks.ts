@@ -89,6 +89,9 @@ export function shopCacheVerdict(rc: GraphQLRequestContextWillSendResponse<Ctx>,
   if (h.authorization !== undefined || h.cookie !== undefined) return { no: 'a session may apply (authorization or cookie)' }
   const vctx = (req as unknown as Record<string, { default?: { session?: unknown } } | undefined>).vendureRequestContext
   if (vctx?.default?.session !== undefined) return { no: 'a session applies' }
+  // A session started during this request (cookie token method): its Set-Cookie must never be
+  // stored and replayed to the next visitor.
+  if ((req as { session?: { isPopulated?: boolean } }).session?.isPopulated === true) return { no: 'a session cookie is being set' }
   const fields = rootFields(rc.document, rc.operation.selectionSet)
   if (!fields) return { no: 'unknown fragment' }
   const bad = fields.find((f) => o.uncacheable.has(f))
