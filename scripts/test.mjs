@@ -5,6 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
+import { integrationDirs, needsInstall } from './integrations.mjs'
 
 const root = new URL('..', import.meta.url).pathname
 const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'))
@@ -52,6 +53,10 @@ if (process.env.LARDER_SKIP_SETUP !== '1') {
   spawnSync('bash', [join(root, 'scripts/setup-system.sh')], { stdio: 'inherit' })
   // A failed install is reported in one line; the tests that need it then fail on their own.
   if (selected.some((f) => f.startsWith('integrations/'))) spawnSync(process.execPath, [join(root, 'scripts/setup-integrations.mjs')], { stdio: 'inherit' })
+}
+for (const dir of integrationDirs()) {
+  const name = relative(root, dir)
+  if (selected.some((f) => f.startsWith(`${name}/`)) && needsInstall(dir)) console.error(`${name} is not installed: its tests will fail to load (run node scripts/setup-integrations.mjs)`)
 }
 const args = [
   '--import', 'tsx',

@@ -41,7 +41,7 @@ export interface ShopCacheHookOptions {
 }
 
 type Req = { method?: string; originalUrl?: string; url?: string; headers: Record<string, string | string[] | undefined> }
-type Ctx = { req?: Req }
+type Ctx = { req?: Req; res?: { getHeader?(name: string): number | string | string[] | undefined } }
 
 function pathOf(req: Req | undefined): string {
   const u = req?.originalUrl ?? req?.url ?? ''
@@ -89,6 +89,9 @@ export function shopCacheVerdict(rc: GraphQLRequestContextWillSendResponse<Ctx>,
   if (h.authorization !== undefined || h.cookie !== undefined) return { no: 'a session may apply (authorization or cookie)' }
   const vctx = (req as unknown as Record<string, { default?: { session?: unknown } } | undefined>).vendureRequestContext
   if (vctx?.default?.session !== undefined) return { no: 'a session applies' }
+  // A session started during this request (cookie token method): its Set-Cookie must never be
+  // stored and replayed to the next visitor.
+  if ((req as { session?: { isPopulated?: boolean } }).session?.isPopulated === true) return { no: 'a session cookie is being set' }
   const fields = rootFields(rc.document, rc.operation.selectionSet)
   if (!fields) return { no: 'unknown fragment' }
   const bad = fields.find((f) => o.uncacheable.has(f))
@@ -96,6 +99,20 @@ export function shopCacheVerdict(rc: GraphQLRequestContextWillSendResponse<Ctx>,
   const r = graphqlSurrogateKeys(body.data, { fixed: ['shop-api'], maxKeys: o.maxKeys, references: VENDURE_REFERENCES })
   if (!r.keys) return { no: r.reason }
   return { keys: r.keys }
+}
+
+/** One Vary field value from several (case-insensitive, no duplicates, `*` wins). */
+export function mergeVary(...values: (number | string | string[] | undefined)[]): string {
+  const out = new Map<string, string>()
+  for (const v of values) {
+    if (v === undefined) continue
+    for (const part of (Array.isArray(v) ? v.join(',') : String(v)).split(',')) {
+      const t = part.trim()
+      if (t === '*') return '*'
+      if (t && !out.has(t.toLowerCase())) out.set(t.toLowerCase(), t)
+    }
+  }
+  return [...out.values()].join(', ')
 }
 
 export function shopApiCachePlugin(o: ShopCacheHookOptions): ApolloServerPlugin<Ctx> {
@@ -111,7 +128,8 @@ export function shopApiCachePlugin(o: ShopCacheHookOptions): ApolloServerPlugin<
             return
           }
           headers.set('cache-control', `public, max-age=0, s-maxage=${o.ttlSeconds}`)
-          headers.set('vary', 'authorization, cookie')
+          // Added to what is there already (CORS middleware's `Vary: Origin`), never replacing it.
+          headers.set('vary', mergeVary(headers.get('vary'), rc.contextValue?.res?.getHeader?.('vary'), 'authorization, cookie'))
           headers.set('surrogate-key', v.keys.join(' '))
         },
       }

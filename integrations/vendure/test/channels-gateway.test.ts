@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { type Cache, createCache } from 'larder'
-import { createGateway, type Gateway } from 'larder/gateway'
+import { signStreamToken } from 'larder/realtime'
 import { redisLog, redisStore } from 'larder/redis'
 import { mulberry32, type RedisServerHandle, startRedis } from 'larder/testing'
 import { openStream, payload } from '../../../packages/larder/test/realtime/helpers.ts'
@@ -17,31 +17,22 @@ import { startTestVendure, type TestVendure } from '../src/testing/index.ts'
 let redis: RedisServerHandle
 let cache: Cache
 let v: TestVendure
-let gw: Gateway
 let gwUrl: string
+const OPS_TOKEN = 'ops-token-for-tests'
+const STREAM_SECRET = 'stream-secret-for-tests'
 
 before(async () => {
   redis = await startRedis()
   cache = createCache({ l2: redisStore({ url: redis.url }), log: redisLog({ url: redis.url, stream: 'vendure-test' }) })
-  v = await startTestVendure({ larder: { cache, shopApiCache: true } })
-  gw = createGateway({ origin: v.url, cache, tenantHeader: 'vendure-token', defaultTenant: v.channels.default, logger: silent() })
-  const addr = await gw.listen(0)
-  gwUrl = `http://127.0.0.1:${addr.port}`
+  v = await startTestVendure({ larder: { cache, shopApiCache: true, tokens: [{ name: 'ops', token: OPS_TOKEN, scopes: ['purge@second-channel'] }], streamSecret: STREAM_SECRET, anonymousStreams: true }, gateway: true })
+  gwUrl = v.gatewayUrl as string
 })
 
 after(async () => {
-  await gw?.close()
   await v?.close()
   await cache?.close()
   await redis?.stop()
 })
-
-function silent() {
-  // pino-compatible no-op logger for the gateway's purge audit lines.
-  const noop = () => {}
-  const l: any = { info: noop, warn: noop, error: noop, debug: noop, trace: noop, fatal: noop, child: () => l, level: 'silent' }
-  return l
-}
 
 const PRODUCT_QUERY = (id: string) => `{ product(id: "${id}") { __typename id variants { __typename id price } } }`
 
@@ -84,9 +75,51 @@ describe('Vendure catalog events → Larder, per channel', () => {
     assert.match(s.body, /tenant/)
   })
 
+  test('a signed stream token names its channel, whatever the vendure-token header says', async () => {
+    const [laptop] = v.products
+    const token = signStreamToken(STREAM_SECRET, { tenant: v.channels.second, topics: [`Product:${laptop.id}`] })
+    const s = await openStream(v.port, `?topics=Product:${laptop.id}&token=${encodeURIComponent(token)}`, { 'vendure-token': v.channels.default })
+    try {
+      assert.equal(s.status, 200)
+      await v.setPrice(laptop.variants[1].id, 222_00, v.channels.second)
+      await s.waitFor((es) => es.some((m) => m.type === 'invalidate' && (payload(m).tags as string[]).includes(`Product:${laptop.id}`)), 5000, 'the second channel’s change')
+    } finally {
+      s.close()
+    }
+    const bad = await openStream(v.port, `?topics=Product:${laptop.id}&token=${encodeURIComponent(`${token}x`)}`)
+    assert.equal(bad.status, 401)
+    const wider = await openStream(v.port, `?topics=Product:999&token=${encodeURIComponent(token)}`)
+    assert.equal(wider.status, 403, 'topics beyond the grant are refused')
+  })
+
+  test('the gateway serves the plugin’s stream too (EventSource: ?vendure-token=)', async () => {
+    const port = Number(new URL(gwUrl).port)
+    const s = await openStream(port, `?topics=Product:1&vendure-token=${v.channels.second}`)
+    try {
+      assert.equal(s.status, 200)
+      await s.waitFor((es) => es.some((m) => m.type === 'ready'), 5000, 'ready')
+    } finally {
+      s.close()
+    }
+  })
+
   test('purge and admin routes on Vendure’s server want a Larder token', async () => {
     const r = await fetch(`${v.url}/_larder/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tenant: v.channels.default, tags: ['Product:1'] }) })
     assert.equal(r.status, 401)
+  })
+
+  test('a purge on Vendure’s server with a scoped token drops that channel’s cached queries only', async () => {
+    const [, , , teapot] = v.products
+    for (const c of [v.channels.default, v.channels.second]) {
+      await shopRead(teapot.id, c)
+      assert.match((await shopRead(teapot.id, c)).cache, /HIT/i)
+    }
+    const purge = (tenant: string) =>
+      fetch(`${v.url}/_larder/purge`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${OPS_TOKEN}` }, body: JSON.stringify({ tenant, tags: [`Product:${teapot.id}`] }) })
+    assert.equal((await purge(v.channels.default)).status, 403, 'the token may purge the second channel only')
+    assert.equal((await purge(v.channels.second)).status, 200)
+    assert.match((await shopRead(teapot.id, v.channels.second)).cache, /MISS/i)
+    assert.match((await shopRead(teapot.id, v.channels.default)).cache, /HIT/i)
   })
 })
 

@@ -76,3 +76,10 @@ describe('Vendure events → Larder events', () => {
     assert.equal(await mapEvent(ev('OrderPlacedEvent', { ctx }), lookup), undefined)
   })
 })
+
+test('mergeVary keeps what is there (CORS Vary: Origin) and adds ours once', async () => {
+  const { mergeVary } = await import('../src/graphql-hooks.ts')
+  assert.equal(mergeVary(undefined, 'Origin', 'authorization, cookie'), 'Origin, authorization, cookie')
+  assert.equal(mergeVary('origin', ['Accept-Encoding', 'Origin'], 'authorization, cookie'), 'origin, Accept-Encoding, authorization, cookie')
+  assert.equal(mergeVary('*', 'authorization, cookie'), '*')
+})

@@ -19,6 +19,9 @@ import { fileURLToPath } from 'node:url'
 import { AutoIncrementIdStrategy, DefaultLogger, type InitialData, LanguageCode, LogLevel, mergeConfig, type VendureConfig } from '@vendure/core'
 import { createTestEnvironment, registerInitializer, type SimpleGraphQLClient, SqljsInitializer, type TestServer, testConfig } from '@vendure/testing'
 import { parse } from 'graphql'
+import { type Cache, createCache } from 'larder'
+import { createGateway, type Gateway } from 'larder/gateway'
+import { redisLog, redisStore } from 'larder/redis'
 import { freePort } from 'larder/testing'
 import type { LarderPluginOptions } from '../options.ts'
 import { LarderPlugin } from '../plugin.ts'
@@ -59,6 +62,12 @@ export interface TestVendureOptions {
   config?: Partial<VendureConfig>
   /** Vendure's log output (`LOG=1` in the environment turns it on too). Default false. */
   log?: boolean
+  /**
+   * Also start the Larder gateway in front of Vendure (tenant from `vendure-token`, default
+   * channel otherwise), sharing the plugin's cache (built here from `larder.redis` when
+   * `larder.cache` is not given) and serving the plugin's SSE stream at `/_larder/stream`.
+   */
+  gateway?: boolean
 }
 
 export interface TestVendure {
@@ -73,6 +82,9 @@ export interface TestVendure {
   /** Admin API client, logged in as superadmin. */
   admin: SimpleGraphQLClient
   shop: SimpleGraphQLClient
+  /** With `gateway: true`: the gateway's base URL (`/shop-api`, `/_larder/stream` …) and the shared cache. */
+  gatewayUrl?: string
+  cache?: Cache
   /** Sets a variant's price in one channel through the Admin API (resolves with the mutation's answer). */
   setPrice(variantId: string, price: number, channelToken: string): Promise<void>
   close(): Promise<void>
@@ -94,6 +106,13 @@ export async function startTestVendure(o: TestVendureOptions = {}): Promise<Test
   const dataDir = mkdtempSync(join(tmpdir(), 'larder-vendure-'))
   registerInitializer('sqljs', new SqljsInitializer(dataDir))
   const log = o.log ?? process.env.LOG !== undefined
+  const larder = { ...o.larder }
+  let ownCache: Cache | undefined
+  if (o.gateway && !larder.cache) {
+    const r = larder.redis
+    ownCache = r ? createCache({ l2: redisStore({ url: r }), log: redisLog({ url: r, stream: larder.stream ?? 'larder' }) }) : createCache()
+    larder.cache = ownCache
+  }
   const config = mergeConfig(
     mergeConfig(testConfig, {
       apiOptions: { port, hostname: '127.0.0.1' },
@@ -104,8 +123,15 @@ export async function startTestVendure(o: TestVendureOptions = {}): Promise<Test
     o.config ?? {},
   )
   // mergeConfig replaces arrays: the Larder plugin first, then the caller's.
-  config.plugins = [LarderPlugin.init(o.larder ?? {}), ...(o.config?.plugins ?? [])]
+  config.plugins = [LarderPlugin.init(larder), ...(o.config?.plugins ?? [])]
   const { server, adminClient, shopClient } = createTestEnvironment(config)
+  let gw: Gateway | undefined
+  const cleanup = async () => {
+    await gw?.close().catch(() => {})
+    await server.destroy().catch(() => {})
+    await ownCache?.close().catch(() => {})
+    rmSync(dataDir, { recursive: true, force: true })
+  }
   try {
     await server.init({ initialData: INITIAL_DATA, productsCsvPath: PRODUCTS_CSV, customerCount: 1 })
     await adminClient.asSuperAdmin()
@@ -123,7 +149,22 @@ export async function startTestVendure(o: TestVendureOptions = {}): Promise<Test
       input: { channelId, productIds: products.map((p) => p.id), priceFactor: 1 },
     })
     const url = `http://127.0.0.1:${port}`
+    let gatewayUrl: string | undefined
+    if (o.gateway && larder.cache) {
+      gw = createGateway({
+        origin: url,
+        cache: larder.cache,
+        tenantHeader: 'vendure-token',
+        defaultTenant: 'e2e-default-channel',
+        // The plugin's SSE hub, so pages reach the stream on the gateway's origin too.
+        routes: [(req, res, ctx) => LarderPlugin.runtime?.hub.route(req, res, ctx) ?? false],
+        logger: silentLogger(),
+      })
+      gatewayUrl = `http://127.0.0.1:${(await gw.listen(0)).port}`
+    }
     return {
+      gatewayUrl,
+      cache: larder.cache,
       port,
       url,
       shopApi: `${url}/shop-api`,
@@ -141,16 +182,19 @@ export async function startTestVendure(o: TestVendureOptions = {}): Promise<Test
           adminClient.setChannelToken('e2e-default-channel')
         }
       },
-      async close() {
-        await server.destroy()
-        rmSync(dataDir, { recursive: true, force: true })
-      },
+      close: cleanup,
     }
   } catch (err) {
-    await server.destroy().catch(() => {})
-    rmSync(dataDir, { recursive: true, force: true })
+    await cleanup()
     throw err
   }
+}
+
+/** A pino-shaped logger that drops the gateway's purge audit lines in tests. */
+export function silentLogger(): any {
+  const noop = () => {}
+  const l: any = { info: noop, warn: noop, error: noop, debug: noop, trace: noop, fatal: noop, child: () => l, level: 'silent' }
+  return l
 }
 
 export { cacheStrategyConformance, type CacheStrategyUnderTest } from './cache-strategy-conformance.ts'
