@@ -10,13 +10,8 @@
 import assert from 'node:assert/strict'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { after, before, test } from 'node:test'
-import { createCache } from 'larder'
-import { createGateway, type Gateway } from 'larder/gateway'
-import { createSseHub, type SseHub } from 'larder/realtime'
-import { redisLog, redisStore } from 'larder/redis'
 import { freePort, mulberry32, type RedisServerHandle, startRedis } from 'larder/testing'
 import { type Browser, chromium, type Page } from 'playwright-core'
-import { pino } from 'pino'
 import { gql, startTestVendure, type TestProduct, type TestVendure } from '../../vendure/src/testing/index.ts'
 import { armWatch, buildStorefront, changedSinceArmed, type Storefront, startStorefront, summary, watched } from './storefront-helpers.ts'
 
@@ -26,9 +21,6 @@ const ARTIFACTS = new URL('../../../test-artifacts/', import.meta.url).pathname
 
 let redis: RedisServerHandle
 let vendure: TestVendure
-let gatewayCache: ReturnType<typeof createCache>
-let gateway: Gateway
-let hub: SseHub
 let storefront: Storefront
 let browser: Browser
 
@@ -36,15 +28,11 @@ before(async () => {
   console.log(`# seed ${SEED}, ${CHANGES} price changes`)
   buildStorefront()
   redis = await startRedis()
-  vendure = await startTestVendure({ larder: { redis: redis.url, shopApiCache: true } })
-  // The gateway, as `larder gateway` runs it: its own cache on Vendure's Redis (L2 and the
-  // invalidation log, stream `larder`), and the SSE hub on that cache's log. The hub hears an
-  // invalidation after the gateway's cache applied it, so the page's refetch cannot get the old answer.
-  gatewayCache = createCache({ l2: redisStore({ url: redis.url }), log: redisLog({ url: redis.url, stream: 'larder' }) })
-  hub = createSseHub({ log: gatewayCache.log })
-  gateway = createGateway({ origin: vendure.url, cache: gatewayCache, tenantHeader: 'vendure-token', routes: [hub.route], logger: pino({ level: 'silent' }) })
-  const gw = await gateway.listen(0, '127.0.0.1')
-  storefront = await startStorefront({ LARDER_GATEWAY: `http://127.0.0.1:${gw.port}` })
+  // Vendure with the plugin on Redis (L2 and the invalidation log), and the Larder gateway in
+  // front sharing the plugin's cache and serving its SSE hub: the hub hears an invalidation after
+  // the gateway's cache applied it, so a page's refetch cannot get the old answer.
+  vendure = await startTestVendure({ larder: { redis: redis.url, shopApiCache: true }, gateway: true })
+  storefront = await startStorefront({ LARDER_GATEWAY: vendure.gatewayUrl as string })
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
@@ -54,9 +42,6 @@ before(async () => {
 after(async () => {
   await browser?.close()
   await storefront?.close()
-  hub?.close()
-  await gateway?.close()
-  await gatewayCache?.close()
   await vendure?.close()
   await redis?.stop()
 })
@@ -191,7 +176,7 @@ test('read paths, for the latency breakdown: Vendure direct, through the gateway
     assert.equal(r.status, 200, text)
     return { ms: performance.now() - t, cache: r.headers.get('x-cache') ?? '' }
   }
-  const gw = `http://127.0.0.1:${(gateway.server.address() as { port: number }).port}`
+  const gw = vendure.gatewayUrl as string
   const rows: Record<string, ReturnType<typeof summary> & { cache?: string }> = {}
   for (const [name, base] of [['vendure', vendure.url], ['gateway', gw], ['storefront proxy', storefront.url]] as const) {
     const samples: number[] = []
