@@ -32,7 +32,7 @@ export interface LarderTopicsState {
   /** Starts at 0 (also during SSR); goes up by one for every event on the topics and every `reset`. */
   version: number
   state: ConnectionState
-  /** The stream's resume point (the id of the last event the page saw). */
+  /** Id of the last event on these topics (the shared stream resumes from its own last id, which is at least this). */
   lastEventId: string
   last: LarderTopicEvent | undefined
 }
