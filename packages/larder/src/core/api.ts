@@ -89,6 +89,12 @@ export interface InvalidationResult {
   queued?: true
 }
 
+/** Options of `TenantCache.getEntry`. */
+export interface EntryReadOptions<V = unknown> {
+  /** Whether a found value counts as a hit (default: every found value does). */
+  counts?: (value: V) => boolean
+}
+
 export interface TenantCache {
   readonly tenant: string
   get<V = unknown>(key: string): Promise<V | undefined>
@@ -98,8 +104,12 @@ export interface TenantCache {
    * For callers that revalidate themselves (the HTTP cache's soft purge). While the log
    * cannot be read for longer than `maxStaleness`, an L1 value L2 could not confirm comes
    * back `{ stale: true, unverified: true }`: check with the source first, serve it only if that fails.
+   *
+   * `options.counts(value)`: whether a found value counts as a hit (stats, `larder:cache:hit`).
+   * For a read of an index entry that only says where the answer is (the HTTP cache's Vary
+   * marker): the read of the answer counts, so one request counts once. A miss always counts.
    */
-  getEntry<V = unknown>(key: string): Promise<{ value: V; stale: boolean; unverified?: true } | undefined>
+  getEntry<V = unknown>(key: string, options?: EntryReadOptions<V>): Promise<{ value: V; stale: boolean; unverified?: true } | undefined>
   getOrSet<V>(key: string, loader: Loader<V>, options?: GetOrSetOptions): Promise<V>
   set<V>(key: string, value: V, options?: SetOptions): Promise<boolean>
   delete(keys: string | readonly string[]): Promise<InvalidationResult>

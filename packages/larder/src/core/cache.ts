@@ -259,14 +259,14 @@ export class CacheEngine implements Cache {
     })
   }
 
-  getEntry<V>(scope: Scope, key: string): Promise<{ value: V; stale: boolean; unverified?: true } | undefined> {
+  getEntry<V>(scope: Scope, key: string, counts?: (value: V) => boolean): Promise<{ value: V; stale: boolean; unverified?: true } | undefined> {
     return this.#find(scope, key, true).then((r) => {
       if (r === undefined) {
         this.#miss(scope, key)
         return undefined
       }
       const stale = r.state !== FRESH
-      this.#hit(scope, key, r.layer, stale)
+      if (counts === undefined || counts(r.entry.v as V)) this.#hit(scope, key, r.layer, stale)
       return r.state === UNVERIFIED ? { value: r.entry.v as V, stale, unverified: true as const } : { value: r.entry.v as V, stale }
     })
   }

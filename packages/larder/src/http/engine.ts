@@ -196,7 +196,8 @@ export class HttpCache {
     const tc = this.tenantCache(tenant)
     const { primary, route } = this.primaryKey(req.host, req.target, matched)
     if (route !== undefined) req.routePath = route.route.policy.path
-    const got = await tc.getEntry<HttpEntry | VaryMarker>(primary)
+    // The Vary marker only says which variant to read: that read counts as the request's hit or miss.
+    const got = await tc.getEntry<HttpEntry | VaryMarker>(primary, { counts: (v) => !('vary' in v) })
     if (got === undefined) return { tc, primary, route, key: primary, found: undefined }
     const v = got.value
     if ('vary' in v) {
