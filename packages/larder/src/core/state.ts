@@ -12,43 +12,26 @@ import { LarderError } from './errors.ts'
 import type { LogHealth } from './log-health.ts'
 import type { Clock, InvalidationLog, Store } from './types.ts'
 
-export interface EngineParts {
-  readonly instanceId: string
-  readonly log: InvalidationLog
-  readonly l1: MemoryStore | undefined
-  readonly l2: Store | undefined
-  readonly clock: Clock
-  readonly timers: Timers
-  readonly epochs: Epochs
-  /** When the log was last heard from (docs/invariants.md, R3). */
-  readonly health: LogHealth
-  readonly onError: (err: unknown, context: string) => void
-}
+/** What the engine hands over when it creates the state (everything but the flags). */
+export type EngineParts = Pick<EngineState, 'instanceId' | 'log' | 'l1' | 'l2' | 'clock' | 'timers' | 'epochs' | 'health' | 'onError'>
 
-export class EngineState implements EngineParts {
-  readonly instanceId: string
-  readonly log: InvalidationLog
-  readonly l1: MemoryStore | undefined
-  readonly l2: Store | undefined
-  readonly clock: Clock
-  readonly timers: Timers
-  readonly epochs: Epochs
-  readonly health: LogHealth
-  readonly onError: (err: unknown, context: string) => void
+export class EngineState {
+  declare readonly instanceId: string
+  declare readonly log: InvalidationLog
+  declare readonly l1: MemoryStore | undefined
+  declare readonly l2: Store | undefined
+  declare readonly clock: Clock
+  declare readonly timers: Timers
+  declare readonly epochs: Epochs
+  /** When the log was last heard from (docs/invariants.md, R3). */
+  declare readonly health: LogHealth
+  declare readonly onError: (err: unknown, context: string) => void
   /** Bumped when L1 must not be trusted (log gap, distrust): loads begun before it never write back. */
   flushGen = 0
   closed = false
 
   constructor(parts: EngineParts) {
-    this.instanceId = parts.instanceId
-    this.log = parts.log
-    this.l1 = parts.l1
-    this.l2 = parts.l2
-    this.clock = parts.clock
-    this.timers = parts.timers
-    this.epochs = parts.epochs
-    this.health = parts.health
-    this.onError = parts.onError
+    Object.assign(this, parts)
   }
 
   /** Throws E_CLOSED once the engine is closed. */
