@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto'
 import { MemoryLog } from '../log/memory-log.ts'
 import { MemoryStore } from '../stores/memory-store.ts'
+import { type TtlReport, TtlObserver } from './adaptive-ttl.ts'
 import type { Cache, CacheOptions, GetOrSetOptions, InvalidateInput, InvalidationResult, Loader, SetManyItem, SetOptions, StatsSnapshot, TenantCache } from './api.ts'
 import { channels } from './diagnostics.ts'
 import { parseDuration } from './duration.ts'
@@ -56,6 +57,8 @@ export class CacheEngine implements Cache {
   readonly #defaults: ResolvedPolicy
   readonly #policies: Map<string, ResolvedPolicy>
   readonly #stats: StatsBook
+  /** Adaptive TTLs and the TTL report (core/adaptive-ttl.ts). */
+  readonly #ttls: TtlObserver
   readonly #leaseMs: number
   readonly #onError: (err: unknown, context: string) => void
   readonly #scopes = new Map<string, TenantScope>()
@@ -98,6 +101,7 @@ export class CacheEngine implements Cache {
     this.#stats = new StatsBook(limit)
     // A tenant's epoch floor is kept while it has L1 entries (see Epochs: forgotten floors).
     this.#epochs = new Epochs({ ...epochLimits(options.epochs), resident: (tenant) => this.l1?.hasTenant(tenant) === true })
+    this.#ttls = new TtlObserver({ now: () => this.#clock.now(), changed: (t, q, tags, began) => this.#epochs.check(t, q, tags, began) !== Verdict.Valid, tenantLimit: limit, capacity: options.ttlTracking ?? 4096 })
     this.#leaseMs = parseDuration(options.leaseTimeout ?? '5s', 'leaseTimeout')
     this.#onError = options.onError ?? (() => {})
     this.#loading = this.#loadingHost()
@@ -145,6 +149,7 @@ export class CacheEngine implements Cache {
       tagsFor: (scope, policy, options) => this.#tagsFor(scope, policy, options),
       encode: (key, value) => this.#encode(key, value),
       store: (scope, key, qkey, entry, flushGen, strict, flight, bytes) => this.#store(scope, key, qkey, entry, flushGen, strict, flight, bytes),
+      ttls: this.#ttls,
     })
   }
 
@@ -518,7 +523,7 @@ export class CacheEngine implements Cache {
     const policy = this.#policy(options?.policy)
     const enc = this.#encode(key, value)
     const now = this.#clock.now()
-    const life = lifetime(policy, value, options)
+    const life = lifetime(policy, value, options, undefined, undefined, this.#ttls.ttl(scope.tenant, policy))
     const entry = makeEntry(enc.v, this.#tagsFor(scope, policy, options), began, now, now + life.ttl, now + life.ttl + life.grace)
     attachEncoded(entry, enc.text)
     return { entry, bytes: enc.bytes }
@@ -531,7 +536,9 @@ export class CacheEngine implements Cache {
     const { entry, bytes } = this.#entryFor(scope, key, value, options, began)
     const qkey = scope.prefix + key
     this.#loading.supersede(qkey)
-    return this.#store(scope, key, qkey, entry, flushGen, true, undefined, bytes)
+    const ok = await this.#store(scope, key, qkey, entry, flushGen, true, undefined, bytes)
+    if (ok) this.#ttls.stored(scope.tenant, this.#policy(options?.policy), qkey, entry, false)
+    return ok
   }
 
   async setMany(scope: Scope, items: readonly SetManyItem[]): Promise<boolean[]> {
@@ -562,6 +569,7 @@ export class CacheEngine implements Cache {
       }
       this.l1?.set(p.key, p.entry, p.size)
       scope.counters.sets++
+      this.#ttls.stored(scope.tenant, this.#policy(items[i]?.policy), p.key, p.entry, false)
       return this.#setEvent(scope, p.name, 'l1', true)
     })
   }
@@ -609,6 +617,10 @@ export class CacheEngine implements Cache {
   stats(): StatsSnapshot {
     const size = this.l1?.size() ?? { entries: 0, bytes: 0 }
     return this.#stats.snapshot({ entries: size.entries, bytes: size.bytes, evictions: this.l1?.evictions ?? 0, lastLogId: this.log.lastId() })
+  }
+
+  ttlReport(tenant?: string): TtlReport {
+    return this.#ttls.report(tenant)
   }
 
   #open(): void {

@@ -6,6 +6,7 @@
  * in cache.ts.
  * @module
  */
+import type { TtlObserver } from './adaptive-ttl.ts'
 import type { GetOrSetOptions, Loader, LoaderContext, SetOptions } from './api.ts'
 import { attachEncoded } from './codec.ts'
 import type { Timers } from './clock.ts'
@@ -51,6 +52,8 @@ export interface LoadingHost {
   tagsFor(scope: Scope, policy: ResolvedPolicy, options: SetOptions | undefined): readonly string[]
   encode(key: string, value: unknown): { v: unknown; text: string; bytes: number }
   store(scope: Scope, key: string, qkey: string, entry: L1Entry, flushGen: number, strict: boolean, flight?: Flight, bytes?: number): Promise<boolean>
+  /** Adaptive TTLs and the TTL report (core/adaptive-ttl.ts). */
+  readonly ttls: TtlObserver
 }
 
 export class Loading {
@@ -215,11 +218,11 @@ export class Loading {
     if (channels.load.hasSubscribers) channels.load.publish({ tenant: scope.tenant, key, durationMs: now - start, background })
     if (value === undefined || skipped || host.closed || host.writes.superseded(qkey, flight.stamp)) return value
     const enc = host.encode(key, value)
-    const life = lifetime(policy, value, options, { ttl, grace })
+    const life = lifetime(policy, value, options, { ttl, grace }, undefined, host.ttls.ttl(scope.tenant, policy))
     const entry = makeEntry(enc.v, tags ?? host.tagsFor(scope, policy, options), began, now, now + life.ttl, now + life.ttl + life.grace)
     attachEncoded(entry, enc.text)
     if (policy.refreshAhead > 0) entry.d = now - start
-    await host.store(scope, key, qkey, entry, flushGen, false, flight, enc.bytes)
+    if (await host.store(scope, key, qkey, entry, flushGen, false, flight, enc.bytes)) host.ttls.stored(scope.tenant, policy, qkey, entry, true)
     return enc.v as V
   }
 }
