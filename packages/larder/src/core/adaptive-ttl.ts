@@ -13,10 +13,11 @@
  *   it was swept.
  *
  * Because every invalidation goes through the log, "not invalidated at time t" means the
- * data was unchanged from the store to t. From the ended entries of a (group, tenant) this
- * estimates the mean time between changes (time observed unchanged ÷ (changes + 1), the
- * censored estimate) and the share of expired entries that were read again; an adaptive
- * policy's ttl is then `clamp(min, max, changeInterval × max(0.25, readAgainShare))`:
+ * data was unchanged from the store to t. From the tracked entries of a (group, tenant), the
+ * ended ones and those still alive (their time so far counts too: without it, entries that
+ * live long would be missing from the estimate), this estimates the mean time between
+ * changes (time observed unchanged ÷ (changes + 1), the censored estimate) and the share of expired entries that were read again; an adaptive
+ * policy's ttl is then `clamp(min, max, 3 × changeInterval × max(0.25, readAgainShare))`:
  * popular, rarely changing → long; frequently changing → short; rarely read again → shorter.
  * The estimates decay with `halfLife` so a group that starts changing more is followed.
  *
@@ -39,6 +40,13 @@ export interface AdaptiveBounds {
 
 /** Ended entries a cell needs before its ttl moves off the policy's own. */
 export const MIN_SAMPLES = 8
+
+/**
+ * The ttl is this many mean change intervals: with changes at random (exponential), about
+ * e^-3 ≈ 5 % of entries then reach their ttl unchanged, so the ttl seldom costs a hit, and
+ * data that changes often still gets a short one.
+ */
+export const CHANGE_INTERVALS = 3
 
 /** One group's TTL effectiveness (counts since start; shares of `ended`). */
 export interface TtlGroupReport {
@@ -84,8 +92,9 @@ interface Cell {
   notAgain: number
   samples: number
   at: number
-  /** The ttl the cell's estimate gives now (adaptive policies). */
-  ttl: number
+  /** Tracked entries still alive, and the sum of their store times: their exposure so far is `live × now − liveAt`. */
+  live: number
+  liveAt: number
 }
 
 interface Tracked {
@@ -131,7 +140,18 @@ export class TtlObserver {
   ttl(tenant: string, policy: ResolvedPolicy): number | undefined {
     if (policy.adaptive === undefined) return undefined
     const cell = this.#cells.get(policy.name + SEP + (this.#tenants.has(tenant) ? tenant : OTHER))
-    return cell === undefined ? clamp(policy.ttl, policy.adaptive) : cell.ttl
+    return cell === undefined ? clamp(policy.ttl, policy.adaptive) : this.#ttlOf(cell, this.#opts.now())
+  }
+
+  /** The cell's ttl now: the policy's (clamped) until MIN_SAMPLES entries ended, then the estimate's. */
+  #ttlOf(c: Cell, now: number): number {
+    const a = c.policy.adaptive
+    if (a === undefined) return c.policy.ttl
+    if (c.samples < MIN_SAMPLES) return clamp(c.policy.ttl, a)
+    const interval = (c.exposure + c.live * now - c.liveAt) / (c.changes + 1)
+    const expiredSeen = c.again + c.notAgain
+    const readAgain = expiredSeen === 0 ? 1 : c.again / expiredSeen
+    return clamp(CHANGE_INTERVALS * interval * Math.max(0.25, readAgain), a)
   }
 
   /**
@@ -142,14 +162,20 @@ export class TtlObserver {
     if (this.#opts.capacity === 0) return
     const now = this.#opts.now()
     const prev = this.#ledger.get(qkey)
-    if (prev !== undefined) {
-      this.#ledger.delete(qkey)
-      this.#end(prev, qkey, now, read ? 'read' : 'write')
-    }
+    if (prev !== undefined) this.#untrack(qkey, prev)
+    if (prev !== undefined) this.#end(prev, qkey, now, read ? 'read' : 'write')
     this.#sweep(now)
     if (this.#ledger.size >= this.#opts.capacity) return
     const cell = this.#cell(tenant, policy, now)
     this.#ledger.set(qkey, { cell, at: entry.at, staleAt: entry.staleAt, tags: entry.tags, began: entry.began, tenant })
+    cell.live++
+    cell.liveAt += entry.at
+  }
+
+  #untrack(qkey: string, t: Tracked): void {
+    this.#ledger.delete(qkey)
+    t.cell.live--
+    t.cell.liveAt -= t.at
   }
 
   /** Looks at the two oldest tracked entries: an expired one ends, a live one goes to the back. */
@@ -159,8 +185,11 @@ export class TtlObserver {
       if (first.done === true) return
       const [qkey, t] = first.value
       this.#ledger.delete(qkey)
-      if (now >= t.staleAt) this.#end(t, qkey, now, 'sweep')
-      else this.#ledger.set(qkey, t)
+      if (now >= t.staleAt) {
+        t.cell.live--
+        t.cell.liveAt -= t.at
+        this.#end(t, qkey, now, 'sweep')
+      } else this.#ledger.set(qkey, t)
     }
   }
 
@@ -188,13 +217,6 @@ export class TtlObserver {
         c.notAgain++
       }
     }
-    const a = c.policy.adaptive
-    if (a !== undefined && c.samples >= MIN_SAMPLES) {
-      const interval = c.exposure / (c.changes + 1)
-      const expiredSeen = c.again + c.notAgain
-      const readAgain = expiredSeen === 0 ? 1 : c.again / expiredSeen
-      c.ttl = clamp(interval * Math.max(0.25, readAgain), a)
-    }
   }
 
   #decay(c: Cell, now: number): void {
@@ -213,7 +235,7 @@ export class TtlObserver {
     const id = policy.name + SEP + this.#tenants.get(tenant)
     let c = this.#cells.get(id)
     if (c === undefined || c.policy !== policy) {
-      c = { group: policy.name, policy, ended: 0, invalidated: 0, readAfter: 0, expiredUnread: 0, exposure: 0, changes: 0, again: 0, notAgain: 0, samples: 0, at: now, ttl: policy.adaptive ? clamp(policy.ttl, policy.adaptive) : policy.ttl }
+      c = { group: policy.name, policy, ended: 0, invalidated: 0, readAfter: 0, expiredUnread: 0, exposure: 0, changes: 0, again: 0, notAgain: 0, samples: 0, at: now, live: 0, liveAt: 0 }
       this.#cells.set(id, c)
     }
     return c
@@ -221,18 +243,20 @@ export class TtlObserver {
 
   /** Per group, over all tenants, or only `tenant`'s own cells (never `other`'s, which mixes tenants). */
   report(tenant?: string): TtlReport {
+    const now = this.#opts.now()
     const rows = new Map<string, TtlGroupReport & { exposure: number; changes: number }>()
     // `other` never answers for one tenant: it mixes every tenant past the limit.
     if (tenant === OTHER) return { tracked: this.#ledger.size, capacity: this.#opts.capacity, folded: this.#tenants.folded, groups: [] }
     for (const [id, c] of this.#cells) {
       if (tenant !== undefined && id.slice(id.indexOf(SEP) + 1) !== tenant) continue
       let r = rows.get(c.group)
+      const ttl = this.#ttlOf(c, now)
       if (r === undefined) {
         r = {
           group: c.group,
           adaptive: c.policy.adaptive !== undefined,
           policyTtlMs: c.policy.ttl,
-          ttlMs: { min: c.ttl, max: c.ttl },
+          ttlMs: { min: ttl, max: ttl },
           ended: 0,
           expiredUnchanged: 0,
           invalidatedBeforeExpiry: 0,
@@ -244,13 +268,13 @@ export class TtlObserver {
         }
         rows.set(c.group, r)
       }
-      r.ttlMs.min = Math.min(r.ttlMs.min, c.ttl)
-      r.ttlMs.max = Math.max(r.ttlMs.max, c.ttl)
+      r.ttlMs.min = Math.min(r.ttlMs.min, ttl)
+      r.ttlMs.max = Math.max(r.ttlMs.max, ttl)
       r.ended += c.ended
       r.invalidatedBeforeExpiry += c.invalidated
       r.readAfterExpiry += c.readAfter
       r.expiredUnchanged += c.readAfter + c.expiredUnread
-      r.exposure += c.exposure
+      r.exposure += c.exposure + c.live * now - c.liveAt
       r.changes += c.changes
     }
     const groups = [...rows.values()]
