@@ -9,8 +9,8 @@
  *   before it was swept; also a direct `set` over a live entry (a write);
  * - **read after expiry** — it reached its ttl unchanged and a read then loaded the key
  *   again: a miss the ttl caused (a longer ttl would have been a hit);
- * - **expired unread** — it reached its ttl unchanged and no read loaded it again before
- *   it was swept.
+ * - **expired unread** — it reached its ttl unchanged and no read loaded it again within
+ *   one more ttl (then the sweep ends it).
  *
  * Because every invalidation goes through the log, "not invalidated at time t" means the
  * data was unchanged from the store to t. From the tracked entries of a (group, tenant), the
@@ -28,7 +28,6 @@
  */
 import { BoundedLabel, OTHER } from '../metrics/labels.ts'
 import { LarderError } from './errors.ts'
-import { SEP } from './keys.ts'
 import type { ResolvedPolicy } from './policy.ts'
 
 /** How a resolved adaptive policy bounds its ttl. */
@@ -97,13 +96,14 @@ interface Cell {
   liveAt: number
 }
 
+/** One followed entry (updated in place when its key is stored again). */
 interface Tracked {
-  readonly cell: Cell
-  readonly at: number
-  readonly staleAt: number
-  readonly tags: readonly string[]
-  readonly began: number
-  readonly tenant: string
+  cell: Cell
+  at: number
+  staleAt: number
+  tags: readonly string[]
+  began: number
+  tenant: string
 }
 
 export interface TtlObserverOptions {
@@ -127,8 +127,11 @@ export interface ObservedEntry {
 export class TtlObserver {
   readonly #opts: TtlObserverOptions
   readonly #tenants: BoundedLabel
-  readonly #cells = new Map<string, Cell>()
+  /** Policy name → tenant label → cell. */
+  readonly #cells = new Map<string, Map<string, Cell>>()
   readonly #ledger = new Map<string, Tracked>()
+  /** The sweep's place in the ledger: a live iterator, one step per store (round robin). */
+  #cursor: MapIterator<[string, Tracked]> | undefined
 
   constructor(options: TtlObserverOptions) {
     if (!Number.isInteger(options.capacity) || options.capacity < 0) throw new LarderError('E_INVALID_OPTION', 'ttlTracking must be a non-negative integer')
@@ -139,7 +142,7 @@ export class TtlObserver {
   /** The ttl an adaptive policy uses for this tenant now; undefined for other policies. */
   ttl(tenant: string, policy: ResolvedPolicy): number | undefined {
     if (policy.adaptive === undefined) return undefined
-    const cell = this.#cells.get(policy.name + SEP + (this.#tenants.has(tenant) ? tenant : OTHER))
+    const cell = this.#cells.get(policy.name)?.get(this.#tenants.has(tenant) ? tenant : OTHER)
     return cell === undefined ? clamp(policy.ttl, policy.adaptive) : this.#ttlOf(cell, this.#opts.now())
   }
 
@@ -162,9 +165,25 @@ export class TtlObserver {
     if (this.#opts.capacity === 0) return
     const now = this.#opts.now()
     const prev = this.#ledger.get(qkey)
-    if (prev !== undefined) this.#untrack(qkey, prev)
-    if (prev !== undefined) this.#end(prev, qkey, now, read ? 'read' : 'write')
-    this.#sweep(now)
+    // Two steps per store: the sweep outruns the one entry a store may append, so it wraps around.
+    this.#sweep(now, prev)
+    this.#sweep(now, prev)
+    if (prev !== undefined) {
+      // The followed entry ends; the key stays followed, its record now the new entry's.
+      prev.cell.live--
+      prev.cell.liveAt -= prev.at
+      this.#end(prev, qkey, now, read ? 'read' : 'write')
+      const cell = prev.tenant === tenant && prev.cell.policy === policy ? prev.cell : this.#cell(tenant, policy, now)
+      prev.cell = cell
+      prev.at = entry.at
+      prev.staleAt = entry.staleAt
+      prev.tags = entry.tags
+      prev.began = entry.began
+      prev.tenant = tenant
+      cell.live++
+      cell.liveAt += entry.at
+      return
+    }
     if (this.#ledger.size >= this.#opts.capacity) return
     const cell = this.#cell(tenant, policy, now)
     this.#ledger.set(qkey, { cell, at: entry.at, staleAt: entry.staleAt, tags: entry.tags, began: entry.began, tenant })
@@ -172,31 +191,30 @@ export class TtlObserver {
     cell.liveAt += entry.at
   }
 
-  #untrack(qkey: string, t: Tracked): void {
+  /**
+   * One step of the sweep (Map iterators see later changes): the next followed entry ends
+   * "expired unread" when one more ttl passed after its ttl without a read loading it again.
+   */
+  #sweep(now: number, skip: Tracked | undefined): void {
+    let next = this.#cursor?.next()
+    if (next === undefined || next.done === true) {
+      this.#cursor = this.#ledger.entries()
+      next = this.#cursor.next()
+      if (next.done === true) return
+    }
+    const [qkey, t] = next.value
+    if (t === skip || now < t.staleAt + (t.staleAt - t.at)) return
     this.#ledger.delete(qkey)
     t.cell.live--
     t.cell.liveAt -= t.at
-  }
-
-  /** Looks at the two oldest tracked entries: an expired one ends, a live one goes to the back. */
-  #sweep(now: number): void {
-    for (let i = 0; i < 2; i++) {
-      const first = this.#ledger.entries().next()
-      if (first.done === true) return
-      const [qkey, t] = first.value
-      this.#ledger.delete(qkey)
-      if (now >= t.staleAt) {
-        t.cell.live--
-        t.cell.liveAt -= t.at
-        this.#end(t, qkey, now, 'sweep')
-      } else this.#ledger.set(qkey, t)
-    }
+    this.#end(t, qkey, now, 'sweep')
   }
 
   #end(t: Tracked, qkey: string, now: number, why: 'read' | 'write' | 'sweep'): void {
     const c = t.cell
-    const changed = this.#opts.changed(t.tenant, qkey, t.tags, t.began)
     const expired = now >= t.staleAt
+    // A write over a live entry is a change whatever the log says (no epoch check needed).
+    const changed = (!expired && why === 'write') || this.#opts.changed(t.tenant, qkey, t.tags, t.began)
     // Replaced while live and unchanged (L1 eviction, refresh-ahead): not an end of life.
     if (!changed && !expired && why !== 'write') return
     this.#decay(c, now)
@@ -232,11 +250,13 @@ export class TtlObserver {
   }
 
   #cell(tenant: string, policy: ResolvedPolicy, now: number): Cell {
-    const id = policy.name + SEP + this.#tenants.get(tenant)
-    let c = this.#cells.get(id)
+    let byTenant = this.#cells.get(policy.name)
+    if (byTenant === undefined) this.#cells.set(policy.name, (byTenant = new Map()))
+    const id = this.#tenants.get(tenant)
+    let c = byTenant.get(id)
     if (c === undefined || c.policy !== policy) {
       c = { group: policy.name, policy, ended: 0, invalidated: 0, readAfter: 0, expiredUnread: 0, exposure: 0, changes: 0, again: 0, notAgain: 0, samples: 0, at: now, live: 0, liveAt: 0 }
-      this.#cells.set(id, c)
+      byTenant.set(id, c)
     }
     return c
   }
@@ -247,8 +267,8 @@ export class TtlObserver {
     const rows = new Map<string, TtlGroupReport & { exposure: number; changes: number }>()
     // `other` never answers for one tenant: it mixes every tenant past the limit.
     if (tenant === OTHER) return { tracked: this.#ledger.size, capacity: this.#opts.capacity, folded: this.#tenants.folded, groups: [] }
-    for (const [id, c] of this.#cells) {
-      if (tenant !== undefined && id.slice(id.indexOf(SEP) + 1) !== tenant) continue
+    for (const [id, c] of [...this.#cells.values()].flatMap((m) => [...m])) {
+      if (tenant !== undefined && id !== tenant) continue
       let r = rows.get(c.group)
       const ttl = this.#ttlOf(c, now)
       if (r === undefined) {
