@@ -70,3 +70,11 @@ export function resolvePolicies(policies: Record<string, Policy> | undefined, de
   for (const [name, p] of Object.entries(policies ?? {})) byName.set(name, resolvePolicy(name, p, { ...DEFAULT_POLICY, ...(defaults ?? {}) }))
   return { defaults: d, byName }
 }
+
+/** The named policy (the defaults for undefined); E_UNKNOWN_POLICY for a name not configured. */
+export function pickPolicy(defaults: ResolvedPolicy, byName: ReadonlyMap<string, ResolvedPolicy>, name: string | undefined): ResolvedPolicy {
+  if (name === undefined) return defaults
+  const p = byName.get(name)
+  if (p === undefined) throw new LarderError('E_UNKNOWN_POLICY', `policy "${name}" is not configured (configured: ${[...byName.keys()].join(', ') || 'none'})`)
+  return p
+}
