@@ -1,3 +1,4 @@
+import type { TtlReport } from './adaptive-ttl.ts'
 import type { ValueCodec } from './codec.ts'
 /**
  * The public shapes of the cache engine (`import { createCache } from 'larder'`).
@@ -32,6 +33,13 @@ export interface Policy {
    * `get`/`getEntry`/`getMany` use the default policy's. Default 1s.
    */
   maxStaleness?: Duration
+  /**
+   * Adaptive ttl (docs/core.md, "Adaptive TTLs"): the policy's `ttl` is replaced, per tenant,
+   * by one set from how often its entries change and are read again, within `[min, max]`
+   * (`halfLife`: how fast old observations fade, default 1h). A call's `ttl`, `ttlFrom` and
+   * a loader's `ctx.setTtl` still win. Off by default; not inherited from `defaults`.
+   */
+  adaptive?: { min: Duration; max: Duration; halfLife?: Duration } | false
 }
 
 export interface SetOptions {
@@ -173,6 +181,11 @@ export interface CacheOptions {
   /** How many tenants `stats()` lists one by one; the rest fold into `other`. Default 100. */
   statsTenantLimit?: number
   /**
+   * Entries the TTL report and adaptive policies follow at most (core/adaptive-ttl.ts);
+   * 0 turns both off. Default 4096.
+   */
+  ttlTracking?: number
+  /**
    * Bounds of the invalidation epochs kept in memory (docs/invariants.md, "Per-tenant bounds").
    * What a bound forgets becomes a floor of the tenant it belonged to: only that tenant misses.
    */
@@ -230,7 +243,14 @@ export interface Cache {
    */
   recordLoad(tenant: string, key: string, durationMs: number): void
   stats(): StatsSnapshot
+  /**
+   * TTL effectiveness per group (policy): shares of entries that expired unchanged, were
+   * invalidated before expiry, were read after expiry; the ttls adaptive policies use.
+   * With `tenant`, only that tenant's own figures.
+   */
+  ttlReport?(tenant?: string): TtlReport
   close(): Promise<void>
 }
 
-export type { LogEntry }
+export type { LogEntry, TtlReport }
+export type { TtlGroupReport } from './adaptive-ttl.ts'

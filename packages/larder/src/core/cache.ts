@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto'
 import { MemoryLog } from '../log/memory-log.ts'
 import { MemoryStore } from '../stores/memory-store.ts'
+import type { TtlReport } from './adaptive-ttl.ts'
 import type { Cache, CacheOptions, GetOrSetOptions, InvalidateInput, InvalidationResult, Loader, SetManyItem, SetOptions, StatsSnapshot, TenantCache } from './api.ts'
 import { timersOf } from './clock.ts'
 import { resolveCodec } from './codec.ts'
@@ -90,7 +91,8 @@ export class CacheEngine implements Cache {
     this.#onError = options.onError ?? (() => {})
     const { instanceId, log, l1, l2 } = this
     const state = (this.#state = new EngineState({ instanceId, log, l1, l2, clock, timers: timersOf(clock), epochs: this.#epochs, health: this.#health, onError: this.#onError }))
-    this.#writes = new Writes(state, { codec, policy: (name) => this.#policy(name), supersede: (qkey) => this.#loading.supersede(qkey) })
+    const ttlTracking = { tenantLimit: limit, capacity: options.ttlTracking ?? 4096 }
+    this.#writes = new Writes(state, { codec, policy: (name) => this.#policy(name), supersede: (qkey) => this.#loading.supersede(qkey), ttlTracking })
     this.#loading = new Loading(state, {
       lease: isLeaseProvider(l2) ? l2 : undefined,
       leaseMs,
@@ -426,6 +428,10 @@ export class CacheEngine implements Cache {
   }
 
   // ---------------------------------------------------------------- lifecycle
+
+  ttlReport(tenant?: string): TtlReport {
+    return this.#writes.ttls.report(tenant)
+  }
 
   stats(): StatsSnapshot {
     const size = this.l1?.size() ?? { entries: 0, bytes: 0 }

@@ -207,7 +207,7 @@ export class Loading {
     if (value === undefined || skipped || state.closed || host.writes.stamps.superseded(qkey, flight.stamp)) return value
     const { entry, bytes } = host.writes.entryFor(scope, key, value, policy, options, began, now, { ttl, grace, tags })
     if (policy.refreshAhead > 0) entry.d = now - start
-    await host.writes.store(scope, key, qkey, entry, flushGen, false, flight, bytes)
+    if (await host.writes.store(scope, key, qkey, entry, flushGen, false, flight, bytes)) host.writes.loaded(scope, policy, qkey, entry)
     return entry.v as V
   }
 }

@@ -6,6 +6,7 @@
  * engine's modules share (`EngineState`, state.ts) and the engine's policies (`WritesHost`).
  * @module
  */
+import { TtlObserver } from './adaptive-ttl.ts'
 import type { SetManyItem, SetOptions } from './api.ts'
 import { attachEncoded, type ValueCodec } from './codec.ts'
 import { channels } from './diagnostics.ts'
@@ -29,6 +30,8 @@ export interface WritesHost {
   policy(name: string | undefined): ResolvedPolicy
   /** A direct write wins over loads of the same key that are still running. */
   supersede(qkey: string): void
+  /** Bounds of adaptive TTLs and the TTL report (core/adaptive-ttl.ts): tenants with own figures, entries followed. */
+  readonly ttlTracking: { tenantLimit: number; capacity: number }
 }
 
 /** What a loader chose for its own entry (ctx.setTtl/setGrace/setTags/addTags). */
@@ -39,12 +42,16 @@ export interface EntryOverrides extends LoaderOverrides {
 export class Writes {
   /** Write stamps: a load begun before a direct write of its key does not store. */
   readonly stamps = new WriteStamps()
+  /** Adaptive TTLs and the TTL report (core/adaptive-ttl.ts): decides adaptive lifetimes, told of every stored entry. */
+  readonly ttls: TtlObserver
   readonly #state: EngineState
   readonly #host: WritesHost
 
   constructor(state: EngineState, host: WritesHost) {
     this.#state = state
     this.#host = host
+    const changed = (tenant: string, qkey: string, tags: readonly string[], began: number) => state.epochs.check(tenant, qkey, tags, began) !== Verdict.Valid
+    this.ttls = new TtlObserver({ now: () => state.clock.now(), changed, ...host.ttlTracking })
   }
 
   tagsFor(scope: Scope, policy: ResolvedPolicy, options: SetOptions | undefined): readonly string[] {
@@ -75,7 +82,7 @@ export class Writes {
   /** The entry every path stores (`set`, `setMany`, `writeThrough`, a load) and its encoded size. */
   entryFor(scope: Scope, key: string, value: unknown, policy: ResolvedPolicy, options: SetOptions | undefined, began: number, now: number, overrides?: EntryOverrides): { entry: L1Entry; bytes: number } {
     const enc = this.#encode(key, value)
-    const life = lifetime(policy, value, options, overrides)
+    const life = lifetime(policy, value, options, overrides, undefined, this.ttls.ttl(scope.tenant, policy))
     const entry = makeEntry(enc.v, overrides?.tags ?? this.tagsFor(scope, policy, options), began, now, now + life.ttl, now + life.ttl + life.grace)
     attachEncoded(entry, enc.text)
     return { entry, bytes: enc.bytes }
@@ -143,7 +150,14 @@ export class Writes {
     const { entry, bytes } = this.#entryForSet(scope, key, value, options, began)
     const qkey = scope.prefix + key
     this.#host.supersede(qkey)
-    return this.store(scope, key, qkey, entry, flushGen, true, undefined, bytes)
+    const ok = await this.store(scope, key, qkey, entry, flushGen, true, undefined, bytes)
+    if (ok) this.ttls.stored(scope.tenant, this.#host.policy(options?.policy), qkey, entry, false)
+    return ok
+  }
+
+  /** A load stored its result (`read`: a read asked for it; core/adaptive-ttl.ts). */
+  loaded(scope: Scope, policy: ResolvedPolicy, qkey: string, entry: L1Entry): void {
+    this.ttls.stored(scope.tenant, policy, qkey, entry, true)
   }
 
   async setMany(scope: Scope, items: readonly SetManyItem[]): Promise<boolean[]> {
@@ -175,6 +189,7 @@ export class Writes {
       }
       state.l1?.set(p.key, p.entry, p.size)
       scope.counters.sets++
+      this.ttls.stored(scope.tenant, this.#host.policy(items[i]?.policy), p.key, p.entry, false)
       return this.#setEvent(scope, p.name, 'l1', true)
     })
   }

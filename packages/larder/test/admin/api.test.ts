@@ -109,6 +109,30 @@ describe('admin API', () => {
     assert.equal((await s.call('/_larder/stats?tenant=', { token: TOKENS.admin })).status, 400, 'an empty tenant is an error, never a wildcard')
   })
 
+  test('stats: the TTL report per group under its own key; a tenant sees only its own figures', async () => {
+    // An entry replaced after an invalidation ended "invalidated before expiry": acme once, globex twice.
+    for (const [tenant, times] of [['acme', 1], ['globex', 2]] as const) {
+      for (let i = 0; i < times; i++) {
+        await seed(tenant, 'ttl-report', ['ttl-report'])
+        await cache.tenant(tenant).invalidateTags(['ttl-report'])
+      }
+      await seed(tenant, 'ttl-report', ['ttl-report'])
+    }
+    const g = await s.call('/_larder/stats', { token: TOKENS.reader })
+    assert.equal(g.status, 200)
+    // The keys older readers know are unchanged.
+    assert.ok(g.body.cache && g.body.monitor && g.body.instanceId)
+    const all = g.body.ttl.groups.find((r: any) => r.group === 'default')
+    assert.equal(all.invalidatedBeforeExpiry, 3)
+    assert.equal(all.shares.invalidatedBeforeExpiry, 1)
+    assert.equal(all.policyTtlMs, 60_000)
+    assert.ok(g.body.ttl.capacity > 0)
+    const own = await s.call('/_larder/stats?tenant=acme', { token: TOKENS.acme })
+    assert.equal(own.body.ttl.groups.find((r: any) => r.group === 'default').invalidatedBeforeExpiry, 1)
+    const none = await s.call('/_larder/stats?tenant=nobody', { token: TOKENS.admin })
+    assert.deepEqual(none.body.ttl.groups, [])
+  })
+
   test('purge: a tenant token cannot purge another tenant (403, nothing dropped)', async () => {
     await seed('globex', 'product:7', ['product:7'])
     const r = await s.call('/_larder/purge', { method: 'POST', token: TOKENS.acme, json: { tenant: 'globex', tags: ['product:7'] } })
