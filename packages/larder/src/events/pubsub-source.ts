@@ -119,7 +119,8 @@ export function createPubSubEventSource(options: PubSubEventSourceOptions): PubS
     try {
       event = toEnvelope(channel, message)
     } catch (err) {
-      return reject(channel, err)
+      reject(channel, err)
+      return
     }
     // publish() queues synchronously (arrival order is kept) and validates before it applies.
     processor.publish(event).then(
@@ -133,7 +134,8 @@ export function createPubSubEventSource(options: PubSubEventSourceOptions): PubS
           // A valid event the cache could not apply: lost like a dropped message.
           s.failed++
           onError(err, `pubsub:${channel}`)
-          return distrust([tenant])
+          distrust([tenant])
+          return
         }
         reject(channel, err, typeof tenant === 'string' ? tenant : '')
       },
@@ -147,7 +149,8 @@ export function createPubSubEventSource(options: PubSubEventSourceOptions): PubS
       if (closed) return
       onError(err, 'pubsub:subscribe')
       // Drop this connection; ioredis reconnects (with backoff) and we try again on 'ready'.
-      return sub.disconnect(true)
+      sub.disconnect(true)
+      return
     }
     if (closed) return
     s.connected = true
