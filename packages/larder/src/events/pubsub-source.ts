@@ -47,7 +47,7 @@ export interface PubSubEventSourceStats {
   duplicates: number
   /** Messages that were not JSON, mapped to no valid event, or broke a rule. */
   rejected: number
-  /** Valid events the cache could not apply (that tenant's L1 is distrusted). */
+  /** Valid events the processor could not take or apply (queue full, closed, cache failing): that tenant's L1 is distrusted. */
   failed: number
   reconnects: number
   distrusts: number
