@@ -61,48 +61,63 @@ func (l *Larder) InvalidateProductCaches(ctx context.Context, id, tenant, produc
 	if err != nil {
 		return Result{}, err
 	}
+	if len(results) != 1 {
+		return Result{}, fmt.Errorf("larder answered %d results for 1 event", len(results))
+	}
 	return results[0], nil
 }
 
-// Publish posts events (all or nothing). 429 and 503 are retried with the same ids, which
-// Larder applies once; any other 4xx is returned as *LarderError.
+// Publish posts events (all or nothing). A 4xx other than 429 is returned as *LarderError.
+// 429, 5xx and network errors are retried with the same ids, which Larder applies once.
 func (l *Larder) Publish(ctx context.Context, events ...Event) ([]Result, error) {
 	body, err := json.Marshal(events)
 	if err != nil {
 		return nil, err
 	}
-	for attempt := 1; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.URL+"/_larder/events", bytes.NewReader(body))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+l.Token)
-		res, err := l.Client.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		answer, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-		res.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case res.StatusCode == http.StatusOK:
-			var ok struct{ Results []Result }
-			return ok.Results, json.Unmarshal(answer, &ok)
-		case (res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable) && attempt < 4:
+	var last error
+	for attempt := 1; attempt <= 4; attempt++ {
+		if attempt > 1 {
 			select {
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			case <-time.After(time.Duration(attempt*attempt) * 100 * time.Millisecond):
 			}
-		default:
-			refused := struct{ Error LarderError }{}
-			_ = json.Unmarshal(answer, &refused)
-			refused.Error.Status = res.StatusCode
-			return nil, &refused.Error
 		}
+		results, retry, err := l.post(ctx, body)
+		if !retry {
+			return results, err
+		}
+		last = err
+	}
+	return nil, fmt.Errorf("larder did not apply the events (send them again later, same ids): %w", last)
+}
+
+func (l *Larder) post(ctx context.Context, body []byte) (results []Result, retry bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.URL+"/_larder/events", bytes.NewReader(body))
+	if err != nil {
+		return nil, false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+l.Token)
+	res, err := l.Client.Do(req)
+	if err != nil {
+		return nil, true, err // maybe applied, maybe not: the same ids make a resend safe
+	}
+	defer res.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	switch {
+	case err != nil:
+		return nil, true, err
+	case res.StatusCode == http.StatusOK:
+		var ok struct{ Results []Result }
+		return ok.Results, false, json.Unmarshal(answer, &ok)
+	case res.StatusCode >= 400 && res.StatusCode < 500 && res.StatusCode != http.StatusTooManyRequests:
+		var refused struct{ Error LarderError }
+		_ = json.Unmarshal(answer, &refused)
+		refused.Error.Status = res.StatusCode
+		return nil, false, &refused.Error
+	default:
+		return nil, true, fmt.Errorf("larder answered %d: %.200s", res.StatusCode, answer)
 	}
 }
 
