@@ -14,6 +14,8 @@
  * `--client-request-timeout MS` (config `timeouts.client_headers` / `client_request`) and
  * `--max-connections-per-client N` (config `max_connections_per_client`) bound slow and
  * greedy clients (docs/http.md, "Requests the gateway refuses or rewrites").
+ * Config `event_sources` (a Redis stream consumer group, pub/sub channels) feeds the config's
+ * rules over the gateway's Redis (gateway/event-sources.ts).
  * @module
  */
 import cluster from 'node:cluster'

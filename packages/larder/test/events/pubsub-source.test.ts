@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { Redis } from 'ioredis'
 import { createCache } from '../../src/core/cache.ts'
 import { LarderError } from '../../src/core/errors.ts'
 import { createEventProcessor } from '../../src/events/processor.ts'
@@ -16,6 +17,17 @@ import { startRedis } from '../../src/testing/servers.ts'
 import { until } from '../redis/helpers.ts'
 import { applied, hasTag, recordDistrusts } from './helpers.ts'
 import { assertInvalidationReachesEverything, EXAMPLES, type ProducerRig, requireRuby, run, startProducerRig } from './producer-rig.ts'
+
+describe('events: Redis pub/sub source options', () => {
+  const base = { url: 'redis://127.0.0.1:1', processor: { publish: async () => ({}) }, cache: { distrust() {} } }
+  it('refuses bad channel names and a cluster with E_INVALID_OPTION', () => {
+    for (const channels of [[], [''], ['seller_*'], ['a b'], [42]] as unknown as string[][]) {
+      assert.throws(() => createPubSubEventSource({ ...base, channels }), (err: unknown) => err instanceof LarderError && err.code === 'E_INVALID_OPTION' && /channels must be/.test(err.message))
+    }
+    assert.throws(() => createPubSubEventSource({ ...base, url: undefined, cluster: ['redis://127.0.0.1:1'], channels: ['c'] } as never), /one node/)
+    assert.throws(() => createPubSubEventSource({ ...base, url: 'http://x', channels: ['c'] }), /url must start with redis/)
+  })
+})
 
 describe('events: Redis pub/sub source with a Ruby publisher', () => {
   let ruby: string
@@ -85,8 +97,10 @@ SellerChangeMonitor.seller_status_changed(tenant: "acme", seller_id: "m3")`)
   })
 
   it('toEvent maps another message shape; a message it cannot map is rejected', async () => {
+    // A client of the app's own: the source subscribes on a duplicate and leaves this one open.
+    const mine = new Redis(rig.redis.url)
     const legacy = createPubSubEventSource({
-      url: rig.redis.url,
+      client: mine,
       channels: ['legacy_changes'],
       processor: rig.processor,
       cache: rig.cache,
@@ -103,8 +117,11 @@ r.publish("legacy_changes", { shop: "acme" }.to_json)
 r.publish("legacy_changes", { shop: "acme", seller: "m4", change: "payment" }.to_json)`)
       await applied(rig.watch, 'acme', 'seller:m4')
       await until(() => legacy.stats().rejected === 1, 5000, 'the unmappable message to be rejected')
+      await legacy.close()
+      assert.equal(await mine.ping(), 'PONG', 'the given client is still open')
     } finally {
       await legacy.close()
+      mine.disconnect()
     }
   })
 
