@@ -7,9 +7,9 @@
  * Pub/sub is at-most-once: a message published while this source is disconnected is lost,
  * and nothing says which. So, as the PostgreSQL listener does for NOTIFY, the source tells the
  * core to distrust L1 for the tenants it serves (`cache.distrust`) as soon as the connection
- * drops, reconnects with backoff (core/backoff.ts), and distrusts once more when it is
- * subscribed again (loads that ran during the gap may have read what the lost messages
- * changed). A message that is not JSON, maps to no valid event or breaks a rule is counted
+ * drops, reconnects with backoff (core/backoff.ts), and distrusts once more each time it is
+ * subscribed (loads that ran during the gap may have read what the lost messages changed; on
+ * the first subscription, L1 may hold entries older than messages sent before it listened). A message that is not JSON, maps to no valid event or breaks a rule is counted
  * and reported (`stats().rejected`, `onError`, the `larder:events:processed` channel); it
  * never stops the source.
  * @module
@@ -154,11 +154,11 @@ export function createPubSubEventSource(options: PubSubEventSourceOptions): PubS
     }
     if (closed) return
     s.connected = true
-    if (subscribedOnce) {
-      s.reconnects++
-      distrust()
-    }
+    if (subscribedOnce) s.reconnects++
     subscribedOnce = true
+    // What was published before this subscription (the first: before we started; later: while
+    // we were away, or read by loads during the gap) is unknown: L1 may hold what it changed.
+    distrust()
     markReady()
   }
 

@@ -135,6 +135,7 @@ r.publish("legacy_changes", { shop: "acme", seller: "m4", change: "payment" }.to
     const failing = createPubSubEventSource({ url: rig.redis.url, channels: ['seller_changes_2'], processor, cache, tenants: ['acme'], onError: () => {} })
     try {
       await failing.ready
+      assert.deepEqual(seen.calls, [['acme']], 'the first subscription distrusts the served tenants')
       await logServer.kill()
       const distrusted = seen.next()
       await monitor('2.times { |i| SellerChangeMonitor.redis.publish("seller_changes_2", { type: "seller.status_changed", tenant: "globex", data: { sellerId: "f#{i}" } }.to_json) }')
