@@ -53,10 +53,10 @@ export interface Run {
   stderr: string
 }
 
-/** Runs a program to its end (bounded), never rejects: the test asserts on code and output. */
-export function run(bin: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
+/** Runs a program to its end (bounded by `timeoutMs`), never rejects: the test asserts on code and output. */
+export function run(bin: string, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(bin, args, { env: { ...process.env, ...env }, timeout: 60_000, cwd: ROOT }, (err, stdout, stderr) => {
+    execFile(bin, args, { env: { ...process.env, ...env }, timeout: timeoutMs, cwd: ROOT }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0
       resolve({ code, stdout, stderr })
     })

@@ -25,10 +25,11 @@ describe('producers: Go (invalidateProductCaches over POST /_larder/events)', ()
     const go = requireBinary('go', 'golang-go')
     dir = mkdtempSync(join(tmpdir(), 'larder-go-'))
     bin = join(dir, 'invalidate_product_caches')
-    const built = await run(go, ['build', '-o', bin, `${EXAMPLES}invalidate_product_caches.go`], { GOCACHE: `${ROOT}.tmp/go-build`, GOPROXY: 'off', GOFLAGS: '', CGO_ENABLED: '0' })
+    // A Go without a prebuilt standard library compiles it into GOCACHE on the first run (kept in .tmp/ for the next).
+    const built = await run(go, ['build', '-o', bin, `${EXAMPLES}invalidate_product_caches.go`], { GOCACHE: `${ROOT}.tmp/go-build`, GOPROXY: 'off', GOFLAGS: '', CGO_ENABLED: '0' }, 300_000)
     assert.equal(built.code, 0, `go build failed: ${built.stderr}`)
     rig = await startProducerRig([{ name: 'catalog', token: TOKEN, scopes: ['events:publish@acme'] }])
-  })
+  }, { timeout: 330_000 })
   after(async () => {
     await rig?.close()
     if (dir) rmSync(dir, { recursive: true, force: true })
