@@ -47,7 +47,8 @@ if (selected.length === 0) {
   console.error('no test files matched')
   process.exit(1)
 }
-// The tests need redis-server, PostgreSQL, Chromium and promtool. Install the missing ones where
+// The tests need redis-server, PostgreSQL, Chromium, promtool, Ruby and Python with their Redis
+// clients, and Go (the producer tests). Install the missing ones where
 // we may (root + apt, as CI does); elsewhere the script prints one line saying what to install.
 if (process.env.LARDER_SKIP_SETUP !== '1') {
   spawnSync('bash', [join(root, 'scripts/setup-system.sh')], { stdio: 'inherit' })

@@ -13,7 +13,7 @@ import { installPgTrigger, pgTriggerSql, uninstallPgTrigger } from '../../src/ev
 import { createEventProcessor } from '../../src/events/processor.ts'
 import { MemoryLog } from '../../src/log/memory-log.ts'
 import { type PostgresHandle, startPostgres } from '../../src/testing/servers.ts'
-import { applied, hasTag, signal, watchLog } from './helpers.ts'
+import { applied, hasTag, recordDistrusts, signal, watchLog } from './helpers.ts'
 
 /**
  * servers.ts kill() SIGKILLs runuser and pkills the postmaster, which then lingers as an
@@ -43,19 +43,7 @@ function setup() {
   const cache = createCache({ log })
   const watch = watchLog(log)
   const processor = createEventProcessor({ cache, rules })
-  const distrusts: (readonly string[] | undefined)[] = []
-  const distrusted: { resolve: () => void }[] = []
-  const original = cache.distrust.bind(cache)
-  cache.distrust = (tenants) => {
-    distrusts.push(tenants)
-    for (const d of distrusted.splice(0)) d.resolve()
-    original(tenants)
-  }
-  const nextDistrust = () => {
-    const s = signal()
-    distrusted.push(s)
-    return s.promise
-  }
+  const { calls: distrusts, next: nextDistrust } = recordDistrusts(cache)
   return { log, cache, watch, processor, distrusts, nextDistrust }
 }
 
