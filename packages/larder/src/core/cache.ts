@@ -524,7 +524,7 @@ export class CacheEngine implements Cache {
     return { entry, bytes: enc.bytes }
   }
 
-  async set(scope: Scope, key: string, value: unknown, options: SetOptions | undefined, began = options?.began ?? this.log.lastId(), flushGen = this.#flushGen): Promise<boolean> {
+  async set(scope: Scope, key: string, value: unknown, options: SetOptions | undefined, began = options?.began ?? this.log.lastId(scope.tenant), flushGen = this.#flushGen): Promise<boolean> {
     validateKey(key)
     this.#open()
     if (typeof began !== 'number' || !Number.isFinite(began)) throw new LarderError('E_INVALID_OPTION', 'set: began must be a log id (a finite number)')
@@ -537,7 +537,7 @@ export class CacheEngine implements Cache {
   async setMany(scope: Scope, items: readonly SetManyItem[]): Promise<boolean[]> {
     if (!Array.isArray(items)) throw new LarderError('E_INVALID_OPTION', 'setMany expects an array of { key, value, ttl?, tags? }')
     this.#open()
-    const began = this.log.lastId()
+    const began = this.log.lastId(scope.tenant)
     const flushGen = this.#flushGen
     const prepared = items.map((it) => {
       validateKey(it?.key)
@@ -569,7 +569,7 @@ export class CacheEngine implements Cache {
   async writeThrough<V>(scope: Scope, key: string, update: () => Promise<V> | V, options: SetOptions | undefined): Promise<V> {
     validateKey(key)
     if (typeof update !== 'function') throw new LarderError('E_INVALID_OPTION', 'writeThrough needs an update function')
-    const began = this.log.lastId()
+    const began = this.log.lastId(scope.tenant)
     const flushGen = this.#flushGen
     const value = await update()
     if (value !== undefined) await this.set(scope, key, value, options, began, flushGen)

@@ -54,14 +54,14 @@ export class Invalidation {
       ...(keys.length > 0 ? { keys: marker === '' ? keys : keys.map((k) => marker + k) } : {}),
       source: host.instanceId,
     }
-    if (append.kind !== 'clear' && tags.length === 0 && keys.length === 0) return { id: host.log.lastId(), purged: 0 }
+    if (append.kind !== 'clear' && tags.length === 0 && keys.length === 0) return { id: host.log.lastId(scope.tenant), purged: 0 }
     let entry: LogEntry
     try {
       entry = await host.log.append(append)
     } catch (err) {
       // The log refused (e.g. its outage queue is full): still make the invalidation true
       // here, and kill in-flight loads, then report the failure.
-      const local: LogEntry = { ...append, id: Math.max(host.log.lastId() + 1, Math.floor(host.clock.now() * 1000)), at: host.clock.now() }
+      const local: LogEntry = { ...append, id: Math.max(host.log.lastId(scope.tenant) + 1, Math.floor(host.clock.now() * 1000)), at: host.clock.now() }
       this.#apply(local)
       host.fence()
       throw err

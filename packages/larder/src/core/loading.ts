@@ -121,7 +121,7 @@ export class Loading {
 
   async #run<V>(scope: Scope, key: string, qkey: string, loader: Loader<V>, policy: ResolvedPolicy, options: GetOrSetOptions | undefined, stale: L1Entry | undefined, background: boolean, flight: Flight): Promise<V> {
     const host = this.#host
-    const began = host.log.lastId()
+    const began = host.log.lastId(scope.tenant)
     const flushGen = host.flushGen
     const lease = host.lease
     let token: string | null | undefined

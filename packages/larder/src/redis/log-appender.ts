@@ -30,6 +30,8 @@ export interface AppendHost {
   /** Delivers entries to this process's subscribers. */
   deliver(entries: readonly LogEntry[]): void
   closed(): boolean
+  /** False until the partition count is known to be the fleet's: nothing is sent before. */
+  pinned(): boolean
 }
 
 interface Queued {
@@ -60,10 +62,11 @@ export class LogAppender {
     return this.#queued
   }
 
-  async append(batch: LogAppend[], token: string): Promise<LogEntry[]> {
+  /** Appends a batch (sent when `send`, else queued with provisional ids). */
+  async append(batch: LogAppend[], token: string, send = true): Promise<LogEntry[]> {
     const host = this.#host
     // While older appends wait for replay, newer ones queue behind them (order).
-    if (this.#queue.length === 0 && host.breaker.available()) {
+    if (send && this.#queue.length === 0 && host.breaker.available()) {
       const started = performance.now()
       try {
         // Registered before sending: our reader may see the entries before this reply.
@@ -129,6 +132,7 @@ export class LogAppender {
 
   scheduleReplay(ms: number): void {
     if (this.#host.closed() || this.#queue.length === 0 || this.#replaying || this.#replayTimer) return
+    if (!this.#host.pinned()) ms = Math.max(ms, 250)
     // A retry of a network call: real time (see the clock option).
     this.#replayTimer = systemClock.setTimeout(() => {
       this.#replayTimer = undefined
@@ -142,6 +146,7 @@ export class LogAppender {
     this.#replaying = true
     try {
       while (this.#queue.length > 0 && !this.#host.closed()) {
+        if (!this.#host.pinned()) throw new LarderError('E_LOG_UNAVAILABLE', 'partition count not checked yet')
         const q = this.#queue[0] as Queued
         await this.#host.breaker.run('replay', () =>
           this.#send(

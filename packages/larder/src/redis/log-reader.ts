@@ -20,6 +20,14 @@ export interface ReadHost {
   /** XREAD BLOCK time (ms). */
   readonly block: number
   readonly maxDisconnect: number
+  /** Gaps name their partition (a partitioned log). */
+  readonly partitioned: boolean
+  /**
+   * Replica reads: the connection to the master. The reader's own connection then reads a
+   * replica, which may lag; it counts as heard at `t` only once it holds every entry the
+   * master held at `t` (a probe of the master's last id), never merely because a read returned.
+   */
+  readonly master: RedisClient | undefined
   /** True for an entry of a batch this instance appended (already delivered locally). */
   skipOwn(r: RawEntry): boolean
   deliver(entries: readonly LogEntry[]): void
@@ -37,6 +45,10 @@ export class LogReader {
   #heardAt: number
   #downSince: number | undefined
   #initialized = false
+  /** Replica reads: the master's last id at `at` (clock ms), heard once the cursor reaches it. */
+  #probe: { at: number; seq: number } | undefined
+  #probing = false
+  #probedAt = Number.NEGATIVE_INFINITY
   readonly ready: Promise<void>
   #markReady!: () => void
   readonly initialized: Promise<void>
@@ -89,14 +101,14 @@ export class LogReader {
     if (s.since !== undefined && s.since !== null && since !== s.since) {
       s.since = since
       this.#downSince = undefined
-      host.gap({ reason: 'restarted' })
+      host.gap(this.#gapOf('restarted'))
       return
     }
     const trimmed = await bounded(s.trimmedAfter(this.#cursor, this.#conn), 2000)
     s.since = since
     this.#downSince = undefined
-    if (trimmed) host.gap({ reason: 'trimmed' })
-    else if (down !== undefined && host.clock.now() - down > host.maxDisconnect) host.gap({ reason: 'disconnected' })
+    if (trimmed) host.gap(this.#gapOf('trimmed'))
+    else if (down !== undefined && host.clock.now() - down > host.maxDisconnect) host.gap(this.#gapOf('disconnected'))
   }
 
   async #run(): Promise<void> {
@@ -107,12 +119,13 @@ export class LogReader {
       try {
         if (!this.#initialized) await this.#init()
         else if (this.#downSince !== undefined) await this.#recovered()
+        if (host.master !== undefined) this.#probeMaster(host.master)
         const started = performance.now()
         // A paused server never answers a blocking read: bound it ourselves.
         const res = (await bounded(this.#conn.xread('COUNT', BATCH, 'BLOCK', host.block, 'STREAMS', s.keys.stream, `${this.#cursor}-0`), host.block + 1000)) as [string, RawEntry[]][] | null
         backoff = 50
         if (res === null) {
-          this.#heardAt = host.clock.now()
+          this.#caughtUp()
           continue
         }
         const raw = (res[0] as [string, RawEntry[]])[1]
@@ -129,14 +142,14 @@ export class LogReader {
         if (channels.log.hasSubscribers) channels.log.publish({ op: 'read', durationMs: performance.now() - started, lagMs: fresh.length > 0 ? host.clock.now() - (fresh[fresh.length - 1] as LogEntry).at : 0 })
         host.deliver(fresh)
         // Caught up unless the batch was full (more may be waiting behind it).
-        if (raw.length < BATCH) this.#heardAt = host.clock.now()
+        if (raw.length < BATCH) this.#caughtUp()
         // Learn the run id once the log has one, so a later restart is recognised.
         if (s.since === null && raw.length > 0) {
           const since = await bounded(this.#conn.get(s.keys.since), 2000)
           s.since = since === null ? null : Number(since)
         }
         // A full batch means we are behind: make sure the stream was not trimmed past us.
-        if (raw.length === BATCH && (await bounded(s.trimmedAfter(this.#cursor, this.#conn), 2000))) host.gap({ reason: 'trimmed' })
+        if (raw.length === BATCH && (await bounded(s.trimmedAfter(this.#cursor, this.#conn), 2000))) host.gap(this.#gapOf('trimmed'))
       } catch {
         if (host.closed()) break
         this.#downSince ??= host.clock.now()
@@ -147,6 +160,66 @@ export class LogReader {
         if (!this.#initialized && backoff >= 1000) this.#markReady()
       }
     }
+  }
+
+  #gapOf(reason: LogGap['reason']): LogGap {
+    return this.#host.partitioned ? { reason, partition: this.stream.index } : { reason }
+  }
+
+  /** The last read returned with nothing left behind it. */
+  #caughtUp(): void {
+    if (this.#host.master === undefined) this.#heardAt = this.#host.clock.now()
+    else this.#heardFromProbe()
+  }
+
+  #heardFromProbe(): void {
+    const p = this.#probe
+    if (p !== undefined && this.#cursor >= p.seq && p.at > this.#heardAt) this.#heardAt = p.at
+  }
+
+  /**
+   * Replica reads: asks the master for the stream's last id (at most one probe in flight,
+   * at most two per `block`). Everything appended before the probe was sent has an id at
+   * most that one, so once the cursor reaches it the reader is heard as of the sending
+   * time. A master whose last id is below what the reader already read has lost entries
+   * (a failover to a replica that lacked them): its next ids may reuse ours, so the
+   * reader goes back to the master's position and subscribers get a `restarted` gap.
+   */
+  #probeMaster(master: RedisClient): void {
+    const host = this.#host
+    const at = host.clock.now()
+    if (this.#probing || at - this.#probedAt < host.block / 2) return
+    this.#probing = true
+    this.#probedAt = at
+    const before = this.#cursor
+    const s = this.stream
+    bounded(master.mget(s.keys.seq, s.keys.since), host.block + 1000)
+      .then(([raw, sinceRaw]) => {
+        if (host.closed()) return
+        // A master that restarted empty (its replicas resynced from it) has a new run id:
+        // what it held but never replicated is gone, as after a restart of a lone server.
+        const since = sinceRaw === null ? null : Number(sinceRaw)
+        if (typeof s.since === 'number' && since !== s.since) {
+          s.since = since
+          this.#probe = undefined
+          host.gap(this.#gapOf('restarted'))
+          return
+        }
+        const seq = raw === null ? 0 : Number(raw)
+        if (seq < before) {
+          this.#cursor = seq
+          s.last = seq
+          this.#probe = undefined
+          host.gap(this.#gapOf('restarted'))
+          return
+        }
+        this.#probe = { at, seq }
+        this.#heardFromProbe()
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.#probing = false
+      })
   }
 
   async close(): Promise<void> {

@@ -4,11 +4,11 @@ import { parseDuration } from '../core/duration.ts'
 import { LarderError } from '../core/errors.ts'
 import type { Duration, InvalidationLog, LogAppend, LogEntry, LogGap, LogKind, LogSubscriber, ReadResult } from '../core/types.ts'
 import { Breaker } from './breaker.ts'
-import { type ConnectionOptions, connect, duplicate, quit, type RedisClient } from './connection.ts'
-import { logKeys } from './keyspace.ts'
+import { type ConnectionOptions, connect, duplicate, isCluster, quit, type RedisClient } from './connection.ts'
 import { type AppendHost, LogAppender } from './log-appender.ts'
+import { partitionCount, partitionKeys, partitionOf, pinPartitions } from './log-partitions.ts'
 import { LogReader, type ReadHost } from './log-reader.ts'
-import { LogStream, parseEntry, type RawEntry, tokenOf } from './log-stream.ts'
+import { bounded, LogStream, parseEntry, type RawEntry, tokenOf } from './log-stream.ts'
 import { APPEND } from './scripts.ts'
 import { positiveInt } from './store.ts'
 
@@ -46,6 +46,26 @@ export interface RedisLogOptions extends ConnectionOptions {
    * network waits and run on real time. Default: the real clock.
    */
   clock?: Clock
+  /**
+   * Read the log from replicas; appends stay on the master. On a Cluster `true` (each
+   * reader reads a replica of its stream's shard); on a single node the replica's url.
+   * The reader then counts as heard only once it holds what the master held (a probe of
+   * the master's last id, at most two per `block`), so a lagging replica shows as an
+   * unheard log, never as a caught-up one. See docs/scale.md.
+   */
+  replica?: boolean | string
+  /**
+   * Streams the log is spread over, by tenant (each tenant's entries stay in one stream,
+   * in order). Every instance of a fleet must use the same count: it is recorded in Redis
+   * and an instance started with another one is refused. Default 1. See docs/scale.md.
+   */
+  partitions?: number
+  /**
+   * Read only the partitions of these tenants (default: all). Entries of other tenants
+   * are still appended, but this instance hears only its own. Route those tenants'
+   * requests and SSE streams to it (docs/scale.md, "Tenant routing").
+   */
+  tenants?: readonly string[]
 }
 
 interface SubState {
@@ -54,6 +74,8 @@ interface SubState {
 }
 
 const KINDS = new Set<LogKind>(['hard', 'soft', 'clear', 'live', 'event'])
+
+const token = () => randomBytes(12).toString('base64url')
 
 /**
  * The fleet-wide invalidation log on a Redis Stream. See docs/redis.md.
@@ -78,9 +100,17 @@ export class RedisLog implements InvalidationLog {
   readonly #block: number
   readonly #source: string | undefined
   readonly #clock: TimerClock
-  readonly #stream: LogStream
-  readonly #appender: LogAppender
-  readonly #reader: LogReader
+  /** The partition count (1: one stream). */
+  readonly partitions: number
+  readonly #streams: LogStream[]
+  readonly #appenders: LogAppender[]
+  /** One per partition this instance reads (all without `tenants`). */
+  readonly #readers: LogReader[]
+  readonly #timeoutMs: number
+  /** Settles once the partition count is checked against the one recorded in Redis. */
+  readonly #pinned: Promise<void>
+  #pinnedOk = false
+  #refused: LarderError | undefined
   readonly #subs = new Map<LogSubscriber, SubState>()
   /** Tokens of batches this instance appended (delivered locally): entries left to skip when read back. */
   readonly #own = new Map<string, number>()
@@ -97,6 +127,9 @@ export class RedisLog implements InvalidationLog {
     const queueLimit = positiveInt(options.queueLimit ?? 10_000, 'queueLimit')
     this.#source = options.source
     const timeoutMs = parseDuration(options.timeout ?? '500ms', 'timeout')
+    this.#timeoutMs = timeoutMs
+    this.partitions = partitionCount(options.partitions)
+    const readSet = this.#readSet(options.tenants)
     const waitReplicas = options.waitReplicas ?? 0
     if (!Number.isInteger(waitReplicas) || waitReplicas < 0) throw new LarderError('E_INVALID_OPTION', 'waitReplicas must be a non-negative integer')
     this.breaker = new Breaker({
@@ -107,7 +140,7 @@ export class RedisLog implements InvalidationLog {
     })
     client.defineCommand('larderAppend', { lua: APPEND })
     client.on('error', () => {})
-    const closed = () => this.#closed
+    const closed = () => this.#closed || this.#refused !== undefined
     const appendHost: AppendHost = {
       client,
       breaker: this.breaker,
@@ -120,6 +153,7 @@ export class RedisLog implements InvalidationLog {
       remember: (token, count) => this.#remember(token, count),
       deliver: (entries) => this.#deliver(entries),
       closed,
+      pinned: () => this.#pinnedOk,
     }
     const readHost: ReadHost = {
       clock: this.#clock,
@@ -129,32 +163,112 @@ export class RedisLog implements InvalidationLog {
       deliver: (entries) => this.#deliver(entries),
       gap: (gap) => this.#gap(gap),
       closed,
+      partitioned: this.partitions > 1,
+      master: options.replica === undefined || options.replica === false ? undefined : client,
     }
-    this.#stream = new LogStream(0, logKeys(options.stream))
-    this.#appender = new LogAppender(appendHost, this.#stream)
-    this.breaker.onChange((s) => {
-      if (s === 'closed') this.#appender.scheduleReplay(0)
+    this.#streams = Array.from({ length: this.partitions }, (_, i) => new LogStream(i, partitionKeys(options.stream, i, this.partitions)))
+    this.#appenders = this.#streams.map((s) => new LogAppender(appendHost, s))
+    this.breaker.onChange((state) => {
+      if (state === 'closed') for (const a of this.#appenders) a.scheduleReplay(0)
     })
-    this.#reader = new LogReader(readHost, this.#stream, duplicate(client))
+    const readerConn = this.#readerConnection(options)
+    this.#readers = this.#streams.filter((s) => readSet.has(s.index)).map((s) => new LogReader(readHost, s, readerConn()))
+    this.#pinned = this.#pin(options.stream)
+  }
+
+  /** Partitions this instance reads. */
+  #readSet(tenants: readonly string[] | undefined): Set<number> {
+    if (tenants === undefined) return new Set(Array.from({ length: this.partitions }, (_, i) => i))
+    if (!Array.isArray(tenants) || tenants.length === 0 || tenants.some((t) => typeof t !== 'string' || t === '')) throw new LarderError('E_INVALID_OPTION', 'redisLog: tenants must be a non-empty array of tenant ids')
+    return new Set(tenants.map((t) => partitionOf(t, this.partitions)))
+  }
+
+  /** A new connection for one reader: the master's server(s), or a replica. */
+  #readerConnection(options: RedisLogOptions): () => RedisClient {
+    const { replica } = options
+    const client = this.client
+    if (replica === undefined || replica === false) return () => duplicate(client)
+    if (replica === true) {
+      if (!isCluster(client)) throw new LarderError('E_INVALID_OPTION', 'redisLog: replica: true needs a Cluster (cluster: […]); on a single node give the replica\'s url (replica: "redis://…")')
+      // Reads (XREAD, XINFO, GET) go to a replica of each slot's shard (ioredis sends READONLY).
+      return () => client.duplicate([], { scaleReads: 'slave' })
+    }
+    if (isCluster(client)) throw new LarderError('E_INVALID_OPTION', 'redisLog: on a Cluster give replica: true (replicas are found from the slot map), not a url')
+    return () => connect({ url: replica, redisOptions: options.redisOptions }, 'redisLog replica').client
+  }
+
+  /** Pins the partition count in Redis (retried until Redis answers); refuses the log on a mismatch. */
+  async #pin(name: string | undefined): Promise<void> {
+    for (let backoff = 50; !this.#closed; backoff = Math.min(backoff * 2, 1000)) {
+      try {
+        const refused = await bounded(pinPartitions(this.client, name, this.partitions), 2000)
+        if (refused === undefined) {
+          this.#pinnedOk = true
+          for (const a of this.#appenders) a.scheduleReplay(0)
+          return
+        }
+        this.#refused = refused
+        // Nothing more is read or appended: stop the readers (ready() resolves, whenInitialized() rejects).
+        await Promise.all(this.#readers.map((r) => r.close()))
+        return
+      } catch {
+        await new Promise((r) => setTimeout(r, backoff))
+      }
+    }
+  }
+
+  #stream(tenant: string): LogStream {
+    return this.#streams[partitionOf(tenant, this.partitions)] as LogStream
   }
 
   /** Resolves once the reader knows the log's current position (or gave up for now). */
   ready(): Promise<void> {
-    return this.#reader.ready
+    return Promise.all(this.#readers.map((r) => r.ready)).then(() => {})
   }
 
-  /** Resolves only once the log's position was read from Redis (never on failure). */
+  /**
+   * Resolves only once the log's position was read from Redis (never on failure); rejects
+   * when the instance was refused (its partition count is not the fleet's).
+   */
   whenInitialized(): Promise<void> {
-    return this.#reader.initialized
+    const refusal = this.#pinned.then(() => {
+      if (this.#refused) throw this.#refused
+      return new Promise<never>(() => {})
+    })
+    return Promise.race([Promise.all(this.#readers.map((r) => r.initialized)).then(() => this.#pinned), refusal]).then(() => {
+      if (this.#refused) throw this.#refused
+    })
   }
 
-  lastId(): number {
-    return this.#stream.last
+  /**
+   * The highest id this process saw. With a `tenant`: in that tenant's partition — the
+   * position a load of that tenant fences against (the engine passes it; ids of two
+   * partitions come from two servers' clocks and are not comparable). Without: the
+   * highest over all partitions (stats; the only position of an unpartitioned log).
+   */
+  lastId(tenant?: string): number {
+    if (tenant !== undefined || this.partitions === 1) return this.#stream(tenant ?? '').last
+    let max = 0
+    for (const s of this.#streams) if (s.last > max) max = s.last
+    return max
   }
 
-  /** When the reader last confirmed it had every entry appended before then (a read that returned, even empty). */
+  /** The tenant's partition (0 for an unpartitioned log). */
+  partitionOf(tenant: string): number {
+    return partitionOf(tenant, this.partitions)
+  }
+
+  /** True when this instance reads the tenant's partition (every tenant without the `tenants` option). */
+  serves(tenant: string): boolean {
+    const p = this.partitionOf(tenant)
+    return this.#readers.some((r) => r.stream.index === p)
+  }
+
+  /** When every reader last confirmed it had every entry appended before then (a read that returned, even empty; with replica reads, a probe of the master). */
   lastHeardAt(): number {
-    return this.#reader.heardAt
+    let min = Number.POSITIVE_INFINITY
+    for (const r of this.#readers) if (r.heardAt < min) min = r.heardAt
+    return min
   }
 
   /** The reader's XREAD BLOCK time: how long a reachable log goes between two confirmations. */
@@ -164,7 +278,9 @@ export class RedisLog implements InvalidationLog {
 
   /** Appends waiting for Redis (for stats and tests). */
   queued(): number {
-    return this.#appender.queued
+    let n = 0
+    for (const a of this.#appenders) n += a.queued
+    return n
   }
 
   // ------------------------------------------------------------------ append
@@ -175,9 +291,37 @@ export class RedisLog implements InvalidationLog {
 
   async appendMany(inputs: readonly LogAppend[]): Promise<LogEntry[]> {
     if (this.#closed) throw new LarderError('E_CLOSED', 'the invalidation log is closed')
+    if (this.#refused) throw this.#refused
     if (inputs.length === 0) return []
     const batch = inputs.map((i) => this.#validate(i))
-    return this.#appender.append(batch, randomBytes(12).toString('base64url'))
+    // Nothing goes into a stream before the partition count is known to be the fleet's;
+    // past the append timeout the entries queue (replayed once it is).
+    let pinned = this.#pinnedOk
+    if (!pinned) pinned = await bounded(this.#pinned, this.#timeoutMs).then(() => this.#pinnedOk, () => false)
+    if (this.#refused) throw this.#refused
+    if (this.partitions === 1) return this.#appenders[0]?.append(batch, token(), pinned) as Promise<LogEntry[]>
+    // One batch per partition, each in order; the answer in the caller's order.
+    const groups = new Map<number, number[]>()
+    batch.forEach((e, i) => {
+      const p = partitionOf(e.tenant, this.partitions)
+      const g = groups.get(p)
+      if (g) g.push(i)
+      else groups.set(p, [i])
+    })
+    const out: LogEntry[] = new Array(batch.length)
+    await Promise.all(
+      [...groups].map(async ([p, idx]) => {
+        const entries = await (this.#appenders[p] as LogAppender).append(
+          idx.map((i) => batch[i] as LogAppend),
+          token(),
+          pinned,
+        )
+        idx.forEach((i, j) => {
+          out[i] = entries[j] as LogEntry
+        })
+      }),
+    )
+    return out
   }
 
   #validate(i: LogAppend): LogAppend {
@@ -188,10 +332,21 @@ export class RedisLog implements InvalidationLog {
 
   // ------------------------------------------------------------------ read
 
-  async read(afterId: number, limit: number): Promise<ReadResult> {
+  /**
+   * Entries after `afterId`, in order. With a `tenant`: from that tenant's partition (an
+   * SSE resume of the tenant's stream). Without, on a partitioned log: every partition's
+   * entries merged by id (ids of two partitions are not causally ordered).
+   */
+  async read(afterId: number, limit: number, tenant?: string): Promise<ReadResult> {
     if (!Number.isSafeInteger(afterId) || afterId < 0) throw new LarderError('E_INVALID_OPTION', 'afterId must be a non-negative safe integer')
     const count = Math.max(1, Math.min(Math.floor(limit), 10_000))
-    const s = this.#stream
+    if (tenant !== undefined || this.partitions === 1) return this.#readStream(this.#stream(tenant ?? ''), afterId, count)
+    const pages = await Promise.all(this.#streams.map((s) => this.#readStream(s, afterId, count)))
+    const entries = pages.flatMap((p) => p.entries).sort((a, b) => a.id - b.id)
+    return { entries: entries.slice(0, count), gap: pages.some((p) => p.gap) }
+  }
+
+  async #readStream(s: LogStream, afterId: number, count: number): Promise<ReadResult> {
     const [raw, gap] = await this.breaker.run('read', () => Promise.all([this.client.xrange(s.keys.stream, `(${afterId}-0`, '+', 'COUNT', count), s.trimmedAfter(afterId, this.client)]))
     return { entries: raw.map(parseEntry).filter((e): e is LogEntry => e !== undefined), gap }
   }
@@ -205,21 +360,26 @@ export class RedisLog implements InvalidationLog {
     }
   }
 
+  /** Replays each partition this instance reads from `fromId`, then hands over to live delivery. */
   async #catchUp(sub: LogSubscriber, state: SubState, fromId: number): Promise<void> {
-    let after = fromId
+    const after = new Map<number, number>()
     try {
-      for (let first = true; ; first = false) {
-        const { entries, gap } = await this.read(after, 1000)
-        if (first && gap) sub.gap({ reason: 'trimmed' })
-        if (entries.length === 0) break
-        if (!this.#subs.has(sub)) return
-        sub.entries(entries)
-        after = (entries[entries.length - 1] as LogEntry).id
+      for (const { stream } of this.#readers) {
+        let at = fromId
+        for (let first = true; ; first = false) {
+          const { entries, gap } = await this.#readStream(stream, at, 1000)
+          if (first && gap) sub.gap({ reason: 'trimmed' })
+          if (entries.length === 0) break
+          if (!this.#subs.has(sub)) return
+          sub.entries(entries)
+          at = (entries[entries.length - 1] as LogEntry).id
+        }
+        after.set(stream.index, at)
       }
     } catch {
       sub.gap({ reason: 'disconnected' })
     }
-    const rest = state.buffer.filter((e) => e.id > after)
+    const rest = state.buffer.filter((e) => e.id > (after.get(this.partitionOf(e.tenant)) ?? fromId))
     state.buffer = []
     state.live = true
     if (rest.length > 0 && this.#subs.has(sub)) sub.entries(rest)
@@ -274,9 +434,9 @@ export class RedisLog implements InvalidationLog {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    this.#appender.close()
     this.#subs.clear()
-    await this.#reader.close()
+    for (const a of this.#appenders) a.close()
+    await Promise.all(this.#readers.map((r) => r.close()))
     if (this.#owned) await quit(this.client)
   }
 }
