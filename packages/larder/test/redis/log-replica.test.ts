@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { after, before, describe, test } from 'node:test'
+import { redisLog } from '../../src/redis/index.ts'
+import { partitionKeys } from '../../src/redis/log-partitions.ts'
+import { slotOf } from '../../src/redis/slot.ts'
+import { logConformance } from '../../src/testing/log-conformance.ts'
+import { type RedisClusterHandle, type RedisServerHandle, startRedis, startRedisCluster } from '../../src/testing/servers.ts'
+import { admin, recorder, type TcpProxy, tcpProxy, until, withAdmin } from './helpers.ts'
+
+/** A master and a replica (REPLICAOF through a proxy, so a test can cut or slow the replication link). */
+export interface Pair {
+  master: RedisServerHandle
+  replica: RedisServerHandle
+  link: TcpProxy
+  stop(): Promise<void>
+}
+
+export async function masterAndReplica(options: { delayMs?: number } = {}): Promise<Pair> {
+  const master = await startRedis()
+  const link = await tcpProxy(master.port, options)
+  const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(link.port)] })
+  await until(async () => (await withAdmin(replica.port, (r) => r.call('INFO', 'replication') as Promise<string>)).includes('master_link_status:up'), 15_000, 'replica in sync')
+  return {
+    master,
+    replica,
+    link,
+    async stop() {
+      await link.close()
+      await Promise.all([replica.stop(), master.stop()])
+    },
+  }
+}
+
+let pair: Pair | undefined
+let n = 0
+const servers = async () => {
+  pair ??= await masterAndReplica()
+  return pair
+}
+
+logConformance(
+  'redis, reads from a replica',
+  async () => {
+    const p = await servers()
+    return redisLog({ url: p.master.url, replica: p.replica.url, stream: `rep-${++n}`, timeout: '2s' })
+  },
+  async () => {
+    await pair?.stop()
+  },
+  {
+    makePair: async () => {
+      const p = await servers()
+      const stream = `rep-pair-${++n}`
+      return [redisLog({ url: p.master.url, replica: p.replica.url, stream, source: 'A', timeout: '2s' }), redisLog({ url: p.master.url, replica: p.replica.url, stream, source: 'B', timeout: '2s' })]
+    },
+  },
+)
+
+describe('redisLog reading a replica', () => {
+  let p: Pair
+  before(async () => {
+    p = await masterAndReplica()
+  })
+  after(() => p?.stop())
+
+  test('a lagging or paused replica is a log not heard from, never a caught-up one; it catches up in order afterwards', async () => {
+    const stream = `lag-${++n}`
+    const a = redisLog({ url: p.master.url, stream, source: 'A' })
+    const b = redisLog({ url: p.master.url, replica: p.replica.url, stream, source: 'B', block: '100ms' })
+    const rb = recorder()
+    try {
+      await Promise.all([a.whenInitialized(), b.whenInitialized()])
+      b.subscribe(rb, 'now')
+      const first = await a.append({ tenant: 'shop', kind: 'hard', tags: ['p:1'] })
+      await until(() => rb.got.length === 1 && b.lastHeardAt() > first.at, 5000, 'B to hear the first entry')
+      // The replication link is cut: the replica keeps answering, with old data.
+      p.link.cut()
+      const sentAt = Date.now()
+      const second = await a.append({ tenant: 'shop', kind: 'hard', tags: ['p:2'] })
+      // Several heartbeats (block 100 ms) pass with the replica answering every read.
+      await new Promise((r) => setTimeout(r, 800))
+      assert.equal(rb.got.length, 1, 'the replica does not have it yet')
+      assert.ok(b.lastHeardAt() <= sentAt, `B must not count as heard after the unseen append (heard ${b.lastHeardAt() - sentAt} ms after it)`)
+      assert.ok(b.lastId('shop') < second.id, 'a load fenced on B now began before the unseen invalidation')
+      p.link.heal()
+      await until(() => rb.got.length === 2, 10_000, 'B to get the entry once the replica caught up')
+      await until(() => b.lastHeardAt() > sentAt, 5000, 'B heard again')
+      // The replica paused (SIGSTOP): reads hang, are abandoned, nothing is heard.
+      p.replica.pause()
+      const pausedAt = Date.now()
+      const third = await a.append({ tenant: 'shop', kind: 'hard', tags: ['p:3'] })
+      await new Promise((r) => setTimeout(r, 600))
+      assert.ok(b.lastHeardAt() <= pausedAt)
+      p.replica.resume()
+      await until(() => rb.got.length === 3, 10_000, 'B to get the entry after the pause')
+      assert.deepEqual(
+        rb.got.map((e) => e.id),
+        [first.id, second.id, third.id],
+        'once each, in order',
+      )
+      assert.deepEqual(rb.gaps, [], 'a short lag is no gap')
+    } finally {
+      p.link.heal()
+      p.replica.resume()
+      await Promise.all([a.close(), b.close()])
+    }
+  })
+
+  test('a master restarted empty (its replica resynced from it) is a restarted gap for a replica reader', async () => {
+    const stream = `restart-${++n}`
+    const b = redisLog({ url: p.master.url, replica: p.replica.url, stream, source: 'B', block: '100ms' })
+    const rb = recorder()
+    try {
+      await b.whenInitialized()
+      b.subscribe(rb, 'now')
+      // An entry appended by another instance.
+      const a = redisLog({ url: p.master.url, stream })
+      await a.append({ tenant: 'shop', kind: 'hard', tags: ['x'] })
+      await a.close()
+      await until(() => rb.got.length === 1, 5000, 'B to hear the entry')
+      await p.master.kill()
+      await p.master.restart()
+      await until(() => rb.gaps.some((g) => g.reason === 'restarted'), 15_000, 'a restarted gap')
+    } finally {
+      await b.close()
+    }
+  })
+})
+
+describe('redisLog reading replicas of a Cluster', () => {
+  let cluster: RedisClusterHandle
+  before(async () => {
+    cluster = await startRedisCluster({ masters: 3, replicas: 1 })
+  })
+  after(() => cluster?.stop())
+
+  test('partitions: 3 with replica reads: a failover of a partition’s master loses nothing, delivers nothing twice, keeps each tenant’s order', async () => {
+    const stream = `fo-${++n}`
+    const a = redisLog({ cluster: cluster.urls, stream, partitions: 3, source: 'A' })
+    const b = redisLog({ cluster: cluster.urls, stream, partitions: 3, replica: true, source: 'B' })
+    const rb = recorder()
+    try {
+      await Promise.all([a.whenInitialized(), b.whenInitialized()])
+      b.subscribe(rb, 'now')
+      const tenants = ['acme', 'globex', 'initech', 'umbrella']
+      const replicaPort = await replicaOf(cluster.nodes[0]?.port as number, slotOf(partitionKeys(stream, 0, 3).stream))
+      const r = admin(replicaPort)
+      const total = 150
+      try {
+        await until(async () => ((await r.call('INFO', 'replication')) as string).includes('master_link_status:up'), 10_000, 'replica in sync')
+        for (let i = 0; i < total; i++) {
+          await a.appendMany(tenants.map((tenant) => ({ tenant, kind: 'hard' as const, tags: [`p:${i}`], data: i })))
+          if (i === 50) await r.call('CLUSTER', 'FAILOVER')
+        }
+        await until(async () => ((await r.call('ROLE')) as string[])[0] === 'master', 10_000, 'replica promoted')
+      } finally {
+        r.disconnect()
+      }
+      await until(() => rb.got.length >= total * tenants.length && a.queued() === 0, 30_000, `B to receive all (got ${rb.got.length})`)
+      for (const t of tenants) {
+        assert.deepEqual(
+          rb.got.filter((e) => e.tenant === t).map((e) => e.data),
+          Array.from({ length: total }, (_, i) => i),
+          `${t}: every entry once, in order`,
+        )
+      }
+    } finally {
+      await Promise.all([a.close(), b.close()])
+    }
+  })
+})
+
+/** The port of a replica of the master that owns `slot`, from CLUSTER NODES as one live node sees it. */
+async function replicaOf(port: number, slot: number): Promise<number> {
+  let found: number | undefined
+  await until(
+    () => {
+      const nodes = execFileSync('redis-cli', ['-p', String(port), 'cluster', 'nodes'])
+        .toString()
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' '))
+      const owns = (range: string) => {
+        const [lo, hi] = range.split('-').map(Number)
+        return lo !== undefined && slot >= lo && slot <= (hi ?? lo)
+      }
+      const master = nodes.find((f) => (f[2] ?? '').includes('master') && f.slice(8).some(owns))
+      const replica = nodes.find((f) => master !== undefined && f[3] === master[0])
+      if (replica) found = Number((replica[1] as string).split(':')[1]?.split('@')[0])
+      return found !== undefined
+    },
+    15_000,
+    'a replica of the partition’s master',
+  )
+  return found as number
+}
