@@ -19,6 +19,8 @@ export interface ReadHost {
   readonly clock: TimerClock
   /** XREAD BLOCK time (ms). */
   readonly block: number
+  /** Pause after a read that brought entries, so the next one carries what arrived meanwhile (ms; 0: none). */
+  readonly interval: number
   readonly maxDisconnect: number
   /** Gaps name their partition (a partitioned log). */
   readonly partitioned: boolean
@@ -150,6 +152,8 @@ export class LogReader {
         }
         // A full batch means we are behind: make sure the stream was not trimmed past us.
         if (raw.length === BATCH && (await bounded(s.trimmedAfter(this.#cursor, this.#conn), 2000))) host.gap(this.#gapOf('trimmed'))
+        // Fewer, fuller reads: every XREAD that returns costs the server a wake-up (docs/scale.md).
+        else if (host.interval > 0 && raw.length > 0) await sleep(systemClock, host.interval)
       } catch {
         if (host.closed()) break
         this.#downSince ??= host.clock.now()
@@ -187,10 +191,12 @@ export class LogReader {
    */
   #probeMaster(master: RedisClient): void {
     const host = this.#host
+    // Paced on real time (a network call); stamped on the log's clock (what heard means).
+    const sentAt = performance.now()
+    if (this.#probing || sentAt - this.#probedAt < host.block / 2) return
     const at = host.clock.now()
-    if (this.#probing || at - this.#probedAt < host.block / 2) return
     this.#probing = true
-    this.#probedAt = at
+    this.#probedAt = sentAt
     const before = this.#cursor
     const s = this.stream
     bounded(master.mget(s.keys.seq, s.keys.since), host.block + 1000)

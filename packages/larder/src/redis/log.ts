@@ -24,6 +24,13 @@ export interface RedisLogOptions extends ConnectionOptions {
    * (`heartbeatMs`): keep it well under the caches' `maxStaleness`. Default 250ms.
    */
   block?: Duration
+  /**
+   * After a read that brought entries, the reader waits this long before the next one, so
+   * one XREAD carries everything appended meanwhile: at most 1/readInterval wake-ups per
+   * second per reader and partition, the main cost of a shard serving many readers (see
+   * docs/scale.md), for up to readInterval more delivery latency. Default 0 (read again at once).
+   */
+  readInterval?: Duration
   /** A reader cut off longer than this tells subscribers to flush (gap 'disconnected'). Default 5s. */
   maxDisconnect?: Duration
   /** Appends kept while Redis is unreachable, replayed in order on recovery. Default 10,000. */
@@ -98,6 +105,7 @@ export class RedisLog implements InvalidationLog {
   readonly breaker: Breaker
   readonly #owned: boolean
   readonly #block: number
+  readonly #interval: number
   readonly #source: string | undefined
   readonly #clock: TimerClock
   /** The partition count (1: one stream). */
@@ -122,6 +130,7 @@ export class RedisLog implements InvalidationLog {
     this.#owned = owned
     const maxLen = positiveInt(options.maxLen ?? 100_000, 'maxLen')
     this.#block = parseDuration(options.block ?? '250ms', 'block')
+    this.#interval = parseDuration(options.readInterval ?? 0, 'readInterval')
     this.#clock = clockOf(options.clock)
     const maxDisconnect = parseDuration(options.maxDisconnect ?? '5s', 'maxDisconnect')
     const queueLimit = positiveInt(options.queueLimit ?? 10_000, 'queueLimit')
@@ -158,6 +167,7 @@ export class RedisLog implements InvalidationLog {
     const readHost: ReadHost = {
       clock: this.#clock,
       block: this.#block,
+      interval: this.#interval,
       maxDisconnect,
       skipOwn: (r) => this.#skipOwn(r),
       deliver: (entries) => this.#deliver(entries),
@@ -271,9 +281,9 @@ export class RedisLog implements InvalidationLog {
     return min
   }
 
-  /** The reader's XREAD BLOCK time: how long a reachable log goes between two confirmations. */
+  /** The reader's XREAD BLOCK time plus its readInterval: how long a reachable log goes between two confirmations. */
   get heartbeatMs(): number {
-    return this.#block
+    return this.#block + this.#interval
   }
 
   /** Appends waiting for Redis (for stats and tests). */

@@ -110,6 +110,41 @@ describe('partitioned redisLog', () => {
     }
   })
 
+  test('readInterval: a reader that brought entries waits before reading again, so a burst arrives in few reads (each entry once, in order)', async () => {
+    const stream = `interval-${++n}`
+    const a = redisLog({ url, stream, partitions: 3, source: 'A' })
+    const b = redisLog({ url, stream, partitions: 3, source: 'B', readInterval: '400ms' })
+    let calls = 0
+    const got: LogEntry[] = []
+    try {
+      await Promise.all([a.whenInitialized(), b.whenInitialized()])
+      assert.equal(b.heartbeatMs, 250 + 400, 'heard at least every block + readInterval')
+      b.subscribe(
+        {
+          entries(es) {
+            calls++
+            got.push(...es)
+          },
+          gap() {},
+        },
+        'now',
+      )
+      const first = await a.append({ tenant: 'acme', kind: 'hard', tags: ['0'] })
+      await until(() => got.length === 1, 5000, 'the first entry')
+      // The reader now waits 400 ms: a burst appended meanwhile comes back in one read.
+      const burst: LogEntry[] = []
+      for (let i = 1; i <= 10; i++) burst.push(await a.append({ tenant: 'acme', kind: 'hard', tags: [String(i)] }))
+      await until(() => got.length === 11, 5000, 'the burst')
+      assert.deepEqual(
+        got.map((e) => e.id),
+        [first.id, ...burst.map((e) => e.id)],
+      )
+      assert.ok(calls <= 3, `10 appends in a burst took ${calls - 1} reads`)
+    } finally {
+      await Promise.all([a.close(), b.close()])
+    }
+  })
+
   test('an instance started with another partition count is refused with a clear error, before it appends anything', async () => {
     const stream = `pinned-${++n}`
     const a = redisLog({ url, stream, partitions: 3 })
