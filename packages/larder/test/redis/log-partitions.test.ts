@@ -4,53 +4,11 @@ import type { LogEntry } from '../../src/core/types.ts'
 import { redisLog } from '../../src/redis/index.ts'
 import { partitionKeys, partitionOf } from '../../src/redis/log-partitions.ts'
 import { slotOf } from '../../src/redis/slot.ts'
-import { logConformance } from '../../src/testing/log-conformance.ts'
-import { type RedisClusterHandle, type RedisServerHandle, startRedis, startRedisCluster } from '../../src/testing/servers.ts'
+import { type RedisServerHandle, startRedis } from '../../src/testing/servers.ts'
 import { ofType, openStream, startHubServer } from '../realtime/helpers.ts'
 import { recorder, until } from './helpers.ts'
 
-let redis: RedisServerHandle | undefined
 let n = 0
-const server = async () => {
-  redis ??= await startRedis()
-  return redis
-}
-
-logConformance(
-  'redis, partitions: 3',
-  async () => redisLog({ url: (await server()).url, stream: `part-${++n}`, partitions: 3, timeout: '2s' }),
-  async () => {
-    await redis?.stop()
-  },
-  {
-    makePair: async () => {
-      const url = (await server()).url
-      const stream = `part-pair-${++n}`
-      return [redisLog({ url, stream, partitions: 3, source: 'A', timeout: '2s' }), redisLog({ url, stream, partitions: 3, source: 'B', timeout: '2s' })]
-    },
-  },
-)
-
-let cluster: RedisClusterHandle | undefined
-const clusterUrls = async () => {
-  cluster ??= await startRedisCluster({ masters: 3 })
-  return cluster.urls
-}
-
-logConformance(
-  'redis cluster, partitions: 3',
-  async () => redisLog({ cluster: await clusterUrls(), stream: `part-c-${++n}`, partitions: 3, timeout: '2s' }),
-  async () => {
-    await cluster?.stop()
-  },
-  {
-    makePair: async () => {
-      const urls = await clusterUrls()
-      const stream = `part-c-pair-${++n}`
-      return [redisLog({ cluster: urls, stream, partitions: 3, source: 'A', timeout: '2s' }), redisLog({ cluster: urls, stream, partitions: 3, source: 'B', timeout: '2s' })]
-    },
-  },
-)
 
 const TENANTS = ['acme', 'globex', 'initech', 'umbrella', 'hooli', 'stark', 'wayne', 'tyrell']
 

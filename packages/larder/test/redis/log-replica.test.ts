@@ -4,35 +4,11 @@ import { after, before, describe, test } from 'node:test'
 import { redisLog } from '../../src/redis/index.ts'
 import { partitionKeys } from '../../src/redis/log-partitions.ts'
 import { slotOf } from '../../src/redis/slot.ts'
-import { logConformance } from '../../src/testing/log-conformance.ts'
 import { type RedisClusterHandle, startRedisCluster } from '../../src/testing/servers.ts'
 import { admin, recorder, until } from './helpers.ts'
 import { masterAndReplica, type Pair } from './replica-pair.ts'
 
-let pair: Pair | undefined
 let n = 0
-const servers = async () => {
-  pair ??= await masterAndReplica()
-  return pair
-}
-
-logConformance(
-  'redis, reads from a replica',
-  async () => {
-    const p = await servers()
-    return redisLog({ url: p.master.url, replica: p.replica.url, stream: `rep-${++n}`, timeout: '2s' })
-  },
-  async () => {
-    await pair?.stop()
-  },
-  {
-    makePair: async () => {
-      const p = await servers()
-      const stream = `rep-pair-${++n}`
-      return [redisLog({ url: p.master.url, replica: p.replica.url, stream, source: 'A', timeout: '2s' }), redisLog({ url: p.master.url, replica: p.replica.url, stream, source: 'B', timeout: '2s' })]
-    },
-  },
-)
 
 describe('redisLog reading a replica', () => {
   let p: Pair
