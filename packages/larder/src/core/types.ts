@@ -202,6 +202,8 @@ export interface InvalidationLog {
   readonly partitions?: number
   /** The partition of a tenant's entries (a partitioned log). */
   partitionOf?(tenant: string): number
+  /** False for a tenant whose entries this process does not read (a log told to read only some tenants' partitions). */
+  serves?(tenant: string): boolean
   close(): Promise<void>
 }
 

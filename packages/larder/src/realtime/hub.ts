@@ -296,6 +296,8 @@ export function createSseHub(options: SseHubOptions): SseHub {
       if (isLarderError(err)) return refuse(res, err.code, err.message)
       throw err
     }
+    // A log reading only some tenants' partitions never hears this tenant's invalidations.
+    if (log.serves !== undefined && !log.serves(parsed.tenant)) return refuse(res, 'E_MISDIRECTED', 'this instance does not read the invalidation log of this tenant; it is served by other instances (see docs/scale.md, "Tenant routing")')
     if (index.size >= maxClients) return refuse(res, 'E_TOO_MANY_CONNECTIONS', `this instance holds its limit of ${maxClients} streams; retry later`, 5)
     if (index.count(parsed.tenant) >= maxPerTenant) {
       return refuse(res, 'E_TENANT_CONNECTION_LIMIT', `this tenant holds its limit of ${maxPerTenant} streams on this instance; retry later`, 5)

@@ -103,6 +103,26 @@ describe('partitioned redisLog', () => {
     }
   })
 
+  test('SSE: a hub whose log reads only some tenants refuses a stream of another tenant (421), never opens one it cannot keep fresh', async () => {
+    const stream = `misdirected-${++n}`
+    const served = TENANTS[0] as string
+    const other = TENANTS.find((t) => partitionOf(t, 3) !== partitionOf(served, 3)) as string
+    const log = redisLog({ url, stream, partitions: 3, tenants: [served] })
+    await log.whenInitialized()
+    const hub = await startHubServer({ log })
+    try {
+      const ok = await openStream(hub.port, '?topics=p', { 'x-tenant': served })
+      assert.equal(ok.status, 200)
+      ok.close()
+      const refused = await openStream(hub.port, '?topics=p', { 'x-tenant': other })
+      assert.equal(refused.status, 421)
+      assert.match(refused.body, /E_MISDIRECTED/)
+    } finally {
+      await hub.close()
+      await log.close()
+    }
+  })
+
   test('an instance started with another partition count is refused with a clear error, before it appends anything', async () => {
     const stream = `pinned-${++n}`
     const a = redisLog({ url, stream, partitions: 3 })
