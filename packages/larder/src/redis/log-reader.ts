@@ -8,7 +8,9 @@
 import { sleep, systemClock, type TimerClock } from '../core/clock.ts'
 import { channels } from '../core/diagnostics.ts'
 import type { LogEntry, LogGap } from '../core/types.ts'
-import type { RedisClient } from './connection.ts'
+import type { RedisOptions } from 'ioredis'
+import { LarderError } from '../core/errors.ts'
+import { connect, duplicate, isCluster, type RedisClient } from './connection.ts'
 import { bounded, type LogStream, parseEntry, type RawEntry } from './log-stream.ts'
 
 /** Entries one XREAD asks for; a full batch means more may wait behind it. */
@@ -233,4 +235,19 @@ export class LogReader {
     this.#conn.disconnect()
     await this.#loop.catch(() => {})
   }
+}
+
+/**
+ * Makes the connections of a log's readers: to the master's server(s), or with `replica`
+ * to a replica (`true` on a Cluster: a replica of each slot's shard; a url on a single node).
+ */
+export function readerConnection(client: RedisClient, replica: boolean | string | undefined, redisOptions: RedisOptions | undefined): () => RedisClient {
+  if (replica === undefined || replica === false) return () => duplicate(client)
+  if (replica === true) {
+    if (!isCluster(client)) throw new LarderError('E_INVALID_OPTION', 'redisLog: replica: true needs a Cluster (cluster: […]); on a single node give the replica\'s url (replica: "redis://…")')
+    // Reads (XREAD, XINFO, GET) go to a replica of each slot's shard (ioredis sends READONLY).
+    return () => client.duplicate([], { scaleReads: 'slave' })
+  }
+  if (isCluster(client)) throw new LarderError('E_INVALID_OPTION', 'redisLog: on a Cluster give replica: true (replicas are found from the slot map), not a url')
+  return () => connect({ url: replica, redisOptions }, 'redisLog replica').client
 }

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto'
-import { type Clock, clockOf, type TimerClock } from '../core/clock.ts'
+import { type Clock, clockOf, sleep, systemClock, type TimerClock } from '../core/clock.ts'
 import { parseDuration } from '../core/duration.ts'
 import { LarderError } from '../core/errors.ts'
 import type { Duration, InvalidationLog, LogAppend, LogEntry, LogGap, LogKind, LogSubscriber, ReadResult } from '../core/types.ts'
 import { Breaker } from './breaker.ts'
-import { type ConnectionOptions, connect, duplicate, isCluster, quit, type RedisClient } from './connection.ts'
+import { type ConnectionOptions, connect, quit, type RedisClient } from './connection.ts'
 import { type AppendHost, LogAppender } from './log-appender.ts'
 import { partitionCount, partitionKeys, partitionOf, pinPartitions } from './log-partitions.ts'
-import { LogReader, type ReadHost } from './log-reader.ts'
+import { LogReader, type ReadHost, readerConnection } from './log-reader.ts'
 import { bounded, LogStream, parseEntry, type RawEntry, tokenOf } from './log-stream.ts'
 import { APPEND } from './scripts.ts'
 import { positiveInt } from './store.ts'
@@ -181,7 +181,7 @@ export class RedisLog implements InvalidationLog {
     this.breaker.onChange((state) => {
       if (state === 'closed') for (const a of this.#appenders) a.scheduleReplay(0)
     })
-    const readerConn = this.#readerConnection(options)
+    const readerConn = readerConnection(client, options.replica, options.redisOptions)
     this.#readers = this.#streams.filter((s) => readSet.has(s.index)).map((s) => new LogReader(readHost, s, readerConn()))
     this.#pinned = this.#pin(options.stream)
   }
@@ -191,20 +191,6 @@ export class RedisLog implements InvalidationLog {
     if (tenants === undefined) return new Set(Array.from({ length: this.partitions }, (_, i) => i))
     if (!Array.isArray(tenants) || tenants.length === 0 || tenants.some((t) => typeof t !== 'string' || t === '')) throw new LarderError('E_INVALID_OPTION', 'redisLog: tenants must be a non-empty array of tenant ids')
     return new Set(tenants.map((t) => partitionOf(t, this.partitions)))
-  }
-
-  /** A new connection for one reader: the master's server(s), or a replica. */
-  #readerConnection(options: RedisLogOptions): () => RedisClient {
-    const { replica } = options
-    const client = this.client
-    if (replica === undefined || replica === false) return () => duplicate(client)
-    if (replica === true) {
-      if (!isCluster(client)) throw new LarderError('E_INVALID_OPTION', 'redisLog: replica: true needs a Cluster (cluster: […]); on a single node give the replica\'s url (replica: "redis://…")')
-      // Reads (XREAD, XINFO, GET) go to a replica of each slot's shard (ioredis sends READONLY).
-      return () => client.duplicate([], { scaleReads: 'slave' })
-    }
-    if (isCluster(client)) throw new LarderError('E_INVALID_OPTION', 'redisLog: on a Cluster give replica: true (replicas are found from the slot map), not a url')
-    return () => connect({ url: replica, redisOptions: options.redisOptions }, 'redisLog replica').client
   }
 
   /** Pins the partition count in Redis (retried until Redis answers); refuses the log on a mismatch. */
@@ -222,7 +208,7 @@ export class RedisLog implements InvalidationLog {
         await Promise.all(this.#readers.map((r) => r.close()))
         return
       } catch {
-        await new Promise((r) => setTimeout(r, backoff))
+        await sleep(systemClock, backoff)
       }
     }
   }
