@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { after, before, describe, test } from 'node:test'
+import { createCache } from '../../src/core/cache.ts'
 import { redisLog } from '../../src/redis/index.ts'
 import { partitionKeys } from '../../src/redis/log-partitions.ts'
 import { slotOf } from '../../src/redis/slot.ts'
@@ -57,6 +58,38 @@ describe('redisLog reading a replica', () => {
       p.link.heal()
       p.replica.resume()
       await Promise.all([a.close(), b.close()])
+    }
+  })
+
+  test('cache: while its replica lags, an instance stops answering from L1 after maxStaleness instead of serving what the unseen invalidation killed', async () => {
+    const stream = `lag-cache-${++n}`
+    const a = redisLog({ url: p.master.url, stream, source: 'A' })
+    const b = redisLog({ url: p.master.url, replica: p.replica.url, stream, source: 'B', block: '100ms' })
+    const cacheA = createCache({ log: a, instanceId: 'A', defaults: { ttl: '1m', maxStaleness: '400ms' } })
+    const cacheB = createCache({ log: b, instanceId: 'B', defaults: { ttl: '1m', maxStaleness: '400ms' } })
+    let version = 1
+    let loads = 0
+    const load = () => {
+      loads++
+      return version
+    }
+    try {
+      await Promise.all([a.whenInitialized(), b.whenInitialized()])
+      assert.equal(await cacheB.tenant('shop').getOrSet('p', load, { tags: ['p'] }), 1)
+      assert.equal(await cacheB.tenant('shop').getOrSet('p', load, { tags: ['p'] }), 1)
+      assert.equal(loads, 1, 'an L1 hit while the replica is in sync')
+      p.link.cut()
+      version = 2
+      const inv = await cacheA.tenant('shop').invalidateTags(['p'])
+      // Past maxStaleness of B's last confirmation, B's L1 is not trusted without a check.
+      await until(() => Date.now() - b.lastHeardAt() > 500, 5000, 'B unheard for longer than maxStaleness')
+      assert.ok(b.lastId('shop') < inv.id)
+      assert.equal(await cacheB.tenant('shop').getOrSet('p', load, { tags: ['p'] }), 2, 'B asked the loader, not its L1 copy')
+      p.link.heal()
+      await until(() => b.lastId('shop') >= inv.id, 10_000, 'B to receive the invalidation')
+    } finally {
+      p.link.heal()
+      await Promise.all([cacheA.close(), cacheB.close()])
     }
   })
 
