@@ -83,7 +83,11 @@ export class LogReader {
 
   async #init(): Promise<void> {
     const s = this.stream
-    const [seq, since] = await bounded(Promise.all([this.#conn.get(s.keys.seq), this.#conn.get(s.keys.since)]), 2000)
+    // The starting position comes from the master even when reading a replica: the plain-GET
+    // watermark (local-epochs) starts there, and a lagging replica's position would vouch for
+    // entries that invalidations appended before this start (not yet replicated) killed.
+    const at = this.#host.master ?? this.#conn
+    const [seq, since] = await bounded(Promise.all([at.get(s.keys.seq), at.get(s.keys.since)]), 2000)
     this.#cursor = seq === null ? 0 : Number(seq)
     s.saw(this.#cursor)
     s.since = since === null ? null : Number(since)

@@ -61,6 +61,28 @@ describe('redisLog reading a replica', () => {
     }
   })
 
+  test('a replica reader starts from the master’s position, not its lagging replica’s', async () => {
+    const stream = `start-${++n}`
+    const a = redisLog({ url: p.master.url, stream, source: 'A' })
+    try {
+      await a.whenInitialized()
+      p.link.cut()
+      const unseen = await a.append({ tenant: 'shop', kind: 'hard', tags: ['p'] })
+      const b = redisLog({ url: p.master.url, replica: p.replica.url, stream, source: 'B' })
+      try {
+        await b.whenInitialized()
+        // What the plain-GET watermark and the fence start from: everything up to here was
+        // appended before this instance began (the replica does not hold it yet).
+        assert.equal(b.lastId('shop'), unseen.id)
+      } finally {
+        await b.close()
+      }
+    } finally {
+      p.link.heal()
+      await a.close()
+    }
+  })
+
   test('cache: while its replica lags, an instance stops answering from L1 after maxStaleness instead of serving what the unseen invalidation killed', async () => {
     const stream = `lag-cache-${++n}`
     const a = redisLog({ url: p.master.url, stream, source: 'A' })
