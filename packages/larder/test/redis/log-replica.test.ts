@@ -177,7 +177,63 @@ describe('redisLog reading replicas of a Cluster', () => {
       await Promise.all([a.close(), b.close()])
     }
   })
+
+  test('partitions: 3 with replica reads: a partition’s master killed (waitReplicas: 1) loses nothing, delivers nothing twice, keeps each tenant’s order', async () => {
+    const stream = `crash-${++n}`
+    const a = redisLog({ cluster: cluster.urls, stream, partitions: 3, source: 'A', waitReplicas: 1, timeout: '500ms' })
+    const b = redisLog({ cluster: cluster.urls, stream, partitions: 3, replica: true, source: 'B' })
+    const rb = recorder()
+    try {
+      await Promise.all([a.whenInitialized(), b.whenInitialized()])
+      b.subscribe(rb, 'now')
+      const tenants = ['acme', 'globex', 'initech', 'umbrella']
+      const slot = slotOf(partitionKeys(stream, 1, 3).stream)
+      const replicaPort = await replicaOf(cluster.nodes[0]?.port as number, slot)
+      const victim = cluster.nodes.find((x) => x.port === masterOf(replicaPort, slot))
+      assert.ok(victim)
+      const r = admin(replicaPort)
+      const total = 120
+      try {
+        await until(async () => ((await r.call('INFO', 'replication')) as string).includes('master_link_status:up'), 10_000, 'replica in sync')
+        for (let i = 0; i < total; i++) {
+          await a.appendMany(tenants.map((tenant) => ({ tenant, kind: 'hard' as const, tags: [`k:${i}`], data: i })))
+          if (i === 40) await victim.kill()
+          if (i === 80) {
+            await until(async () => ((await r.call('ROLE')) as string[])[0] === 'master', 20_000, 'replica promoted')
+            await victim.restart()
+          }
+        }
+      } finally {
+        r.disconnect()
+      }
+      await until(() => rb.got.length >= total * tenants.length && a.queued() === 0, 30_000, `B to receive all (got ${rb.got.length}, queued ${a.queued()})`)
+      for (const t of tenants) {
+        assert.deepEqual(
+          rb.got.filter((e) => e.tenant === t).map((e) => e.data),
+          Array.from({ length: total }, (_, i) => i),
+          `${t}: every entry once, in order`,
+        )
+      }
+    } finally {
+      await Promise.all([a.close(), b.close()])
+    }
+  })
 })
+
+/** The port of the master that owns `slot`. */
+function masterOf(port: number, slot: number): number {
+  const nodes = execFileSync('redis-cli', ['-p', String(port), 'cluster', 'nodes'])
+    .toString()
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' '))
+  const owns = (range: string) => {
+    const [lo, hi] = range.split('-').map(Number)
+    return lo !== undefined && slot >= lo && slot <= (hi ?? lo)
+  }
+  const master = nodes.find((f) => (f[2] ?? '').includes('master') && !(f[2] ?? '').includes('fail') && f.slice(8).some(owns))
+  return Number((master?.[1] as string).split(':')[1]?.split('@')[0])
+}
 
 /** The port of a replica of the master that owns `slot`, from CLUSTER NODES as one live node sees it. */
 async function replicaOf(port: number, slot: number): Promise<number> {
