@@ -189,7 +189,7 @@ describe('redisLog reading replicas of a Cluster', () => {
       const tenants = ['acme', 'globex', 'initech', 'umbrella']
       const slot = slotOf(partitionKeys(stream, 1, 3).stream)
       const replicaPort = await replicaOf(cluster.nodes[0]?.port as number, slot)
-      const victim = cluster.nodes.find((x) => x.port === masterOf(replicaPort, slot))
+      const victim = cluster.nodes.find((x) => x.port === shardOf(replicaPort, slot).master)
       assert.ok(victim)
       const r = admin(replicaPort)
       const total = 120
@@ -220,8 +220,8 @@ describe('redisLog reading replicas of a Cluster', () => {
   })
 })
 
-/** The port of the master that owns `slot`. */
-function masterOf(port: number, slot: number): number {
+/** The master that owns `slot` and one of its replicas (ports), from CLUSTER NODES as one live node sees it. */
+function shardOf(port: number, slot: number): { master: number | undefined; replica: number | undefined } {
   const nodes = execFileSync('redis-cli', ['-p', String(port), 'cluster', 'nodes'])
     .toString()
     .trim()
@@ -231,27 +231,19 @@ function masterOf(port: number, slot: number): number {
     const [lo, hi] = range.split('-').map(Number)
     return lo !== undefined && slot >= lo && slot <= (hi ?? lo)
   }
-  const master = nodes.find((f) => (f[2] ?? '').includes('master') && !(f[2] ?? '').includes('fail') && f.slice(8).some(owns))
-  return Number((master?.[1] as string).split(':')[1]?.split('@')[0])
+  const portOf = (f: string[] | undefined) => (f === undefined ? undefined : Number((f[1] as string).split(':')[1]?.split('@')[0]))
+  const alive = (f: string[]) => !(f[2] ?? '').includes('fail')
+  const master = nodes.find((f) => (f[2] ?? '').includes('master') && alive(f) && f.slice(8).some(owns))
+  const replica = nodes.find((f) => master !== undefined && f[3] === master[0] && alive(f))
+  return { master: portOf(master), replica: portOf(replica) }
 }
 
-/** The port of a replica of the master that owns `slot`, from CLUSTER NODES as one live node sees it. */
+/** The port of a replica of the master that owns `slot` (waits for gossip to list it). */
 async function replicaOf(port: number, slot: number): Promise<number> {
   let found: number | undefined
   await until(
     () => {
-      const nodes = execFileSync('redis-cli', ['-p', String(port), 'cluster', 'nodes'])
-        .toString()
-        .trim()
-        .split('\n')
-        .map((l) => l.split(' '))
-      const owns = (range: string) => {
-        const [lo, hi] = range.split('-').map(Number)
-        return lo !== undefined && slot >= lo && slot <= (hi ?? lo)
-      }
-      const master = nodes.find((f) => (f[2] ?? '').includes('master') && f.slice(8).some(owns))
-      const replica = nodes.find((f) => master !== undefined && f[3] === master[0])
-      if (replica) found = Number((replica[1] as string).split(':')[1]?.split('@')[0])
+      found = shardOf(port, slot).replica
       return found !== undefined
     },
     15_000,
