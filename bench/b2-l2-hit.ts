@@ -18,6 +18,7 @@ import { register } from 'node:module'
 import { loadavg } from 'node:os'
 import { pathToFileURL } from 'node:url'
 import { createCache } from '../packages/larder/src/core/cache.ts'
+import { interleavedTable, runInterleaved } from './lib/interleaved.ts'
 import { connect, type RedisClient as Redis } from '../packages/larder/src/redis/connection.ts'
 import { redisLog, redisStore } from '../packages/larder/src/redis/index.ts'
 import { startRedis, startRedisCluster } from '../packages/larder/src/testing/servers.ts'
@@ -66,35 +67,10 @@ for (const [name, fn] of Object.entries(subjects)) {
   if (v?.sku !== 'SKU-7') throw new Error(`${name} did not return the value: ${JSON.stringify(v)}`)
 }
 
-// The machine is shared and noisy: subjects take turns in small batches (rotating who goes
-// first), so a load spike hits them all alike; per subject we sum the time of its batches.
-const names = Object.keys(subjects)
-const total = new Map<string, number>(names.map((n) => [n, 0]))
-const batchRatios = new Map<string, number[]>(names.map((n) => [n, []]))
-for (const fn of Object.values(subjects)) for (let i = 0; i < 300; i++) await fn(i) // warm
-for (let b = 0; b < ROUNDS; b++) {
-  const times = new Map<string, number>()
-  for (let j = 0; j < names.length; j++) {
-    const name = names[(b + j) % names.length] as string
-    const fn = subjects[name] as (i: number) => Promise<unknown>
-    const t0 = performance.now()
-    for (let i = 0; i < OPS; i++) await fn(b * OPS + i)
-    const dt = performance.now() - t0
-    times.set(name, dt)
-    total.set(name, (total.get(name) as number) + dt)
-  }
-  const anchorDt = times.get(names[0] as string) as number
-  for (const n of names) batchRatios.get(n)?.push(anchorDt / (times.get(n) as number))
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
-const anchorTotal = total.get(names[0] as string) as number
+// The machine is shared and noisy: subjects take turns in small batches (bench/lib/interleaved.ts).
+const result = await runInterleaved(subjects, ROUNDS, OPS)
 console.log(`B2 L2 hit, cold L1 — ${ROUNDS} batches × ${OPS} sequential gets per subject, interleaved; loadavg ${loadavg()[0]?.toFixed(2)}`)
-console.log('| subject | ops/s | ratio vs anchor (total time) | median batch ratio |')
-console.log('|---|---|---|---|')
-for (const n of names) {
-  const t = total.get(n) as number
-  console.log(`| ${n} | ${Math.round((ROUNDS * OPS) / (t / 1000)).toLocaleString('en-US')} | ${(anchorTotal / t).toFixed(2)}× | ${median(batchRatios.get(n) as number[]).toFixed(2)}× |`)
-}
+console.log(interleavedTable(result, ROUNDS, OPS))
 
 // ---------------------------------------------------------------- getMany(100)
 async function commands(c: Redis): Promise<Map<string, number>> {

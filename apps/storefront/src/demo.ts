@@ -104,9 +104,6 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       { name: 'demo-admin', token: adminToken, scopes: ['admin'] },
       { name: 'demo-viewer', token: viewerToken, scopes: ['read:stats'] },
     ])
-    const metrics = createMetrics({ keyGroups: [{ name: 'api', prefix: 'GET ' }] })
-    closers.push(() => metrics.close())
-
     // One cache per gateway instance. With Redis each has its own connections, as separate processes would.
     const caches: Cache[] = []
     const runId = randomBytes(4).toString('hex')
@@ -122,6 +119,23 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       closers.push(() => cache.close())
     }
     const first = caches[0] as Cache
+    // One exporter for every instance (its counters are process-wide channels); its entries/bytes
+    // gauges sum the instances' L1s. Unlike `larder gateway`, /metrics stays open on the demo
+    // (its start line prints the link).
+    const metrics = createMetrics({
+      keyGroups: [{ name: 'api', prefix: 'GET ' }],
+      stats: () => {
+        let entries = 0
+        let bytes = 0
+        for (const c of caches) {
+          const s = c.stats()
+          entries += s.entries
+          bytes += s.bytes
+        }
+        return { entries, bytes }
+      },
+    })
+    closers.push(() => metrics.close())
 
     // Change capture: triggers → rules → the log (read by every instance, the hub, the dashboard).
     let processor: EventProcessor | undefined

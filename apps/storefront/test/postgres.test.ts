@@ -55,10 +55,10 @@ test('seed, version trigger and change capture work on a real server, and a seco
 
   const [row] = await db.query<{ version: number }>("UPDATE products SET price_cents = price_cents + 1 WHERE tenant = 'acme' AND id = 9 RETURNING version")
   assert.equal(row?.version, 2)
-  while (!events.some((e) => e.type === 'product.price_changed' && e.data.productId === 9)) await new Promise<void>((r) => (onEvent = r))
+  while (!events.some((e) => e.type === 'product.price_changed' && (e.data.ids as string[]).includes('9'))) await new Promise<void>((r) => (onEvent = r))
   const ev = events.find((e) => e.type === 'product.price_changed') as FeedEvent
   assert.equal(ev.tenant, 'acme')
-  assert.match(ev.id, /^pg-\d+$/)
+  assert.match(ev.id, /^pg:\d+:\d+:\d+$/)
 })
 
 test('a dropped LISTEN connection is reported (L1 must be distrusted) and the feed comes back', async () => {

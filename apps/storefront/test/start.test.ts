@@ -44,7 +44,10 @@ test('npm start (scripts/start.mjs) reaches a healthy state, serves through the 
     assert.equal(body.product.stock, 7)
     const metrics = await fetch(`${gateway}/metrics`)
     assert.equal(metrics.status, 200)
-    assert.match(await metrics.text(), /larder_cache_hits_total/)
+    const text = await metrics.text()
+    assert.match(text, /larder_cache_hits_total/)
+    // The entries gauge reads the gateways' caches (the product above is held in L1).
+    assert.match(text, /\nlarder_cache_entries [1-9]/)
   } finally {
     // Ctrl-C: the demo hears it from the terminal and again from each parent that forwards it.
     if (child.exitCode === null) process.kill(-(child.pid as number), 'SIGINT')

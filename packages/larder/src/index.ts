@@ -24,3 +24,4 @@ export { MemoryStore, memoryStore, type MemoryStoreOptions } from './stores/memo
 export { createAuthorizer, tokensFromEnv, type Authorizer, type Principal, type TokenConfig, type Action } from './core/auth.ts'
 export type { LarderRoute } from './core/route.ts'
 export { createWriteBehind, type WriteBehind, type WriteBehindOptions } from './core/write-behind.ts'
+export { cached, cachedOf, type CachedFunction, type CachedMethodDecorator, type CachedOptions } from './core/cached.ts'

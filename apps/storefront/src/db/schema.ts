@@ -1,7 +1,8 @@
 /**
- * The shop's schema and its change capture. Every write only changes rows; the triggers
- * below turn committed changes into domain events (`pg_notify`), which the event rules
- * map to cache invalidations. No application code "remembers" to invalidate.
+ * The shop's schema and its change capture. Every write only changes rows; the library's
+ * triggers (`installPgTrigger`, larder/events) turn committed changes into domain events
+ * (`pg_notify`), which the event rules map to cache invalidations. No application code
+ * "remembers" to invalidate.
  *
  * Every product, variant and seller row carries a `version` bumped by each update (a
  * BEFORE trigger, so no write path can forget it). Responses carry it, and the workload's
@@ -56,38 +57,57 @@ CREATE TABLE IF NOT EXISTS orders (
   PRIMARY KEY (tenant, id)
 );
 CREATE INDEX IF NOT EXISTS orders_created ON orders (tenant, created_at);
-CREATE SEQUENCE IF NOT EXISTS storefront_event_seq;
 `
 
 /**
- * Tables whose changes `installPgTrigger` (larder/events) captures: one statement-level
- * trigger per operation, one envelope per tenant and statement,
+ * The shop's change capture, all by the library's `installPgTrigger` (larder/events):
+ * statement-level triggers sending one envelope per tenant, type and statement,
  * `data: { op, table, ids: [key values], <column>: [values] }` (values as text; docs/events.md).
- * The shop's own triggers below remain for what the library's trigger does not express: an
- * event type that depends on which column changed (a price change reorders listings), row
- * versions in the payload, and a seller's variants read from another table.
+ * - products: only rows an UPDATE changed; the type says what changed, because a price change
+ *   reorders price-sorted listings and a move changes two categories (`category_id` holds the
+ *   old and the new one); anything else is `product.updated`.
+ * - variants: only changed rows.
+ * - sellers: only when the status or the last activity changed (what decides whether a seller
+ *   is listed), with the variants the seller offers read from `offers` (`variant_ids`).
+ * - offers: a listing added, changed or removed (ids are variant ids, `seller_id` the sellers).
+ * - orders: a new order.
  */
 export const LIBRARY_TRIGGERS: readonly PgTriggerOptions[] = [
-  // A listing added, changed or removed: ids are the variant ids, seller_id the sellers.
+  {
+    table: 'products',
+    event: 'product.updated',
+    ops: ['update'],
+    changed: true,
+    typesByColumn: { 'product.price_changed': ['price_cents'], 'product.moved': ['category_id'] },
+    key: 'id',
+    tenantColumn: 'tenant',
+    columns: ['category_id'],
+    channel: EVENTS_CHANNEL,
+    outbox: false,
+  },
+  { table: 'variants', event: 'variant.updated', ops: ['update'], changed: true, key: 'id', tenantColumn: 'tenant', channel: EVENTS_CHANNEL, outbox: false },
+  {
+    table: 'sellers',
+    event: 'seller.status_changed',
+    ops: ['update'],
+    changed: ['status', 'last_active_at'],
+    related: [{ name: 'variant_ids', table: 'offers', column: 'variant_id', references: 'seller_id' }],
+    key: 'id',
+    tenantColumn: 'tenant',
+    channel: EVENTS_CHANNEL,
+    outbox: false,
+  },
   { table: 'offers', event: 'seller.inventory_updated', key: 'variant_id', tenantColumn: 'tenant', columns: ['seller_id'], channel: EVENTS_CHANNEL, outbox: false },
   { table: 'orders', event: 'order.created', ops: ['insert'], key: 'id', tenantColumn: 'tenant', columns: ['variant_id'], channel: EVENTS_CHANNEL, outbox: false },
 ]
 
 /**
- * The shop's own triggers. Payloads are event envelopes { id, type, tenant, data, at } (docs/events.md).
- * A seller's status change carries the ids of the variants it offers (its ban, suspension or vacation
- * invalidates every variant that seller offers), chunked so each NOTIFY stays far below PostgreSQL's
- * 8000-byte payload limit.
+ * Row versions: every product, variant and seller row carries a `version` bumped by each
+ * update that changes it (a BEFORE trigger, so no write path can forget it). This is the
+ * shop's data, not change capture. The rest drops the shop's former hand-written capture
+ * triggers from a database created by an older demo.
  */
 export const TRIGGERS_SQL = `
-CREATE OR REPLACE FUNCTION storefront_emit(p_type text, p_tenant text, p_data jsonb) RETURNS void AS $$
-BEGIN
-  PERFORM pg_notify('${EVENTS_CHANNEL}', json_build_object(
-    'id', 'pg-' || nextval('storefront_event_seq'),
-    'type', p_type, 'tenant', p_tenant, 'data', p_data,
-    'at', (extract(epoch FROM clock_timestamp()) * 1000)::bigint)::text);
-END $$ LANGUAGE plpgsql;
-
 CREATE OR REPLACE FUNCTION storefront_bump_version() RETURNS trigger AS $$
 BEGIN
   -- An UPDATE that changes nothing (same price, same status) is not a new version: no
@@ -98,50 +118,6 @@ BEGIN
   RETURN NEW;
 END $$ LANGUAGE plpgsql;
 
-CREATE OR REPLACE FUNCTION storefront_product_changed() RETURNS trigger AS $$
-DECLARE d jsonb := jsonb_build_object(
-    'productId', NEW.id, 'categoryIds', jsonb_build_array(NEW.category_id, OLD.category_id),
-    'version', NEW.version, 'priceCents', NEW.price_cents, 'stock', NEW.stock);
-BEGIN
-  IF NEW.version = OLD.version THEN RETURN NULL; END IF;
-  -- Distinct types, so the rules purge sorted listings only when the order can change.
-  IF NEW.price_cents IS DISTINCT FROM OLD.price_cents THEN PERFORM storefront_emit('product.price_changed', NEW.tenant, d); END IF;
-  IF NEW.category_id IS DISTINCT FROM OLD.category_id THEN PERFORM storefront_emit('product.moved', NEW.tenant, d); END IF;
-  IF NEW.price_cents IS NOT DISTINCT FROM OLD.price_cents AND NEW.category_id IS NOT DISTINCT FROM OLD.category_id THEN
-    PERFORM storefront_emit('product.updated', NEW.tenant, d);
-  END IF;
-  RETURN NULL;
-END $$ LANGUAGE plpgsql;
-
-CREATE OR REPLACE FUNCTION storefront_variant_changed() RETURNS trigger AS $$
-BEGIN
-  IF NEW.version = OLD.version THEN RETURN NULL; END IF;
-  PERFORM storefront_emit('variant.updated', NEW.tenant, jsonb_build_object(
-    'variantId', NEW.id, 'productId', NEW.product_id,
-    'version', NEW.version, 'priceCents', NEW.price_cents, 'stock', NEW.stock));
-  RETURN NULL;
-END $$ LANGUAGE plpgsql;
-
-CREATE OR REPLACE FUNCTION storefront_seller_changed() RETURNS trigger AS $$
-DECLARE
-  ids int[];
-  chunk int := 500;
-  i int := 1;
-BEGIN
-  IF NEW.status IS NOT DISTINCT FROM OLD.status AND NEW.last_active_at IS NOT DISTINCT FROM OLD.last_active_at THEN
-    RETURN NULL;
-  END IF;
-  SELECT coalesce(array_agg(variant_id ORDER BY variant_id), '{}') INTO ids FROM offers WHERE tenant = NEW.tenant AND seller_id = NEW.id;
-  LOOP
-    PERFORM storefront_emit('seller.status_changed', NEW.tenant, jsonb_build_object(
-      'sellerId', NEW.id, 'status', NEW.status, 'previous', OLD.status, 'version', NEW.version,
-      'variantIds', to_jsonb(coalesce(ids[i:i + chunk - 1], '{}'))));
-    i := i + chunk;
-    EXIT WHEN i > coalesce(array_length(ids, 1), 0);
-  END LOOP;
-  RETURN NULL;
-END $$ LANGUAGE plpgsql;
-
 DROP TRIGGER IF EXISTS products_version ON products;
 CREATE TRIGGER products_version BEFORE UPDATE ON products FOR EACH ROW EXECUTE FUNCTION storefront_bump_version();
 DROP TRIGGER IF EXISTS variants_version ON variants;
@@ -149,14 +125,15 @@ CREATE TRIGGER variants_version BEFORE UPDATE ON variants FOR EACH ROW EXECUTE F
 DROP TRIGGER IF EXISTS sellers_version ON sellers;
 CREATE TRIGGER sellers_version BEFORE UPDATE ON sellers FOR EACH ROW EXECUTE FUNCTION storefront_bump_version();
 DROP TRIGGER IF EXISTS products_changed ON products;
-CREATE TRIGGER products_changed AFTER UPDATE ON products FOR EACH ROW EXECUTE FUNCTION storefront_product_changed();
 DROP TRIGGER IF EXISTS variants_changed ON variants;
-CREATE TRIGGER variants_changed AFTER UPDATE ON variants FOR EACH ROW EXECUTE FUNCTION storefront_variant_changed();
 DROP TRIGGER IF EXISTS sellers_changed ON sellers;
-CREATE TRIGGER sellers_changed AFTER UPDATE ON sellers FOR EACH ROW EXECUTE FUNCTION storefront_seller_changed();
--- Offers and orders are captured by the library's triggers (LIBRARY_TRIGGERS); these were the shop's own.
 DROP TRIGGER IF EXISTS offers_changed ON offers;
 DROP TRIGGER IF EXISTS orders_created ON orders;
+DROP FUNCTION IF EXISTS storefront_product_changed();
+DROP FUNCTION IF EXISTS storefront_variant_changed();
+DROP FUNCTION IF EXISTS storefront_seller_changed();
 DROP FUNCTION IF EXISTS storefront_offer_changed();
 DROP FUNCTION IF EXISTS storefront_order_created();
+DROP FUNCTION IF EXISTS storefront_emit(text, text, jsonb);
+DROP SEQUENCE IF EXISTS storefront_event_seq;
 `

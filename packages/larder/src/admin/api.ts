@@ -1,7 +1,7 @@
 /**
  * The admin API, mountable on the gateway or any node:http server (a {@link LarderRoute}):
  *
- * - `GET  /_larder/stats[?tenant=]`   cache stats + rates, top keys/tags, alerts (admin/read:stats; tenant:<id> for its own)
+ * - `GET  /_larder/stats[?tenant=]`   cache stats + rates, top keys/tags, alerts, TTL report (admin/read:stats; tenant:<id> for its own)
  * - `POST /_larder/purge`             `{ tenant?, tags?, keys?, urls?, soft? }` → `{ purged, id }`
  * - `POST /_larder/clear`             `{ tenant, namespace? }` → `{ purged, id }` (generation bump, O(1))
  * - `GET  /_larder/keys?tenant=&prefix=&cursor=&limit=`  bounded, paginated listing
@@ -125,6 +125,8 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
       instances: [...processInstances.keys()].sort(),
       cache: cache.stats(),
       monitor: monitor.snapshot(),
+      // TTL effectiveness per group (core/adaptive-ttl.ts); a key of its own, so older readers are unaffected.
+      ...(cache.ttlReport ? { ttl: cache.ttlReport() } : {}),
       ...(hub ? { hub: hub.stats() } : {}),
       ...(warmer ? { warm: warmer.progress() } : {}),
     }
@@ -156,7 +158,7 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
       if (!p) return
       const s = cache.stats()
       const snap = monitor.snapshot({ tenant })
-      sendJson(res, 200, { tenant, counters: s.tenants[tenant] ?? null, monitor: { tenants: snap.tenants, topKeys: snap.topKeys, topTags: snap.topTags } })
+      sendJson(res, 200, { tenant, counters: s.tenants[tenant] ?? null, monitor: { tenants: snap.tenants, topKeys: snap.topKeys, topTags: snap.topTags }, ...(cache.ttlReport ? { ttl: cache.ttlReport(tenant) } : {}) })
       return
     }
     if (!requireScope(req, res, auth, 'stats')) return

@@ -85,6 +85,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     <section><h2>Tenants</h2><table><thead><tr><th>tenant</th><th class="n">hits</th><th class="n">misses</th><th class="n">stale</th><th class="n">invalidations</th><th class="n">hit ratio</th></tr></thead><tbody id="tenants"></tbody></table></section>
     <section><h2>Warming</h2><div id="warm"><span class="none">no warm runs</span></div></section>
   </div>
+  <section><h2>TTL effectiveness (per policy)</h2><table><thead><tr><th>group</th><th>ttl</th><th class="n">ended</th><th class="n">expired unchanged</th><th class="n">invalidated before expiry</th><th class="n">read after expiry</th></tr></thead><tbody id="ttl"></tbody></table></section>
 </main>
 <script>
 (function () {
@@ -93,6 +94,8 @@ export const DASHBOARD_HTML = `<!doctype html>
   var pct = function (x) { return x == null ? '–' : (x * 100).toFixed(1) + ' %' }
   var num = function (x, d) { return x == null ? '–' : Number(x).toFixed(d == null ? 1 : d) }
   var bytes = function (b) { if (b == null) return '–'; var u = ['B', 'KB', 'MB', 'GB'], i = 0; while (b >= 1024 && i < 3) { b /= 1024; i++ } return b.toFixed(i ? 1 : 0) + ' ' + u[i] }
+  var dur = function (x) { return x >= 3600000 ? +(x / 3600000).toFixed(1) + 'h' : x >= 60000 ? +(x / 60000).toFixed(1) + 'm' : +(x / 1000).toFixed(1) + 's' }
+  var ttlOf = function (g) { return g.adaptive ? 'adaptive ' + dur(g.ttlMs.min) + (g.ttlMs.max !== g.ttlMs.min ? '–' + dur(g.ttlMs.max) : '') : dur(g.policyTtlMs) }
   var ms = function (x) { return x == null ? '–' : x < 1000 ? x.toFixed(0) + ' ms' : (x / 1000).toFixed(1) + ' s' }
 
   function rows(tbody, list, cells) {
@@ -186,6 +189,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     rows($('top-keys'), m.topKeys, function (k) { return [k.tenant, k.key, k.vary || '', k.count] })
     rows($('top-tags'), m.topTags, function (k) { return [k.tenant, k.tag, k.count] })
     rows($('tenants'), m.tenants, function (t) { return [t.tenant, t.hits, t.misses, t.stale, t.invalidations, pct(t.hitRatio)] })
+    rows($('ttl'), (s.ttl && s.ttl.groups) || [], function (g) { return [g.group, ttlOf(g), g.ended, pct(g.shares.expiredUnchanged), pct(g.shares.invalidatedBeforeExpiry), pct(g.shares.readAfterExpiry)] })
     var alerts = $('alerts')
     if (!m.alerts.length) { var none = document.createElement('span'); none.className = 'none'; none.textContent = 'none'; alerts.replaceChildren(none) }
     else alerts.replaceChildren.apply(alerts, m.alerts.map(function (a) {

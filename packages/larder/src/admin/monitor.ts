@@ -106,8 +106,9 @@ function split(q: string): { tenant: string; rest: string } {
 
 /**
  * Top keys as shown: the URL with its Vary'd values apart. A varied HTTP response is read
- * twice (the Vary marker at the URL, then the variant), so a URL-only row whose URL also
- * has variant rows is that marker read and is left out: each URL appears once per variant.
+ * at the URL (the Vary marker, which counts only when it misses) and then at its variant, so
+ * a URL-only row whose URL also has variant rows is that marker read and is left out: each
+ * URL appears once per variant.
  */
 function topKeyRows(raw: { tenant: string; rest: string; count: number }[]): MonitorSnapshot['topKeys'] {
   const rows = new Map<string, MonitorSnapshot['topKeys'][number]>()

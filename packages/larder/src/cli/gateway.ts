@@ -14,6 +14,8 @@
  * `--client-request-timeout MS` (config `timeouts.client_headers` / `client_request`) and
  * `--max-connections-per-client N` (config `max_connections_per_client`) bound slow and
  * greedy clients (docs/http.md, "Requests the gateway refuses or rewrites").
+ * Config `event_sources` (a Redis stream consumer group, pub/sub channels) feeds the config's
+ * rules over the gateway's Redis (gateway/event-sources.ts).
  * @module
  */
 import cluster from 'node:cluster'
@@ -26,8 +28,9 @@ import { createCache } from '../core/cache.ts'
 import type { LarderRoute } from '../core/route.ts'
 import type { RulesSpec } from '../events/index.ts'
 import type { HttpCache } from '../http/engine.ts'
-import { assembleGateway } from '../gateway/assemble.ts'
+import { assembleGateway, type GatewayParts } from '../gateway/assemble.ts'
 import { type GatewayConfigFile, loadGatewayConfig } from '../gateway/config.ts'
+import { startEventSources } from '../gateway/event-sources.ts'
 import { parseTrustProxy } from '../gateway/forwarded.ts'
 import { createGateway, type Gateway } from '../gateway/index.ts'
 import { createForwarders, type ForwarderSpec } from '../http/cdn/index.ts'
@@ -147,9 +150,14 @@ export async function run(argv: string[]): Promise<number | undefined> {
         if (env.LARDER_DEBUG) console.error(`[gateway] ${where}:`, err)
       },
     })
-    mountParts(routes, cache, auth, gw, file, closeables, stream)
+    const parts = mountParts(routes, cache, auth, gw, file, closeables, stream)
+    // The config's event sources (a stream consumer group, pub/sub channels) feed the parts' processor; they close first.
+    const onEventError = (err: unknown, where: string) => console.error(`[gateway] ${where}: ${(err as Error).message}`)
+    closeables.unshift(...startEventSources(file.event_sources ?? {}, { redisUrl, processor: parts.processor, cache, onError: onEventError }))
   } catch (err) {
     console.error((err as Error).message)
+    // What was opened (the cache's Redis connections) must not keep the process alive.
+    for (const c of closeables) await Promise.resolve(c.close()).catch(() => {})
     return 2
   }
   let addr: Awaited<ReturnType<typeof gw.listen>>
@@ -252,8 +260,10 @@ function parse(argv: string[]) {
  * and dashboard, the Prometheus exporter and event ingest with the config's `rules` plus
  * one rule per `invalidate_on` event of the route policies.
  */
-function mountParts(routes: LarderRoute[], cache: Cache, auth: Authorizer, gw: Gateway, file: GatewayConfigFile, closeables: { close(): unknown }[], stream: StreamSettings): void {
-  closeables.unshift(assembleGateway({ cache, gateway: gw, auth, routes, stream, rules: rulesFor(file, gw.http) }))
+function mountParts(routes: LarderRoute[], cache: Cache, auth: Authorizer, gw: Gateway, file: GatewayConfigFile, closeables: { close(): unknown }[], stream: StreamSettings): GatewayParts {
+  const parts = assembleGateway({ cache, gateway: gw, auth, routes, stream, rules: rulesFor(file, gw.http) })
+  closeables.unshift(parts)
+  return parts
 }
 
 interface RequestLimits {

@@ -1,13 +1,17 @@
 /**
- * `larder stats [--tenant <id>] [--json] [--url <gateway>] [--token <token>]`: prints the
- * stats of a running gateway (GET /_larder/stats).
+ * `larder stats [--tenant <id>] [--ttl] [--json] [--url <gateway>] [--token <token>]`: prints
+ * the stats of a running gateway (GET /_larder/stats); `--ttl` its TTL report per group.
  * @module
  */
 import { cliArgs, runCli } from '../admin/client.ts'
 import { displayKey, keyText, printable } from '../admin/display.ts'
+import type { TtlGroupReport, TtlReport } from '../core/adaptive-ttl.ts'
+import { formatDuration } from '../core/duration.ts'
 
-const USAGE = `usage: larder stats [--tenant <id>] [--json] [--url http://127.0.0.1:8080] [--token <token>]
+const USAGE = `usage: larder stats [--tenant <id>] [--ttl] [--json] [--url http://127.0.0.1:8080] [--token <token>]
   Prints cache stats, rates, alerts and top keys of a running gateway.
+  --ttl: TTL effectiveness per group (policy): entries that expired unchanged, were
+  invalidated before expiry, were read after expiry, and the ttl in use (adaptive or fixed).
   Token: --token or LARDER_ADMIN_TOKEN (admin or read:stats; tenant:<id> with --tenant).`
 
 const pct = (x: number | null | undefined) => (x == null ? '-' : `${(x * 100).toFixed(1)} %`)
@@ -18,15 +22,35 @@ const shown = (k: { key?: unknown; vary?: unknown }) => {
 }
 const fmt = (x: number | null | undefined, d = 1) => (x == null ? '-' : x.toFixed(d))
 
+/** The TTL report as a table (`--ttl`); group names are config, still printed as text. */
+function ttlLines(r: TtlReport | undefined): string[] {
+  if (r === undefined) return ['this server does not report TTL effectiveness (it predates the TTL report)']
+  const ttl = (g: TtlGroupReport) => (g.adaptive ? `adaptive ${formatDuration(g.ttlMs.min)}${g.ttlMs.max === g.ttlMs.min ? '' : `-${formatDuration(g.ttlMs.max)}`}` : formatDuration(g.policyTtlMs))
+  const rows = [
+    ['group', 'ttl', 'ended', 'expired unchanged', 'invalidated before expiry', 'read after expiry', 'change interval'],
+    ...r.groups.map((g) => [printable(g.group), ttl(g), String(g.ended), pct(g.shares.expiredUnchanged), pct(g.shares.invalidatedBeforeExpiry), pct(g.shares.readAfterExpiry), g.changeIntervalMs == null ? '-' : formatDuration(g.changeIntervalMs)]),
+  ]
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((l) => (l[c] ?? '').length))) ?? []
+  return [
+    `TTL effectiveness per group (entries followed: ${r.tracked} of ${r.capacity})`,
+    ...(r.groups.length === 0 ? ['  no entry has ended yet'] : rows.map((l) => `  ${l.map((cell, c) => (c < 2 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join('  ')}`)),
+  ]
+}
+
 export async function run(argv: string[]): Promise<number> {
   return runCli(async () => {
-    const { values, client, json, help } = cliArgs(argv, { tenant: { type: 'string' } })
+    const { values, client, json, help } = cliArgs(argv, { tenant: { type: 'string' }, ttl: { type: 'boolean' } })
     if (help) {
       console.log(USAGE)
       return 0
     }
     const tenant = values.tenant as string | undefined
     const s = await client.request('GET', tenant === undefined ? '/_larder/stats' : `/_larder/stats?tenant=${encodeURIComponent(tenant)}`)
+    if (values.ttl === true) {
+      const report = s.ttl as TtlReport | undefined
+      console.log(json ? JSON.stringify(report ?? null, null, 2) : [...(tenant === undefined ? [] : [`tenant ${printable(tenant)}`]), ...ttlLines(report)].join('\n'))
+      return 0
+    }
     if (json) {
       console.log(JSON.stringify(s, null, 2))
       return 0

@@ -1,3 +1,4 @@
+import type { TtlReport } from './adaptive-ttl.ts'
 import type { ValueCodec } from './codec.ts'
 /**
  * The public shapes of the cache engine (`import { createCache } from 'larder'`).
@@ -32,6 +33,13 @@ export interface Policy {
    * `get`/`getEntry`/`getMany` use the default policy's. Default 1s.
    */
   maxStaleness?: Duration
+  /**
+   * Adaptive ttl (docs/core.md, "Adaptive TTLs"): the policy's `ttl` is replaced, per tenant,
+   * by one set from how often its entries change and are read again, within `[min, max]`
+   * (`halfLife`: how fast old observations fade, default 1h). A call's `ttl`, `ttlFrom` and
+   * a loader's `ctx.setTtl` still win. Off by default; not inherited from `defaults`.
+   */
+  adaptive?: { min: Duration; max: Duration; halfLife?: Duration } | false
 }
 
 export interface SetOptions {
@@ -89,6 +97,12 @@ export interface InvalidationResult {
   queued?: true
 }
 
+/** Options of `TenantCache.getEntry`. */
+export interface EntryReadOptions<V = unknown> {
+  /** Whether a found value counts as a hit (default: every found value does). */
+  counts?: (value: V) => boolean
+}
+
 export interface TenantCache {
   readonly tenant: string
   get<V = unknown>(key: string): Promise<V | undefined>
@@ -98,8 +112,12 @@ export interface TenantCache {
    * For callers that revalidate themselves (the HTTP cache's soft purge). While the log
    * cannot be read for longer than `maxStaleness`, an L1 value L2 could not confirm comes
    * back `{ stale: true, unverified: true }`: check with the source first, serve it only if that fails.
+   *
+   * `options.counts(value)`: whether a found value counts as a hit (stats, `larder:cache:hit`).
+   * For a read of an index entry that only says where the answer is (the HTTP cache's Vary
+   * marker): the read of the answer counts, so one request counts once. A miss always counts.
    */
-  getEntry<V = unknown>(key: string): Promise<{ value: V; stale: boolean; unverified?: true } | undefined>
+  getEntry<V = unknown>(key: string, options?: EntryReadOptions<V>): Promise<{ value: V; stale: boolean; unverified?: true } | undefined>
   getOrSet<V>(key: string, loader: Loader<V>, options?: GetOrSetOptions): Promise<V>
   set<V>(key: string, value: V, options?: SetOptions): Promise<boolean>
   delete(keys: string | readonly string[]): Promise<InvalidationResult>
@@ -163,6 +181,11 @@ export interface CacheOptions {
   /** How many tenants `stats()` lists one by one; the rest fold into `other`. Default 100. */
   statsTenantLimit?: number
   /**
+   * Entries the TTL report and adaptive policies follow at most (core/adaptive-ttl.ts);
+   * 0 turns both off. Default 4096.
+   */
+  ttlTracking?: number
+  /**
    * Bounds of the invalidation epochs kept in memory (docs/invariants.md, "Per-tenant bounds").
    * What a bound forgets becomes a floor of the tenant it belonged to: only that tenant misses.
    */
@@ -220,7 +243,14 @@ export interface Cache {
    */
   recordLoad(tenant: string, key: string, durationMs: number): void
   stats(): StatsSnapshot
+  /**
+   * TTL effectiveness per group (policy): shares of entries that expired unchanged, were
+   * invalidated before expiry, were read after expiry; the ttls adaptive policies use.
+   * With `tenant`, only that tenant's own figures.
+   */
+  ttlReport?(tenant?: string): TtlReport
   close(): Promise<void>
 }
 
-export type { LogEntry }
+export type { LogEntry, TtlReport }
+export type { TtlGroupReport } from './adaptive-ttl.ts'

@@ -1,38 +1,34 @@
 /**
- * The cache engine: options, scopes, the read path (L1, L2, getMany, getOrSet) and the write
- * path (set, setMany, writeThrough, storing with its fences). Loading lives in loading.ts,
- * invalidation in invalidation.ts (docs/core.md, "Module layout").
- *
- * Longer than the ~450 lines other core modules keep to: the L1 hit path (get/#find/getOrSet)
- * is measured by B1 and kept inline with the private fields it reads, and the write path
- * shares the same fields (flush generation, epochs, write stamps) and the store fences.
+ * The cache engine: options, scopes and the read path (judging an entry, the L1 hit path of
+ * get/getEntry/getOrSet, L2 reads, getMany). The write path lives in writes.ts, loading in
+ * loading.ts, invalidation in invalidation.ts; the state they share in state.ts
+ * (docs/core.md, "Module layout"). The L1 hit path is measured by B1 and stays inline here.
  * @module
  */
 import { randomUUID } from 'node:crypto'
 import { MemoryLog } from '../log/memory-log.ts'
 import { MemoryStore } from '../stores/memory-store.ts'
+import type { TtlReport } from './adaptive-ttl.ts'
 import type { Cache, CacheOptions, GetOrSetOptions, InvalidateInput, InvalidationResult, Loader, SetManyItem, SetOptions, StatsSnapshot, TenantCache } from './api.ts'
+import { timersOf } from './clock.ts'
+import { resolveCodec } from './codec.ts'
 import { channels } from './diagnostics.ts'
 import { parseDuration } from './duration.ts'
-import { DEAD, FRESH, type L1Entry, makeEntry, NO_TAGS, type Scope, STALE, UNVERIFIED } from './entry.ts'
-import { Epochs, epochLimits, Verdict, WriteStamps } from './epochs.ts'
-import { attachEncoded, resolveCodec, type ValueCodec } from './codec.ts'
+import { DEAD, FRESH, type L1Entry, type Scope, STALE, scopeOf, UNVERIFIED } from './entry.ts'
+import { Epochs, epochLimits, Verdict } from './epochs.ts'
 import { LarderError } from './errors.ts'
-import { type Timers, timersOf } from './clock.ts'
 import { Invalidation } from './invalidation.ts'
-import { PUBLIC_TENANT, SEP, validateKey, validateTags, validateTenant } from './keys.ts'
-import { type Flight, Loading } from './loading.ts'
+import { PUBLIC_TENANT, validateKey, validateTenant } from './keys.ts'
+import { Loading } from './loading.ts'
 import { LogHealth } from './log-health.ts'
-import { lifetime } from './options.ts'
-import { type ResolvedPolicy, resolvePolicies } from './policy.ts'
+import { pickPolicy, type ResolvedPolicy, resolvePolicies } from './policy.ts'
+import { EngineState } from './state.ts'
 import { StatsBook } from './stats.ts'
 import { TenantScope } from './tenant.ts'
-import type { Clock, InvalidationLog, LeaseProvider, Store, StoredEntry } from './types.ts'
+import type { Clock, LeaseProvider, Store, StoredEntry } from './types.ts'
+import { Writes } from './writes.ts'
 
 export type { Scope } from './entry.ts'
-
-/** The encoded form of null (shared: null needs no codec round trip). */
-const NULL_ENC = { v: null, text: 'null', bytes: 4 }
 
 function isLeaseProvider(s: unknown): s is LeaseProvider {
   return typeof (s as LeaseProvider | undefined)?.acquire === 'function' && typeof (s as LeaseProvider).wait === 'function'
@@ -44,19 +40,16 @@ function isLeaseProvider(s: unknown): s is LeaseProvider {
  */
 export class CacheEngine implements Cache {
   readonly instanceId: string
-  readonly log: InvalidationLog
+  readonly log: EngineState['log']
   readonly l1: MemoryStore | undefined
   readonly l2: Store | undefined
-  readonly #lease: LeaseProvider | undefined
+  /** Shared with loading, writes and invalidation (state.ts): flush generation, closed, tiers, log. */
+  readonly #state: EngineState
   readonly #clock: Clock
-  readonly #timers: Timers
   readonly #epochs: Epochs
-  readonly #codec: ValueCodec
-  readonly #writes = new WriteStamps()
   readonly #defaults: ResolvedPolicy
   readonly #policies: Map<string, ResolvedPolicy>
   readonly #stats: StatsBook
-  readonly #leaseMs: number
   readonly #onError: (err: unknown, context: string) => void
   readonly #scopes = new Map<string, TenantScope>()
   readonly #unsubscribe: () => void
@@ -64,25 +57,21 @@ export class CacheEngine implements Cache {
   readonly #health: LogHealth
   /** Last heard + the smallest maxStaleness, as last asked: before it, L1 needs no health check (one comparison). */
   #trustedUntil: number
-  /** Bumped when L1 must not be trusted (log gap, distrust): loads begun before it never write back. */
-  #flushGen = 0
-  #closed = false
+  readonly #writes: Writes
   readonly #loading: Loading
   readonly #invalidation: Invalidation
   readonly public: TenantCache
 
   constructor(options: CacheOptions = {}) {
     if (options === null || typeof options !== 'object') throw new LarderError('E_INVALID_OPTION', 'createCache options must be an object')
-    this.#clock = options.clock ?? Date
-    this.#timers = timersOf(this.#clock)
+    const clock = (this.#clock = options.clock ?? Date)
     this.instanceId = options.instanceId ?? randomUUID().slice(0, 8)
     this.l1 = options.l1 === false ? undefined : new MemoryStore(options.l1 ?? {})
     this.l2 = options.l2
     // One value model for every tier: L1 sizes by the encoded form, L2 stores it.
-    this.#codec = resolveCodec(options.codec)
-    this.l2?.useCodec?.(this.#codec)
-    this.#lease = isLeaseProvider(options.l2) ? options.l2 : undefined
-    this.log = options.log ?? new MemoryLog({ clock: this.#clock, source: this.instanceId })
+    const codec = resolveCodec(options.codec)
+    this.l2?.useCodec?.(codec)
+    this.log = options.log ?? new MemoryLog({ clock, source: this.instanceId })
     const { defaults, byName } = resolvePolicies(options.policies, options.defaults)
     this.#defaults = defaults
     this.#policies = byName
@@ -98,10 +87,22 @@ export class CacheEngine implements Cache {
     this.#stats = new StatsBook(limit)
     // A tenant's epoch floor is kept while it has L1 entries (see Epochs: forgotten floors).
     this.#epochs = new Epochs({ ...epochLimits(options.epochs), resident: (tenant) => this.l1?.hasTenant(tenant) === true })
-    this.#leaseMs = parseDuration(options.leaseTimeout ?? '5s', 'leaseTimeout')
+    const leaseMs = parseDuration(options.leaseTimeout ?? '5s', 'leaseTimeout')
     this.#onError = options.onError ?? (() => {})
-    this.#loading = this.#loadingHost()
-    this.#invalidation = this.#invalidationHost()
+    const { instanceId, log, l1, l2 } = this
+    const state = (this.#state = new EngineState({ instanceId, log, l1, l2, clock, timers: timersOf(clock), epochs: this.#epochs, health: this.#health, onError: this.#onError }))
+    const ttlTracking = { tenantLimit: limit, capacity: options.ttlTracking ?? 4096 }
+    this.#writes = new Writes(state, { codec, policy: (name) => this.#policy(name), supersede: (qkey) => this.#loading.supersede(qkey), ttlTracking })
+    this.#loading = new Loading(state, {
+      lease: isLeaseProvider(l2) ? l2 : undefined,
+      leaseMs,
+      writes: this.#writes,
+      judge: (scope, qkey, e, now) => this.#judge(scope, qkey, e, now),
+      readL2: (scope, qkey, now) => this.#readL2(scope, qkey, now),
+      putL1: (qkey, e) => this.#putL1(qkey, e),
+      hit: (scope, key, layer, stale) => this.#hit(scope, key, layer, stale),
+    })
+    this.#invalidation = new Invalidation(state)
     this.#unsubscribe = this.log.subscribe({ entries: (es) => this.#invalidation.received(es), gap: (g) => this.#invalidation.gap(g) }, 'now')
     // A fleet log positions its reader asynchronously: what was cached (or began loading)
     // before that may have missed another instance's invalidation, so it is not trusted.
@@ -110,59 +111,12 @@ export class CacheEngine implements Cache {
     if (this.l2?.shared !== true) {
       this.log.ready?.().then(
         () => {
-          if (!this.#closed) this.distrust()
+          if (!state.closed) this.distrust()
         },
         () => {},
       )
     }
     this.public = this.#scope(PUBLIC_TENANT)
-  }
-
-  /** The view of the engine loading.ts works on (docs/core.md, "Module layout"). */
-  #loadingHost(): Loading {
-    const engine = this
-    return new Loading({
-      log: this.log,
-      l2: this.l2,
-      lease: this.#lease,
-      leaseMs: this.#leaseMs,
-      clock: this.#clock,
-      timers: this.#timers,
-      health: this.#health,
-      epochs: this.#epochs,
-      writes: this.#writes,
-      get flushGen() {
-        return engine.#flushGen
-      },
-      get closed() {
-        return engine.#closed
-      },
-      onError: this.#onError,
-      judge: (scope, qkey, e, now) => this.#judge(scope, qkey, e, now),
-      readL2: (scope, qkey, now) => this.#readL2(scope, qkey, now),
-      putL1: (qkey, e) => this.#putL1(qkey, e),
-      hit: (scope, key, layer, stale) => this.#hit(scope, key, layer, stale),
-      tagsFor: (scope, policy, options) => this.#tagsFor(scope, policy, options),
-      encode: (key, value) => this.#encode(key, value),
-      store: (scope, key, qkey, entry, flushGen, strict, flight, bytes) => this.#store(scope, key, qkey, entry, flushGen, strict, flight, bytes),
-    })
-  }
-
-  /** The view of the engine invalidation.ts works on (docs/core.md, "Module layout"). */
-  #invalidationHost(): Invalidation {
-    return new Invalidation({
-      instanceId: this.instanceId,
-      log: this.log,
-      l1: this.l1,
-      l2: this.l2,
-      epochs: this.#epochs,
-      clock: this.#clock,
-      onError: this.#onError,
-      open: () => this.#open(),
-      fence: () => {
-        this.#flushGen++
-      },
-    })
   }
 
   // ---------------------------------------------------------------- scopes
@@ -175,26 +129,18 @@ export class CacheEngine implements Cache {
 
   #scope(tenant: string): TenantScope {
     if (this.#scopes.size >= 10_000) this.#scopes.clear()
-    const scope = new TenantScope(this, this.#makeScope(tenant, undefined))
+    const scope = new TenantScope(this, this.makeScope(tenant, undefined))
     if (tenant !== PUBLIC_TENANT) this.#scopes.set(tenant, scope)
     return scope
   }
 
   /** @internal */
   makeScope(tenant: string, namespace: string | undefined): Scope {
-    return this.#makeScope(tenant, namespace)
-  }
-
-  #makeScope(tenant: string, namespace: string | undefined): Scope {
-    const marker = namespace === undefined ? '' : `\u0000ns:${namespace}\u0000`
-    return { tenant, prefix: tenant + SEP + marker, marker, nsTag: namespace === undefined ? undefined : `\u0000ns:${namespace}`, counters: this.#stats.forTenant(tenant) }
+    return scopeOf(tenant, namespace, this.#stats.forTenant(tenant))
   }
 
   #policy(name: string | undefined): ResolvedPolicy {
-    if (name === undefined) return this.#defaults
-    const p = this.#policies.get(name)
-    if (p === undefined) throw new LarderError('E_UNKNOWN_POLICY', `policy "${name}" is not configured (configured: ${[...this.#policies.keys()].join(', ') || 'none'})`)
-    return p
+    return pickPolicy(this.#defaults, this.#policies, name)
   }
 
   // ---------------------------------------------------------------- reads
@@ -283,7 +229,7 @@ export class CacheEngine implements Cache {
   #find(scope: Scope, key: string, allowStale: boolean): Promise<{ entry: L1Entry; state: number; layer: 'l1' | 'l2' } | undefined> {
     try {
       validateKey(key)
-      this.#open()
+      this.#state.open()
     } catch (err) {
       return Promise.reject(err)
     }
@@ -315,14 +261,14 @@ export class CacheEngine implements Cache {
     })
   }
 
-  getEntry<V>(scope: Scope, key: string): Promise<{ value: V; stale: boolean; unverified?: true } | undefined> {
+  getEntry<V>(scope: Scope, key: string, counts?: (value: V) => boolean): Promise<{ value: V; stale: boolean; unverified?: true } | undefined> {
     return this.#find(scope, key, true).then((r) => {
       if (r === undefined) {
         this.#miss(scope, key)
         return undefined
       }
       const stale = r.state !== FRESH
-      this.#hit(scope, key, r.layer, stale)
+      if (counts === undefined || counts(r.entry.v as V)) this.#hit(scope, key, r.layer, stale)
       return r.state === UNVERIFIED ? { value: r.entry.v as V, stale, unverified: true as const } : { value: r.entry.v as V, stale }
     })
   }
@@ -330,7 +276,7 @@ export class CacheEngine implements Cache {
   async getMany<V>(scope: Scope, keys: readonly string[]): Promise<(V | undefined)[]> {
     if (!Array.isArray(keys)) throw new LarderError('E_INVALID_KEY', 'getMany expects an array of keys')
     for (const k of keys) validateKey(k)
-    this.#open()
+    this.#state.open()
     const now = this.#clock.now()
     const out: (V | undefined)[] = Array.from({ length: keys.length }, () => undefined)
     const missing: number[] = []
@@ -394,7 +340,7 @@ export class CacheEngine implements Cache {
     }
     if (typeof loader !== 'function') throw new LarderError('E_INVALID_OPTION', 'getOrSet needs a loader function')
     validateKey(key)
-    this.#open()
+    this.#state.open()
     qkey ??= scope.prefix + key
     if (unverified !== undefined) return this.#unverified(scope, key, qkey, loader, policy, options, unverified, now)
     if (stale === undefined) {
@@ -439,153 +385,30 @@ export class CacheEngine implements Cache {
     return this.#loading.load(scope, key, qkey, loader, policy, options, fallback)
   }
 
-  #tagsFor(scope: Scope, policy: ResolvedPolicy, options: SetOptions | undefined): readonly string[] {
-    if (options?.tags === undefined && policy.tags.length === 0 && scope.nsTag === undefined) return NO_TAGS
-    const own = options?.tags === undefined ? [] : validateTags(options.tags)
-    const tags = policy.tags.length === 0 ? [...own] : [...policy.tags, ...own]
-    if (scope.nsTag !== undefined) tags.push(scope.nsTag)
-    return tags
+  // ---------------------------------------------------------------- writes (writes.ts)
+
+  set(scope: Scope, key: string, value: unknown, options: SetOptions | undefined): Promise<boolean> {
+    return this.#writes.set(scope, key, value, options)
   }
 
-  /**
-   * Writes an entry to L2 (versioned: the store refuses a write older than an invalidation it
-   * knows) and then L1 — unless an invalidation or a flush happened since the load began.
-   * Returns whether it was stored.
-   */
-  /**
-   * The value as every tier will hold it (codec round trip; the same object for JSON data)
-   * and its encoded size. Refuses what the codec cannot encode with E_INVALID_VALUE.
-   */
-  #encode(key: string, value: unknown): { v: unknown; text: string; bytes: number } {
-    if (value === null) return NULL_ENC
-    let text: string
-    try {
-      text = this.#codec.encode(value)
-    } catch (err) {
-      if (err instanceof LarderError && err.code === 'E_INVALID_VALUE') throw new LarderError('E_INVALID_VALUE', `value for key "${key.slice(0, 80)}": ${err.message}`, { cause: err, details: err.details })
-      throw err
-    }
-    return { v: this.#codec.identity ? value : this.#codec.decode(text), text, bytes: Buffer.byteLength(text) }
+  setMany(scope: Scope, items: readonly SetManyItem[]): Promise<boolean[]> {
+    return this.#writes.setMany(scope, items)
   }
 
-  async #store(scope: Scope, key: string, qkey: string, entry: L1Entry, flushGen: number, strict: boolean, flight?: Flight, bytes?: number): Promise<boolean> {
-    if (this.#fenced(scope, qkey, entry, flushGen) || (flight !== undefined && this.#writes.superseded(qkey, flight.stamp))) return this.#setEvent(scope, key, 'l1', false)
-    let size: number | undefined
-    if (this.l1) {
-      try {
-        size = this.l1.measure(qkey, entry, bytes)
-      } catch (err) {
-        if (strict) throw err
-        this.#onError(err, 'l1.measure')
-        return false
-      }
-    }
-    if (this.l2) {
-      let ok = true
-      try {
-        ok = await this.l2.set(qkey, entry)
-      } catch (err) {
-        if (strict && err instanceof LarderError && err.code === 'E_VALUE_NOT_SERIALIZABLE') throw err
-        this.#onError(err, 'l2.set')
-      }
-      this.#setEvent(scope, key, 'l2', ok)
-      if (!ok) {
-        // L2 knows of an invalidation this instance has not seen yet: our copy is stale too.
-        this.l1?.delete([qkey])
-        return false
-      }
-      // An invalidation (or a newer set) may have come while we waited for L2.
-      if (this.#fenced(scope, qkey, entry, flushGen) || (flight !== undefined && this.#writes.superseded(qkey, flight.stamp))) return false
-    }
-    if (this.l1) this.l1.set(qkey, entry, size)
-    scope.counters.sets++
-    return this.#setEvent(scope, key, 'l1', true)
-  }
-
-  #fenced(scope: Scope, qkey: string, entry: StoredEntry, flushGen: number): boolean {
-    return this.#closed || flushGen !== this.#flushGen || this.#epochs.check(scope.tenant, qkey, entry.tags, entry.began) === Verdict.Dead
-  }
-
-  #setEvent(scope: Scope, key: string, layer: 'l1' | 'l2', accepted: boolean): boolean {
-    if (channels.set.hasSubscribers) channels.set.publish({ tenant: scope.tenant, key, layer, accepted })
-    return accepted
-  }
-
-  // ---------------------------------------------------------------- writes
-
-  #entryFor(scope: Scope, key: string, value: unknown, options: SetOptions | undefined, began: number): { entry: L1Entry; bytes: number } {
-    if (value === undefined) throw new LarderError('E_VALUE_UNDEFINED', 'undefined cannot be cached; use null for "not found"')
-    const policy = this.#policy(options?.policy)
-    const enc = this.#encode(key, value)
-    const now = this.#clock.now()
-    const life = lifetime(policy, value, options)
-    const entry = makeEntry(enc.v, this.#tagsFor(scope, policy, options), began, now, now + life.ttl, now + life.ttl + life.grace)
-    attachEncoded(entry, enc.text)
-    return { entry, bytes: enc.bytes }
-  }
-
-  async set(scope: Scope, key: string, value: unknown, options: SetOptions | undefined, began = options?.began ?? this.log.lastId(scope.tenant), flushGen = this.#flushGen): Promise<boolean> {
-    validateKey(key)
-    this.#open()
-    if (typeof began !== 'number' || !Number.isFinite(began)) throw new LarderError('E_INVALID_OPTION', 'set: began must be a log id (a finite number)')
-    const { entry, bytes } = this.#entryFor(scope, key, value, options, began)
-    const qkey = scope.prefix + key
-    this.#loading.supersede(qkey)
-    return this.#store(scope, key, qkey, entry, flushGen, true, undefined, bytes)
-  }
-
-  async setMany(scope: Scope, items: readonly SetManyItem[]): Promise<boolean[]> {
-    if (!Array.isArray(items)) throw new LarderError('E_INVALID_OPTION', 'setMany expects an array of { key, value, ttl?, tags? }')
-    this.#open()
-    const began = this.log.lastId(scope.tenant)
-    const flushGen = this.#flushGen
-    const prepared = items.map((it) => {
-      validateKey(it?.key)
-      const { entry, bytes } = this.#entryFor(scope, it.key, it.value, it, typeof it.began === 'number' ? it.began : began)
-      const qkey = scope.prefix + it.key
-      const size = this.l1?.measure(qkey, entry, bytes)
-      this.#loading.supersede(qkey)
-      return { key: qkey, entry, name: it.key, size }
-    })
-    let l2ok: boolean[] = prepared.map(() => true)
-    if (this.l2 && prepared.length > 0) {
-      try {
-        l2ok = await this.l2.setMany(prepared.map(({ key, entry }) => ({ key, entry })))
-      } catch (err) {
-        this.#onError(err, 'l2.setMany')
-      }
-    }
-    return prepared.map((p, i) => {
-      if (!l2ok[i] || this.#fenced(scope, p.key, p.entry, flushGen)) {
-        this.l1?.delete([p.key])
-        return this.#setEvent(scope, p.name, 'l1', false)
-      }
-      this.l1?.set(p.key, p.entry, p.size)
-      scope.counters.sets++
-      return this.#setEvent(scope, p.name, 'l1', true)
-    })
-  }
-
-  async writeThrough<V>(scope: Scope, key: string, update: () => Promise<V> | V, options: SetOptions | undefined): Promise<V> {
-    validateKey(key)
-    if (typeof update !== 'function') throw new LarderError('E_INVALID_OPTION', 'writeThrough needs an update function')
-    const began = this.log.lastId(scope.tenant)
-    const flushGen = this.#flushGen
-    const value = await update()
-    if (value !== undefined) await this.set(scope, key, value, options, began, flushGen)
-    return value
+  writeThrough<V>(scope: Scope, key: string, update: () => Promise<V> | V, options: SetOptions | undefined): Promise<V> {
+    return this.#writes.writeThrough(scope, key, update, options)
   }
 
   // ---------------------------------------------------------------- invalidation
 
   async invalidate(tenant: string, input: InvalidateInput): Promise<InvalidationResult> {
     if (tenant !== PUBLIC_TENANT) validateTenant(tenant)
-    return this.invalidateIn(this.#makeScope(tenant, undefined), input, undefined)
+    return this.invalidateIn(this.makeScope(tenant, undefined), input, undefined)
   }
 
   /** Drops a namespace's entries: its internal tag, which no user tag can name (keys.ts). @internal */
   bumpNamespace(tenant: string, nsTag: string): Promise<InvalidationResult> {
-    return this.invalidateIn(this.#makeScope(tenant, undefined), { tags: [nsTag] }, 'internal')
+    return this.invalidateIn(this.makeScope(tenant, undefined), { tags: [nsTag] }, 'internal')
   }
 
   /** @internal `internal`: tags built by the engine itself (not validated as user tags). */
@@ -606,18 +429,18 @@ export class CacheEngine implements Cache {
 
   // ---------------------------------------------------------------- lifecycle
 
+  ttlReport(tenant?: string): TtlReport {
+    return this.#writes.ttls.report(tenant)
+  }
+
   stats(): StatsSnapshot {
     const size = this.l1?.size() ?? { entries: 0, bytes: 0 }
     return this.#stats.snapshot({ entries: size.entries, bytes: size.bytes, evictions: this.l1?.evictions ?? 0, lastLogId: this.log.lastId() })
   }
 
-  #open(): void {
-    if (this.#closed) throw new LarderError('E_CLOSED', 'the cache is closed')
-  }
-
   async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
+    if (this.#state.closed) return
+    this.#state.closed = true
     this.#unsubscribe()
     this.l1?.close()
     await Promise.allSettled([this.l2?.close(), this.log.close()])

@@ -21,3 +21,13 @@ export function parseDuration(input: Duration, what = 'duration', allowInfinity 
   }
   throw new LarderError('E_INVALID_DURATION', `${what}: expected a number of ms or a string such as "5m", got ${input === null ? 'null' : typeof input}`)
 }
+
+/** Formats ms the way durations are written in config: `250ms`, `30s`, `5m`, `1.5h`, `2d` (one decimal at most). */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return String(ms)
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
+    const size = UNITS[unit] as number
+    if (ms >= size) return `${+(ms / size).toFixed(1)}${unit}`
+  }
+  return `${Math.round(ms)}ms`
+}

@@ -1,9 +1,10 @@
 /**
  * What the engine's modules share about an entry and a call's scope: the L1 entry shape,
- * the read states a judged entry can be in, and `Scope` (cache.ts, loading.ts,
+ * the read states a judged entry can be in, and `Scope` (cache.ts, loading.ts, writes.ts,
  * invalidation.ts). No behaviour lives here.
  * @module
  */
+import { SEP } from './keys.ts'
 import type { Counters } from './stats.ts'
 import type { StoredEntry } from './types.ts'
 
@@ -33,6 +34,12 @@ export interface Scope {
   /** Implicit tag of the namespace, if any. */
   nsTag: string | undefined
   counters: Counters
+}
+
+/** The scope of a tenant, or of a namespace inside it (its keys get a marker, its entries an internal tag). */
+export function scopeOf(tenant: string, namespace: string | undefined, counters: Counters): Scope {
+  const marker = namespace === undefined ? '' : `\u0000ns:${namespace}\u0000`
+  return { tenant, prefix: tenant + SEP + marker, marker, nsTag: namespace === undefined ? undefined : `\u0000ns:${namespace}`, counters }
 }
 
 /** Read states of a judged entry (CacheEngine's judge). */

@@ -26,6 +26,7 @@ export const ErrorRegistry = {
   E_INVALID_KEY: def(400, 'a key is not a non-empty string of at most the allowed length'),
   E_INVALID_TAG: def(400, 'a tag is not a non-empty string of at most the allowed length'),
   E_INVALID_OPTION: def(400, 'an option has a wrong type or value'),
+  E_CACHED_KEY: def(500, 'a cached() key function returned something other than a string'),
   E_UNKNOWN_POLICY: def(500, 'getOrSet/set named a policy that was not configured'),
   E_VALUE_TOO_LARGE: def(413, 'a value is larger than the L1 per-entry limit'),
   E_VALUE_UNDEFINED: def(500, 'undefined cannot be cached (use null for "not found")'),

@@ -17,16 +17,7 @@ export function withHardTimeout<T>(work: (signal: AbortSignal) => Promise<T>, ms
       ac.abort(err)
       reject(err)
     }, ms)
-    work(ac.signal).then(
-      (v) => {
-        timers.clearTimeout(handle)
-        resolve(v)
-      },
-      (e) => {
-        timers.clearTimeout(handle)
-        reject(e)
-      },
-    )
+    settle(work(ac.signal), timers, handle, resolve, reject)
   })
 }
 
@@ -34,15 +25,20 @@ export function withHardTimeout<T>(work: (signal: AbortSignal) => Promise<T>, ms
 export function raceSoft<T>(p: Promise<T>, ms: number, timers: Timers, fallback: () => T): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const handle = timers.setTimeout(() => resolve(fallback()), ms)
-    p.then(
-      (v) => {
-        timers.clearTimeout(handle)
-        resolve(v)
-      },
-      (e) => {
-        timers.clearTimeout(handle)
-        reject(e)
-      },
-    )
+    settle(p, timers, handle, resolve, reject)
   })
+}
+
+/** Settles with `p` once it settles, clearing the timer `handle` first. */
+function settle<T>(p: Promise<T>, timers: Timers, handle: unknown, resolve: (v: T) => void, reject: (e: unknown) => void): void {
+  p.then(
+    (v) => {
+      timers.clearTimeout(handle)
+      resolve(v)
+    },
+    (e) => {
+      timers.clearTimeout(handle)
+      reject(e)
+    },
+  )
 }

@@ -5,7 +5,8 @@
  *
  * Precedence, most specific first:
  * - ttl of a value: the loader's `ctx.setTtl` > the call's `ttl` > the policy's
- *   `ttlFrom(value)` > the policy's `ttl`;
+ *   `ttlFrom(value)` > the adaptive ttl (`adapted`, an adaptive policy's choice for the
+ *   tenant, core/adaptive-ttl.ts) > the policy's `ttl`;
  * - ttl of `null` (a cached "not found"): the loader's `ctx.setTtl` > the policy's
  *   `negativeTtl` (a call's `ttl` is meant for the value, not for its absence);
  * - grace: the loader's `ctx.setGrace` > the call's `grace` > the policy's `grace`;
@@ -29,12 +30,12 @@ export interface Lifetime {
   grace: number
 }
 
-export function lifetime(policy: ResolvedPolicy, value: unknown, options: SetOptions | undefined, fromLoader?: LoaderOverrides, random: () => number = Math.random): Lifetime {
+export function lifetime(policy: ResolvedPolicy, value: unknown, options: SetOptions | undefined, fromLoader?: LoaderOverrides, random: () => number = Math.random, adapted?: number): Lifetime {
   let ttl: number
   if (fromLoader?.ttl !== undefined) ttl = fromLoader.ttl
   else if (value === null) ttl = policy.negativeTtl
   else if (options?.ttl !== undefined) ttl = parseDuration(options.ttl, 'ttl')
-  else ttl = policy.ttlFrom?.(value) ?? policy.ttl
+  else ttl = policy.ttlFrom?.(value) ?? adapted ?? policy.ttl
   if (policy.jitter > 0) ttl += Math.floor(ttl * policy.jitter * random())
   const grace = fromLoader?.grace ?? (options?.grace === undefined ? policy.grace : parseDuration(options.grace, 'grace'))
   return { ttl, grace }

@@ -1,3 +1,4 @@
+import type { AdaptiveBounds } from './adaptive-ttl.ts'
 import type { Policy } from './api.ts'
 import { parseDuration } from './duration.ts'
 import { LarderError } from './errors.ts'
@@ -16,6 +17,8 @@ export interface ResolvedPolicy {
   refreshAhead: number
   tags: readonly string[]
   maxStaleness: number
+  /** Adaptive ttl bounds (core/adaptive-ttl.ts); undefined for a fixed ttl. */
+  adaptive: AdaptiveBounds | undefined
 }
 
 export const DEFAULT_POLICY: Policy = { ttl: '1m', grace: 0, hardTimeout: '10s' }
@@ -47,7 +50,18 @@ export function resolvePolicy(name: string, p: Policy, base: Policy = DEFAULT_PO
     refreshAhead: beta,
     tags: validateTags(merged.tags ?? []),
     maxStaleness: parseDuration(merged.maxStaleness ?? '1s', `policy "${name}" maxStaleness`, true),
+    adaptive: resolveAdaptive(name, p.adaptive),
   }
+}
+
+/** An adaptive policy's bounds: `{ min, max, halfLife? }`, 0 < min <= max. Not inherited from `defaults`. */
+function resolveAdaptive(name: string, a: Policy['adaptive']): AdaptiveBounds | undefined {
+  if (a === undefined || a === false) return undefined
+  if (a === null || typeof a !== 'object') throw new LarderError('E_INVALID_OPTION', `policy "${name}" adaptive must be { min, max, halfLife? }`)
+  const min = parseDuration(a.min, `policy "${name}" adaptive.min`)
+  const max = parseDuration(a.max, `policy "${name}" adaptive.max`)
+  if (!(min > 0 && min <= max)) throw new LarderError('E_INVALID_OPTION', `policy "${name}" adaptive needs 0 < min <= max, got min ${min} ms, max ${max} ms`)
+  return { min, max, halfLife: parseDuration(a.halfLife ?? '1h', `policy "${name}" adaptive.halfLife`) }
 }
 
 export function resolvePolicies(policies: Record<string, Policy> | undefined, defaults: Policy | undefined): { defaults: ResolvedPolicy; byName: Map<string, ResolvedPolicy> } {
@@ -55,4 +69,12 @@ export function resolvePolicies(policies: Record<string, Policy> | undefined, de
   const byName = new Map<string, ResolvedPolicy>()
   for (const [name, p] of Object.entries(policies ?? {})) byName.set(name, resolvePolicy(name, p, { ...DEFAULT_POLICY, ...(defaults ?? {}) }))
   return { defaults: d, byName }
+}
+
+/** The named policy (the defaults for undefined); E_UNKNOWN_POLICY for a name not configured. */
+export function pickPolicy(defaults: ResolvedPolicy, byName: ReadonlyMap<string, ResolvedPolicy>, name: string | undefined): ResolvedPolicy {
+  if (name === undefined) return defaults
+  const p = byName.get(name)
+  if (p === undefined) throw new LarderError('E_UNKNOWN_POLICY', `policy "${name}" is not configured (configured: ${[...byName.keys()].join(', ') || 'none'})`)
+  return p
 }

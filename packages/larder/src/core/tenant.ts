@@ -1,4 +1,4 @@
-import type { GetOrSetOptions, InvalidationResult, Loader, NamespaceCache, SetManyItem, SetOptions, TenantCache } from './api.ts'
+import type { EntryReadOptions, GetOrSetOptions, InvalidationResult, Loader, NamespaceCache, SetManyItem, SetOptions, TenantCache } from './api.ts'
 import type { CacheEngine, Scope } from './cache.ts'
 import { LarderError } from './errors.ts'
 import { validateKey } from './keys.ts'
@@ -35,8 +35,8 @@ export class TenantScope implements TenantCache {
     return this.#engine.get<V>(this.#scope, key)
   }
 
-  getEntry<V = unknown>(key: string): Promise<{ value: V; stale: boolean } | undefined> {
-    return this.#engine.getEntry<V>(this.#scope, key)
+  getEntry<V = unknown>(key: string, options?: EntryReadOptions<V>): Promise<{ value: V; stale: boolean; unverified?: true } | undefined> {
+    return this.#engine.getEntry<V>(this.#scope, key, options?.counts)
   }
 
   getOrSet<V>(key: string, loader: Loader<V>, options?: GetOrSetOptions): Promise<V> {

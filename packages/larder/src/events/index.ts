@@ -10,7 +10,8 @@
  * const ingest = createEventIngest({ processor: events, auth })   // POST /_larder/events
  * ```
  * Sources: in-process `publish`, HTTP ingest, a Redis stream consumer group
- * (`createRedisEventSource`), PostgreSQL change capture (`installPgTrigger` + `createPgListener`).
+ * (`createRedisEventSource`), Redis pub/sub (`createPubSubEventSource`, at-most-once), PostgreSQL
+ * change capture (`installPgTrigger` + `createPgListener`).
  * @module
  */
 export { type LarderEvent, validateEvent, MAX_EVENT_DATA_BYTES, MAX_EVENT_ID_LENGTH, MAX_EVENT_TYPE_LENGTH } from './envelope.ts'
@@ -29,4 +30,5 @@ export {
 export { createEventIngest, type EventIngest, type EventIngestOptions } from './ingest.ts'
 export { installPgTrigger, uninstallPgTrigger, pgTriggerSql, CHUNK_BYTES, DEFAULT_CHANNEL, DEFAULT_OUTBOX, type PgOp, type PgTriggerOptions, type SqlClient } from './pg-trigger.ts'
 export { createPgListener, type PgClientLike, type PgliteLike, type PgListener, type PgListenerOptions, type PgListenerStats } from './pg-listener.ts'
+export { createPubSubEventSource, type PubSubEventSource, type PubSubEventSourceOptions, type PubSubEventSourceStats } from './pubsub-source.ts'
 export { createRedisEventSource, type RedisEventSource, type RedisEventSourceOptions, type RedisEventSourceStats } from './redis-source.ts'

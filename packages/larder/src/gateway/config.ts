@@ -8,6 +8,7 @@ import { parse } from 'yaml'
 import type { TokenConfig } from '../core/auth.ts'
 import { LarderError } from '../core/errors.ts'
 import type { RoutePolicy } from '../http/routes.ts'
+import { checkEventSources, type EventSourcesConfig } from './event-sources.ts'
 import { parseTrustProxy } from './forwarded.ts'
 
 export interface GatewayConfigFile {
@@ -30,12 +31,14 @@ export interface GatewayConfigFile {
   /** CDN purge forwarders (larder/http cdn): `{ type: fastly, serviceId, token }`, `{ type: cloudflare, zoneId, token }`, `{ type: webhook, url, headers? }`. */
   /** Event rules for POST /_larder/events: a file path or an inline `{ events: … }` (larder/events). */
   rules?: string | { version?: 1; events: Record<string, unknown> }
+  /** Event sources feeding the rules over the gateway's Redis: a stream consumer group and/or pub/sub channels (gateway/event-sources.ts). */
+  event_sources?: EventSourcesConfig
   forwarders?: { type: 'fastly' | 'cloudflare' | 'webhook'; [k: string]: unknown }[]
   /** The SSE stream (GET /_larder/stream): `secret` signs stream tokens; `anonymous` allows streams without one (default: only when no secret). */
   stream?: { secret?: string; anonymous?: boolean }
 }
 
-const KNOWN = new Set(['origin', 'port', 'host', 'redis', 'tenant_header', 'default_tenant', 'hosts', 'tokens', 'routes', 'cache', 'timeouts', 'forwarders', 'rules', 'stream', 'trust_proxy', 'max_connections_per_client'])
+const KNOWN = new Set(['origin', 'port', 'host', 'redis', 'tenant_header', 'default_tenant', 'hosts', 'tokens', 'routes', 'cache', 'timeouts', 'forwarders', 'rules', 'event_sources', 'stream', 'trust_proxy', 'max_connections_per_client'])
 const TIMEOUTS = ['headers', 'body', 'client_headers', 'client_request']
 
 export function parseGatewayConfig(text: string, source = 'config'): GatewayConfigFile {
@@ -86,6 +89,7 @@ export function parseGatewayConfig(text: string, source = 'config'): GatewayConf
   if (c.max_connections_per_client !== undefined && !(Number.isInteger(c.max_connections_per_client) && (c.max_connections_per_client as number) >= 0)) {
     throw new LarderError('E_INVALID_OPTION', `${source}: max_connections_per_client must be a non-negative integer (0: no cap)`)
   }
+  if (c.event_sources !== undefined) checkEventSources(c.event_sources, source)
   if (c.routes !== undefined && (typeof c.routes !== 'object' || c.routes === null)) throw new LarderError('E_INVALID_OPTION', `${source}: routes must map paths to policies`)
   return c as GatewayConfigFile
 }

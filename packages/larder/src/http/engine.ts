@@ -6,8 +6,8 @@
  * `cache.invalidate(tenant, { tags })`, scoped to the tenant by construction.
  *
  * The store only stores (RFC facts are precomputed at store time, like undici's
- * cachedAt/staleAt/deleteAt); a per-entry prepared form (header array + body Buffer) makes
- * a hit little more than a `writeHead` + `end`.
+ * cachedAt/staleAt/deleteAt); the stored form and its per-entry prepared form (header array
+ * + body text, so a hit is little more than a `writeHead` + `end`) live in entry.ts.
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto'
@@ -22,17 +22,18 @@ import {
   first,
   freshnessLifetime,
   type HeaderRecord,
-  initialAge,
   isStorable,
   type ResponseDirectives,
   responseDirectives,
   type RuleOptions,
-  type StoredFacts,
 } from './freshness.ts'
-import { type CacheOutcome, cacheStatus, HOP_BY_HOP, hopByHop, SURROGATE_FIELDS, surrogateKeys } from './headers.ts'
+import { entryOf, type HttpEntry, type Prepared, prepare, type ResponseInput, withHeaders } from './entry.ts'
+import { type CacheOutcome, cacheStatus, hopByHop, surrogateKeys } from './headers.ts'
 import { type CompiledRoute, compileRoutes, eventTags, keyQuery, matchRoute, type RouteMatch, type RoutePolicy, routeTags } from './routes.ts'
 import { ifRangeMatches, parseRange } from './range.ts'
 import { parseVary, varyKey } from './vary.ts'
+
+export type { HttpEntry, Prepared } from './entry.ts'
 
 export interface HttpCacheOptions extends RuleOptions {
   cache: Cache
@@ -53,32 +54,6 @@ export interface HttpCacheOptions extends RuleOptions {
   now?: () => number
 }
 
-/** What is stored in the tiered cache (JSON-safe, so the Redis tier can hold it). */
-export interface HttpEntry {
-  /** Entry format version. */
-  f: 1
-  status: number
-  /** Stored header lines, lower-case names, no hop-by-hop or surrogate fields. */
-  h: [string, string][]
-  /**
-   * Body as a latin1 string (one char per byte: no copy on a hit, and node writes header
-   * and body in one syscall), or base64 when `enc` is 'b64' (bodies with control bytes,
-   * which JSON — the shared tier's format — would blow up as \u00XX escapes).
-   */
-  b: string
-  enc?: 'b64'
-  /** response_time (ms), corrected_initial_age (s), freshness lifetime (s). */
-  rt: number
-  ia: number
-  lt: number
-  nc: boolean
-  mr: boolean
-  swr: number
-  sie: number
-  /** True when the ETag was generated here (never sent upstream as a validator). */
-  ge?: boolean
-}
-
 const KEY_HOST_SAFE = /^[A-Za-z0-9\-._~!$&'()*+,;=:[\]]*$/
 
 /** The host as the primary key holds it: authority characters as they are, anything else (`/`, `?`, `%`, spaces …) percent-encoded. */
@@ -96,19 +71,6 @@ function keyHost(host: string): string {
 interface VaryMarker {
   f: 1
   vary: string[]
-}
-
-/** Hot-path form of an entry, built once per entry object. */
-export interface Prepared {
-  entry: HttpEntry
-  /** Body as latin1 text (`res.end(text, 'latin1')` sends the exact bytes). */
-  text: string
-  /** Flat [name, value, …] without age/content-length (added per response). */
-  lines: string[]
-  headers: HeaderRecord
-  facts: StoredFacts
-  /** Index in `lines` of the origin's Cache-Status value (-1: none); ours is prepended (RFC 9211 §2). */
-  statusAt: number
 }
 
 export interface RequestInfo {
@@ -131,12 +93,7 @@ export interface Lookup {
   found: Prepared | undefined
 }
 
-export interface StoreInput {
-  status: number
-  headers: HeaderRecord
-  body: Buffer
-  requestTime: number
-  responseTime: number
+export interface StoreInput extends ResponseInput {
   /**
    * `cache.log.lastId(tenant)` taken before the origin request was sent. When an invalidation
    * of this entry (its URL, surrogate keys, route tags or its tenant) was logged after
@@ -159,7 +116,6 @@ export interface PurgeInput {
   soft?: boolean
 }
 
-const prepared = new WeakMap<object, Prepared>()
 const MAX_KEY = 900
 
 export class HttpCache {
@@ -240,7 +196,8 @@ export class HttpCache {
     const tc = this.tenantCache(tenant)
     const { primary, route } = this.primaryKey(req.host, req.target, matched)
     if (route !== undefined) req.routePath = route.route.policy.path
-    const got = await tc.getEntry<HttpEntry | VaryMarker>(primary)
+    // The Vary marker only says which variant to read: that read counts as the request's hit or miss.
+    const got = await tc.getEntry<HttpEntry | VaryMarker>(primary, { counts: (v) => !('vary' in v) })
     if (got === undefined) return { tc, primary, route, key: primary, found: undefined }
     const v = got.value
     if ('vary' in v) {
@@ -263,35 +220,10 @@ export class HttpCache {
    * or disconnected, RFC 9111 §4.2.4).
    */
   #softAware(e: HttpEntry, purged: boolean, unverified = false): Prepared {
-    const p = this.prepare(e)
+    const p = prepare(e)
     if (!purged) return p
     const age = currentAge(p.facts, this.now())
     return { ...p, facts: { ...p.facts, lifetime: Math.min(p.facts.lifetime, age), ...(unverified ? { swr: 0 } : {}) } }
-  }
-
-  prepare(e: HttpEntry): Prepared {
-    let p = prepared.get(e)
-    if (p !== undefined) return p
-    const lines: string[] = []
-    const headers: HeaderRecord = {}
-    let statusAt = -1
-    for (const [k, val] of e.h) {
-      const prev = headers[k]
-      headers[k] = prev === undefined ? val : Array.isArray(prev) ? [...prev, val] : [prev, val]
-      if (k === 'age' || k === 'content-length' || k === 'x-cache') continue
-      if (k === 'cache-status' && statusAt < 0) statusAt = lines.length + 1
-      lines.push(k, val)
-    }
-    p = {
-      entry: e,
-      text: e.enc === 'b64' ? Buffer.from(e.b, 'base64').toString('latin1') : e.b,
-      lines,
-      headers,
-      facts: { responseTime: e.rt, initialAge: e.ia, lifetime: e.lt, noCache: e.nc, mustRevalidate: e.mr, swr: e.swr, sie: e.sie, neverFresh: e.lt <= 0 },
-      statusAt,
-    }
-    prepared.set(e, p)
-    return p
   }
 
   /** Response directives with route defaults folded in (route ttl acts like s-maxage). */
@@ -351,47 +283,32 @@ export class HttpCache {
     const plan = this.storePlan(req, reqCc, input.status, input.headers, lk.route, input.responseTime)
     if (!plan.ok) return undefined
     const cc = plan.dirs.cc
-    const hop = hopByHop(input.headers)
-    const h: [string, string][] = []
-    for (const [k, v] of Object.entries(input.headers)) {
-      if (v === undefined || hop.has(k) || (SURROGATE_FIELDS as readonly string[]).includes(k)) continue
-      if (Array.isArray(v)) for (const x of v) h.push([k, x])
-      else h.push([k, v as string])
-    }
+    let etag: string | undefined
     let generated = false
     if (this.needsEtag(input.status, input.headers)) {
-      h.push(['etag', input.etag ?? this.newEtag()])
+      etag = input.etag ?? this.newEtag()
       generated = true
     } else if (input.etag !== undefined && input.status === 200 && input.headers['last-modified'] === undefined && first(input.headers.etag) === input.etag) {
       // Freshened from a 304: the stored copy keeps the validator we generated (never sent upstream).
       generated = true
     }
-    const entry: HttpEntry = {
-      f: 1,
-      status: input.status,
-      h,
-      b: '',
-      rt: input.responseTime,
-      ia: initialAge(input.headers, input.requestTime, input.responseTime),
-      lt: plan.lifetime,
-      nc: cc.noCache === true,
+    const entry = entryOf(input, {
+      lifetime: plan.lifetime,
+      noCache: cc.noCache === true,
       // §4.2.4 must-revalidate, §5.2.2.8 proxy-revalidate, §5.2.2.10 s-maxage (from the origin).
-      mr: cc.mustRevalidate === true || cc.proxyRevalidate === true || (cc.sMaxAge !== undefined && lk.route?.route.ttlSeconds === undefined),
+      mustRevalidate: cc.mustRevalidate === true || cc.proxyRevalidate === true || (cc.sMaxAge !== undefined && lk.route?.route.ttlSeconds === undefined),
       swr: plan.swr,
       sie: plan.sie,
-    }
-    if (generated) entry.ge = true
-    if (hasControlBytes(input.body)) {
-      entry.b = input.body.toString('base64')
-      entry.enc = 'b64'
-    } else entry.b = input.body.toString('latin1')
+      etag,
+      generated,
+    })
     const tags = [`@url ${lk.primary}`, ...surrogateKeys(input.headers)]
     if (lk.route) tags.push(...routeTags(lk.route))
     const ttl = plan.seconds * 1000
     const vary = parseVary(input.headers.vary)
     const extra = lk.route?.route.policy.vary?.map((n) => n.toLowerCase()) ?? []
     const names = vary === '*' ? [] : [...new Set([...vary, ...extra])].sort()
-    const p = this.prepare(entry)
+    const p = prepare(entry)
     const varyKeyFull = names.length > 0 ? lk.primary + varyKey(names, req.headers) : lk.primary
     // The fetch began at log id `began`: the core refuses the write when the URL, one of its
     // surrogate keys or route tags, or the tenant was invalidated since (docs/invariants.md, P1).
@@ -415,15 +332,7 @@ export class HttpCache {
     const stored = await this.store(lk, req, reqCc, { status: old.entry.status, headers: merged, body: Buffer.from(old.text, 'latin1'), requestTime, responseTime, began, etag })
     if (stored) return stored
     // Not storable any more (e.g. the 304 said no-store): serve the merged response once.
-    const lines: string[] = []
-    for (const [k, v] of Object.entries(merged)) {
-      if (v === undefined || k === 'age' || k === 'content-length' || HOP_BY_HOP.has(k)) continue
-      if (Array.isArray(v)) for (const x of v) lines.push(k, x)
-      else lines.push(k, v)
-    }
-    let statusAt = -1
-    for (let i = 0; i < lines.length && statusAt < 0; i += 2) if (lines[i] === 'cache-status') statusAt = i + 1
-    return { ...old, lines, headers: merged, statusAt }
+    return withHeaders(old, merged)
   }
 
   /** Age of a prepared entry now, whole seconds (RFC 9111 §5.1). */
@@ -491,15 +400,6 @@ export class HttpCache {
     const u = new URL(url)
     return this.primaryKey(u.host.toLowerCase(), u.pathname + u.search).primary
   }
-}
-
-/** True when a byte below 0x20 other than TAB/LF/CR occurs (binary bodies). */
-function hasControlBytes(b: Buffer): boolean {
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i] as number
-    if (c < 0x20 && c !== 9 && c !== 10 && c !== 13) return true
-  }
-  return false
 }
 
 export function createHttpCache(opts: HttpCacheOptions): HttpCache {

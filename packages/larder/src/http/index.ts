@@ -37,3 +37,4 @@ export { type CompiledRoute, compileRoutes, eventTags, matchRoute, type RoutePol
 export { adapterTenant, type Answer, CacheFlow, type FlowOptions, type Load, type Step } from './handler.ts'
 export { createHttpCache, HttpCache, type HttpCacheOptions, type HttpEntry, type Lookup, type Prepared, type PurgeInput, type RequestInfo } from './engine.ts'
 export { callsFor, createForwarders, type ForwarderOptions, type Forwarders, type ForwarderSpec } from './cdn/index.ts'
+export { graphqlSurrogateKeys, type GraphqlKeyOptions, type GraphqlKeys } from './graphql.ts'

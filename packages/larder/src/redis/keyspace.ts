@@ -41,32 +41,25 @@ export const SEG = {
   rate: 'rl:',
 } as const
 
-const memo = new Map<string, string>()
+/** `fn` with a bounded memo (dropping it all is cheaper than tracking recency here). */
+function memoized(fn: (text: string) => string): (text: string) => string {
+  const memo = new Map<string, string>()
+  return (text) => {
+    let out = memo.get(text)
+    if (out === undefined) {
+      out = fn(text)
+      if (memo.size >= 10_000) memo.clear()
+      memo.set(text, out)
+    }
+    return out
+  }
+}
 
 /** base64url(utf8(text)), memoised for hot tenants/tags. */
-export function b64(text: string): string {
-  let out = memo.get(text)
-  if (out === undefined) {
-    out = Buffer.from(text, 'utf8').toString('base64url')
-    // A bounded memo: dropping it all is cheaper than tracking recency here.
-    if (memo.size >= 10_000) memo.clear()
-    memo.set(text, out)
-  }
-  return out
-}
-
-const unmemo = new Map<string, string>()
+export const b64 = memoized((text) => Buffer.from(text, 'utf8').toString('base64url'))
 
 /** Inverse of {@link b64}, memoised too (tags are decoded on every L2 hit). */
-export function unb64(text: string): string {
-  let out = unmemo.get(text)
-  if (out === undefined) {
-    out = Buffer.from(text, 'base64url').toString('utf8')
-    if (unmemo.size >= 10_000) unmemo.clear()
-    unmemo.set(text, out)
-  }
-  return out
-}
+export const unb64 = memoized((text) => Buffer.from(text, 'base64url').toString('utf8'))
 
 export function tenantPrefix(tenant: string): string {
   return `${ROOT}{${b64(tenant)}}:`

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import { pino } from 'pino'
 import { createAdminApi } from '../../src/admin/index.ts'
 import type { Cache } from '../../src/core/api.ts'
 import { createAuthorizer } from '../../src/core/auth.ts'
-import { createCache } from '../../src/index.ts'
+import { createCache, type LarderRoute } from '../../src/index.ts'
+import { assembleGateway, createGateway } from '../../src/gateway/index.ts'
 import { createWarmer, type Warmer } from '../../src/warm/index.ts'
 import { type Served, serve } from './serve.ts'
 
@@ -104,6 +107,30 @@ describe('admin API', () => {
     assert.ok(own.body.monitor.topKeys.every((k: any) => k.tenant === 'acme'))
     assert.equal((await s.call('/_larder/stats?tenant=globex', { token: TOKENS.acme })).status, 403)
     assert.equal((await s.call('/_larder/stats?tenant=', { token: TOKENS.admin })).status, 400, 'an empty tenant is an error, never a wildcard')
+  })
+
+  test('stats: the TTL report per group under its own key; a tenant sees only its own figures', async () => {
+    // An entry replaced after an invalidation ended "invalidated before expiry": acme once, globex twice.
+    for (const [tenant, times] of [['acme', 1], ['globex', 2]] as const) {
+      for (let i = 0; i < times; i++) {
+        await seed(tenant, 'ttl-report', ['ttl-report'])
+        await cache.tenant(tenant).invalidateTags(['ttl-report'])
+      }
+      await seed(tenant, 'ttl-report', ['ttl-report'])
+    }
+    const g = await s.call('/_larder/stats', { token: TOKENS.reader })
+    assert.equal(g.status, 200)
+    // The keys older readers know are unchanged.
+    assert.ok(g.body.cache && g.body.monitor && g.body.instanceId)
+    const all = g.body.ttl.groups.find((r: any) => r.group === 'default')
+    assert.equal(all.invalidatedBeforeExpiry, 3)
+    assert.equal(all.shares.invalidatedBeforeExpiry, 1)
+    assert.equal(all.policyTtlMs, 60_000)
+    assert.ok(g.body.ttl.capacity > 0)
+    const own = await s.call('/_larder/stats?tenant=acme', { token: TOKENS.acme })
+    assert.equal(own.body.ttl.groups.find((r: any) => r.group === 'default').invalidatedBeforeExpiry, 1)
+    const none = await s.call('/_larder/stats?tenant=nobody', { token: TOKENS.admin })
+    assert.deepEqual(none.body.ttl.groups, [])
   })
 
   test('purge: a tenant token cannot purge another tenant (403, nothing dropped)', async () => {
@@ -264,7 +291,60 @@ describe('admin API', () => {
     await reader.cancel().catch(() => {})
   })
 
-  test("a purge delegate (the gateway's HTTP purge) receives urls; auth and audit stay in the admin API", async () => {
+  test('through the gateway (assembleGateway): the admin purge checks the token, purges the HTTP cache by URL and writes the audit line; another tenant is refused', async () => {
+    let asked = 0
+    const origin = createServer((_req, res) => {
+      asked++
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=300' })
+      res.end(`answer ${asked}`)
+    })
+    await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r))
+    const lines: Record<string, unknown>[] = []
+    const logger = pino(
+      { level: 'info' },
+      new Writable({
+        write(chunk, _enc, cb) {
+          for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line))
+          cb()
+        },
+      }),
+    )
+    const gwCache = createCache({ instanceId: 'admin-through-gateway' })
+    const auth = createAuthorizer([{ name: 'acme-backend', token: TOKENS.acme, scopes: ['tenant:acme'] }])
+    const routes: LarderRoute[] = []
+    const gateway = createGateway({ origin: `http://127.0.0.1:${(origin.address() as AddressInfo).port}`, cache: gwCache, auth, routes, logger, tenantHeader: 'x-tenant-id' })
+    const parts = assembleGateway({ cache: gwCache, gateway, auth, routes })
+    const { port } = await gateway.listen(0, '127.0.0.1')
+    const base = `http://127.0.0.1:${port}`
+    const page = async () => (await fetch(`${base}/products/1`, { headers: { 'x-tenant-id': 'acme' } })).text()
+    const purge = (token: string | undefined, json: unknown) =>
+      fetch(`${base}/_larder/purge`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(json) })
+    try {
+      const first = await page()
+      assert.equal(await page(), first, 'cached')
+      assert.equal((await purge(undefined, { tenant: 'acme', urls: ['/products/1'] })).status, 401)
+      const refused = await purge(TOKENS.acme, { tenant: 'globex', urls: ['/products/1'] })
+      assert.equal(refused.status, 403)
+      assert.equal(await page(), first, 'a refused purge purges nothing')
+      assert.equal(lines.filter((l) => l.action === 'purge').length, 0, 'and writes no audit line')
+      const ok = await purge(TOKENS.acme, { tenant: 'acme', urls: ['/products/1'] })
+      assert.equal(ok.status, 200, await ok.clone().text())
+      assert.equal((await ok.json()).tenant, 'acme')
+      assert.notEqual(await page(), first, 'the URL was purged from the gateway\'s HTTP cache')
+      const audit = lines.filter((l) => l.action === 'purge')
+      assert.equal(audit.length, 1)
+      assert.equal(audit[0]?.who, 'acme-backend')
+      assert.equal(audit[0]?.tenant, 'acme')
+      assert.equal(audit[0]?.urls, 1)
+    } finally {
+      await gateway.close()
+      await parts.close()
+      await gwCache.close()
+      await new Promise<void>((r) => origin.close(() => r()))
+    }
+  })
+
+  test('a purge delegate (createAdminApi({ purge })) receives urls; auth and audit stay in the admin API', async () => {
     const calls: unknown[] = []
     const delegated = createAdminApi({
       cache,

@@ -112,6 +112,27 @@ describe('larder stats | purge | warm against a running admin API', () => {
     assert.equal(denied.code, 1)
   })
 
+  test('stats --ttl prints the TTL report per group; with --json the report; with --tenant the tenant\'s own', async () => {
+    const none = await larder(['stats', '--url', s.url, '--token', ADMIN, '--ttl'])
+    assert.equal(none.code, 0, none.stderr)
+    assert.match(none.stdout, /TTL effectiveness per group \(entries followed: \d+ of 4096\)/)
+    // One entry invalidated and replaced, in acme.
+    const acme = cache.tenant('acme')
+    await acme.set('ttl:1', 1, { tags: ['ttl:1'] })
+    await acme.invalidateTags(['ttl:1'])
+    await acme.set('ttl:1', 2, { tags: ['ttl:1'] })
+    const r = await larder(['stats', '--url', s.url, '--token', ADMIN, '--ttl'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /group +ttl +ended +expired unchanged +invalidated before expiry +read after expiry +change interval/)
+    assert.match(r.stdout, /\n {2}default +1m +1 +0\.0 % +100\.0 % +0\.0 % +\S+/)
+    const j = JSON.parse((await larder(['stats', '--url', s.url, '--token', ADMIN, '--ttl', '--json'])).stdout)
+    assert.equal(j.groups.find((g: any) => g.group === 'default').invalidatedBeforeExpiry, 1)
+    const t = await larder(['stats', '--url', s.url, '--token', ACME, '--tenant', 'acme', '--ttl'])
+    assert.equal(t.code, 0, t.stderr)
+    assert.match(t.stdout, /^tenant acme\nTTL effectiveness/)
+    assert.match(t.stdout, /default +1m +1 /)
+  })
+
   test('warm --plan runs the plan and draws a progress bar until done', async () => {
     const r = await larder(['warm', '--url', s.url, '--token', ADMIN, '--plan', 'hot'])
     assert.equal(r.code, 0, r.stderr)

@@ -40,7 +40,7 @@ async function load(): Promise<void> {
 }
 
 before(async () => {
-  cache = createCache({ instanceId: 'dash-1' })
+  cache = createCache({ instanceId: 'dash-1', policies: { catalog: { ttl: '1m', adaptive: { min: '30s', max: '1h' } } } })
   warmer = createWarmer({
     cache,
     ratePerSec: 20,
@@ -62,6 +62,7 @@ before(async () => {
   // An HTTP response stored with Vary: X-Tenant-Id (a marker at the URL, the variant below it).
   await cache.tenant('acme').set(VARIED, { vary: ['x-tenant-id'] }, { tags: [`@url ${VARIED}`] })
   await cache.tenant('acme').set(VARIED + varyKey(['x-tenant-id'], { 'x-tenant-id': 'acme' }), { status: 200 }, { tags: [`@url ${VARIED}`] })
+  await cache.tenant('acme').set('catalog:1', 1, { policy: 'catalog' })
   loadLoop = load()
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -115,6 +116,16 @@ test('the dashboard loads in Chromium, shows live numbers that change under load
 
   // The in-process alert (threshold lowered for the test) shows as firing.
   await page.waitForFunction(() => /FIRING LarderInvalidationStorm/.test(document.getElementById('alerts')?.textContent ?? ''), null, { timeout: 10_000 })
+
+  // TTL effectiveness per policy: the default policy's entries end (invalidated, reloaded); an adaptive policy shows its ttl.
+  await page.waitForFunction(() => [...document.querySelectorAll('#ttl tr')].some((tr) => tr.children[0]?.textContent === 'default' && Number(tr.children[2]?.textContent) > 0), null, { timeout: 10_000 })
+  const ttlRows = await page.$$eval('#ttl tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent ?? '')))
+  const byGroup = new Map(ttlRows.map((r) => [r[0], r]))
+  assert.equal(byGroup.get('catalog')?.[1], 'adaptive 1m')
+  const def = byGroup.get('default') ?? []
+  assert.equal(def[1], '1m')
+  assert.match(def[4] ?? '', /^\d+\.\d %$/)
+  assert.ok(Number.parseFloat(def[4] ?? '') > 0, `invalidated before expiry: ${def[4]}`)
 
   // Warming progress appears once a plan runs.
   const report = await warmer.run('catalog')

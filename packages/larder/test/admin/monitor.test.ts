@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterEach, describe, test } from 'node:test'
 import { AlertEvaluator } from '../../src/admin/alerts.ts'
 import { Monitor } from '../../src/admin/monitor.ts'
 import { TopK } from '../../src/core/top-k.ts'
 import { channels } from '../../src/core/diagnostics.ts'
 import { FakeClock } from '../../src/testing/fake-clock.ts'
+import { createGateway } from '../../src/gateway/index.ts'
+import { createCache } from '../../src/index.ts'
 
 let monitor: Monitor | undefined
 afterEach(() => monitor?.close())
@@ -168,5 +172,44 @@ describe('admin monitor', () => {
       ['hot', 'warm'],
     )
     assert.ok(top.top(100).length <= 10)
+  })
+})
+
+describe('admin monitor: HTTP traffic', () => {
+  test("a Vary'd response counts one read per request (the Vary marker read is bookkeeping, not a request)", async () => {
+    const origin = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=300', vary: 'x-lang' })
+      res.end('hello')
+    })
+    await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r))
+    const cache = createCache()
+    const gateway = createGateway({ origin: `http://127.0.0.1:${(origin.address() as AddressInfo).port}`, cache })
+    const clock = new FakeClock()
+    const m = make(clock)
+    try {
+      const { port } = await gateway.listen(0, '127.0.0.1')
+      m.tick()
+      // One miss (the first request of each language), then hits: 12 requests.
+      for (const lang of ['en', 'de']) {
+        for (let i = 0; i < 6; i++) {
+          const res = await fetch(`http://127.0.0.1:${port}/page`, { headers: { 'x-lang': lang } })
+          assert.equal(res.headers.get('x-cache'), i === 0 ? 'MISS' : 'HIT')
+          await res.arrayBuffer()
+        }
+      }
+      await clock.advance(1000)
+      m.tick()
+      const snap = m.snapshot()
+      assert.equal(snap.requestsPerSec, 12)
+      assert.deepEqual([snap.totals.hits, snap.totals.misses], [10, 2])
+      assert.equal(snap.hitRatio, 10 / 12)
+      // The core's own counters agree (cache.stats(): one hit or miss per request).
+      const st = cache.stats()
+      assert.deepEqual([st.hits, st.misses], [10, 2])
+    } finally {
+      await gateway.close()
+      await cache.close()
+      await new Promise<void>((r) => origin.close(() => r()))
+    }
   })
 })

@@ -1,3 +1,4 @@
+import type { Cache } from '../../src/core/api.ts'
 import type { InvalidationLog, LogEntry } from '../../src/core/types.ts'
 
 /** Collects log entries and resolves waits on them (no sleeps). */
@@ -61,3 +62,23 @@ export async function applied(watch: ReturnType<typeof watchLog>, tenant: string
 }
 
 export const hasTag = (tenant: string, tag: string) => (e: LogEntry) => e.tenant === tenant && e.kind === 'hard' && (e.tags?.includes(tag) ?? false)
+
+/** Records every `cache.distrust(tenants)` call (the change-capture sources' loss signal); `next()` resolves at the next one. */
+export function recordDistrusts(cache: Pick<Cache, 'distrust'>) {
+  const calls: (readonly string[] | undefined)[] = []
+  const waiting: { resolve: () => void }[] = []
+  const original = cache.distrust.bind(cache)
+  cache.distrust = (tenants) => {
+    calls.push(tenants)
+    for (const w of waiting.splice(0)) w.resolve()
+    original(tenants)
+  }
+  return {
+    calls,
+    next() {
+      const s = signal()
+      waiting.push(s)
+      return s.promise
+    },
+  }
+}

@@ -13,7 +13,7 @@ import { installPgTrigger, pgTriggerSql, uninstallPgTrigger } from '../../src/ev
 import { createEventProcessor } from '../../src/events/processor.ts'
 import { MemoryLog } from '../../src/log/memory-log.ts'
 import { type PostgresHandle, startPostgres } from '../../src/testing/servers.ts'
-import { applied, hasTag, signal, watchLog } from './helpers.ts'
+import { applied, hasTag, recordDistrusts, signal, watchLog } from './helpers.ts'
 
 /**
  * servers.ts kill() SIGKILLs runuser and pkills the postmaster, which then lingers as an
@@ -43,19 +43,7 @@ function setup() {
   const cache = createCache({ log })
   const watch = watchLog(log)
   const processor = createEventProcessor({ cache, rules })
-  const distrusts: (readonly string[] | undefined)[] = []
-  const distrusted: { resolve: () => void }[] = []
-  const original = cache.distrust.bind(cache)
-  cache.distrust = (tenants) => {
-    distrusts.push(tenants)
-    for (const d of distrusted.splice(0)) d.resolve()
-    original(tenants)
-  }
-  const nextDistrust = () => {
-    const s = signal()
-    distrusted.push(s)
-    return s.promise
-  }
+  const { calls: distrusts, next: nextDistrust } = recordDistrusts(cache)
   return { log, cache, watch, processor, distrusts, nextDistrust }
 }
 
@@ -191,6 +179,25 @@ describe('events: PostgreSQL change capture on PGlite', () => {
     }
   })
 
+  it('PGlite (a millisecond clock): statements of one transaction send distinct ids, so none is dropped as a duplicate', async () => {
+    await db.exec('CREATE SCHEMA tick; CREATE TABLE tick.items (id int PRIMARY KEY, tenant_id text)')
+    await installPgTrigger(db, { table: 'tick.items', event: 'item.changed', channel: 'tick_events', outbox: false })
+    const ids: string[] = []
+    const marked = signal()
+    const unlisten = await db.listen('tick_events', (p) => (p === 'marker' ? marked.resolve() : ids.push(JSON.parse(p).id)))
+    try {
+      await db.transaction(async (tx) => {
+        for (let i = 0; i < 20; i++) await tx.query(`INSERT INTO tick.items VALUES (${i}, 'acme')`)
+        await tx.query(`SELECT pg_notify('tick_events', 'marker')`)
+      })
+      await marked.promise
+      assert.equal(ids.length, 20)
+      assert.equal(new Set(ids).size, 20)
+    } finally {
+      await unlisten()
+    }
+  })
+
   it('rejects unsafe identifiers and event types at install', () => {
     assert.throws(() => pgTriggerSql({ table: 'products; drop table x', event: 'a.b' }), /plain SQL identifier/)
     assert.throws(() => pgTriggerSql({ table: 'products', event: "a.b'; --" }), /dotted lower-case/)
@@ -281,6 +288,109 @@ describe('events: PostgreSQL change capture on a real server', () => {
       await processor.close()
       await cache.close()
     }
+  })
+
+  /** Every payload on `channel` up to a marker NOTIFY sent after `work` (commit order: no sleeps). */
+  async function notified(channel: string, work: () => Promise<void>): Promise<{ id: string; type: string; tenant: string; data: Record<string, string[] | string> }[]> {
+    const probe = new pg.Client({ connectionString: server.url })
+    await probe.connect()
+    const got: string[] = []
+    const done = signal()
+    probe.on('notification', (m) => {
+      if (m.payload === 'marker') done.resolve()
+      else got.push(m.payload ?? '')
+    })
+    try {
+      await probe.query(`LISTEN ${channel}`)
+      await work()
+      await admin.query(`SELECT pg_notify('${channel}', 'marker')`)
+      await done.promise
+      return got.map((p) => JSON.parse(p))
+    } finally {
+      await probe.end()
+    }
+  }
+
+  it('changed: true sends only the rows an UPDATE changed; typesByColumn picks the event type by changed column', async () => {
+    await admin.query(`CREATE TABLE shop_products (tenant text, id int, category_id int, price int, stock int, PRIMARY KEY (tenant, id))`)
+    await admin.query(`INSERT INTO shop_products VALUES ('acme', 1, 10, 100, 5), ('acme', 2, 10, 200, 5), ('zeta', 1, 11, 100, 5)`)
+    const channel = 'typed_events'
+    await installPgTrigger(admin, {
+      table: 'shop_products',
+      event: 'product.updated',
+      tenantColumn: 'tenant',
+      columns: ['category_id'],
+      changed: true,
+      typesByColumn: { 'product.price_changed': ['price'], 'product.moved': ['category_id'] },
+      channel,
+      outbox: false,
+    })
+    const brief = (es: Awaited<ReturnType<typeof notified>>) => es.map((e) => [e.type, e.tenant, e.data.ids, e.data.category_id])
+    // Rewriting a row with the values it has changes nothing: nothing is sent for it.
+    assert.deepEqual(await notified(channel, () => admin.query(`UPDATE shop_products SET price = price, stock = stock`).then(() => {})), [])
+    // Only the changed row of a multi-row statement, under the default type (no typed column changed).
+    assert.deepEqual(brief(await notified(channel, () => admin.query(`UPDATE shop_products SET stock = CASE WHEN id = 2 THEN 9 ELSE stock END WHERE tenant = 'acme'`).then(() => {}))), [['product.updated', 'acme', ['2'], ['10']]])
+    // A price change and a move in one statement: one envelope per type, both categories (old and new), no default type.
+    const both = brief(await notified(channel, () => admin.query(`UPDATE shop_products SET price = 150, category_id = 12 WHERE tenant = 'acme' AND id = 1`).then(() => {})))
+    assert.deepEqual(
+      both.sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+      [
+        ['product.moved', 'acme', ['1'], ['12', '10']],
+        ['product.price_changed', 'acme', ['1'], ['12', '10']],
+      ],
+    )
+    // Inserts are sent under the default type; a key change counts as a change of every column.
+    assert.deepEqual(brief(await notified(channel, () => admin.query(`INSERT INTO shop_products VALUES ('zeta', 2, 11, 1, 1)`).then(() => {}))), [['product.updated', 'zeta', ['2'], ['11']]])
+    const moved = await notified(channel, () => admin.query(`UPDATE shop_products SET id = 3 WHERE tenant = 'zeta' AND id = 2`).then(() => {}))
+    assert.deepEqual(new Set(moved.map((e) => e.type)), new Set(['product.updated', 'product.price_changed', 'product.moved']))
+    for (const e of moved) assert.deepEqual(new Set(e.data.ids), new Set(['2', '3']))
+  })
+
+  it('changed: [columns] sends only when a watched column changed; related reads the values of referencing rows, tenant by tenant', async () => {
+    await admin.query(`CREATE TABLE shop_sellers (tenant text, id int, status text, name text, PRIMARY KEY (tenant, id))`)
+    await admin.query(`CREATE TABLE shop_offers (tenant text, variant_id int, seller_id int)`)
+    await admin.query(`INSERT INTO shop_sellers VALUES ('acme', 1, 'active', 'a'), ('acme', 2, 'active', 'b'), ('zeta', 1, 'active', 'z')`)
+    // Seller 1 of acme offers 7 and 8; seller 1 of zeta offers 9 (another tenant's rows never leak).
+    await admin.query(`INSERT INTO shop_offers SELECT 'acme', g, 1 FROM generate_series(7, 8) g UNION ALL SELECT 'zeta', 9, 1`)
+    const channel = 'related_events'
+    await installPgTrigger(admin, {
+      table: 'shop_sellers',
+      event: 'seller.status_changed',
+      tenantColumn: 'tenant',
+      ops: ['update'],
+      changed: ['status'],
+      related: [{ name: 'variant_ids', table: 'shop_offers', column: 'variant_id', references: 'seller_id' }],
+      channel,
+      outbox: false,
+    })
+    assert.deepEqual(await notified(channel, () => admin.query(`UPDATE shop_sellers SET name = 'renamed'`).then(() => {})), [], 'a column nobody watches')
+    const sent = await notified(channel, () => admin.query(`UPDATE shop_sellers SET status = 'vacation' WHERE id = 1`).then(() => {}))
+    const byTenant = Object.fromEntries(sent.map((e) => [e.tenant, [e.type, e.data.ids, e.data.variant_ids]]))
+    assert.deepEqual(byTenant, { acme: ['seller.status_changed', ['1'], ['7', '8']], zeta: ['seller.status_changed', ['1'], ['9']] })
+    // A seller that offers nothing still sends its own id (and an empty list).
+    const lone = await notified(channel, () => admin.query(`UPDATE shop_sellers SET status = 'vacation' WHERE tenant = 'acme' AND id = 2`).then(() => {}))
+    assert.deepEqual(lone.map((e) => [e.data.ids, e.data.variant_ids]), [[['2'], []]])
+    // Thousands of related values are split like ids: every payload under 8000 bytes, none lost.
+    await admin.query(`INSERT INTO shop_offers SELECT 'acme', g, 2 FROM generate_series(1000, 4999) g`)
+    const many = await notified(channel, () => admin.query(`UPDATE shop_sellers SET status = 'active' WHERE tenant = 'acme' AND id = 2`).then(() => {}))
+    assert.ok(many.length > 1, 'split into several notifications')
+    for (const e of many) assert.ok(Buffer.byteLength(JSON.stringify(e)) < 8000)
+    assert.equal(new Set(many.flatMap((e) => e.data.variant_ids as string[])).size, 4000)
+    assert.throws(() => pgTriggerSql({ table: 'x', event: 'a.b', related: [{ name: 'ids', table: 'y', column: 'c', references: 'r' }] }), /clashes/)
+    assert.throws(() => pgTriggerSql({ table: 'x', event: 'a.b', typesByColumn: { 'Bad Type': ['c'] } }), /dotted lower-case/)
+    assert.throws(() => pgTriggerSql({ table: 'x', event: 'a.b', changed: [] }), /non-empty/)
+  })
+
+  it('envelopes of one transaction have distinct ids, however many statements share a clock tick', async () => {
+    await admin.query(`CREATE TABLE tick (tenant_id text, id int PRIMARY KEY)`)
+    await installPgTrigger(admin, { table: 'tick', event: 'tick.changed', channel: 'tick_events', outbox: false })
+    const sent = await notified('tick_events', async () => {
+      await admin.query('BEGIN')
+      for (let i = 0; i < 30; i++) await admin.query(`INSERT INTO tick VALUES ('acme', ${i})`)
+      await admin.query('COMMIT')
+    })
+    assert.equal(sent.length, 30)
+    assert.equal(new Set(sent.map((e) => e.id)).size, 30)
   })
 
   it('larder pg install / uninstall / sql, with clear errors for bad flags', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import type { Cache } from '../../src/core/api.ts'
-import { createCache } from '../../src/index.ts'
+import { channels, createCache } from '../../src/index.ts'
 import { redisLog, redisStore } from '../../src/redis/index.ts'
 import { type RedisServerHandle, startRedis } from '../../src/testing/servers.ts'
 import { createWarmer, type WarmItem } from '../../src/warm/index.ts'
@@ -16,7 +16,28 @@ after(async () => {
 
 test('two instances sharing Redis warm the same plan: each key loads exactly once', async () => {
   const loads = new Map<string, number>()
-  // Slow loads so both instances race on every key while the other holds its lease.
+  // Every key contested: a load finishes only once both instances asked for its key (each
+  // publishes a miss before it takes or waits for the lease), so the other instance is
+  // waiting on the lease while this one holds it — an awaited event, not a timing window.
+  const misses = new Map<string, number>()
+  const waiting = new Map<string, () => void>()
+  const onMiss = (m: unknown) => {
+    const { tenant, key } = m as { tenant: string; key: string }
+    const id = `${tenant}/${key}`
+    misses.set(id, (misses.get(id) ?? 0) + 1)
+    if ((misses.get(id) ?? 0) >= 2) waiting.get(id)?.()
+  }
+  const bothAsked = (id: string) =>
+    (misses.get(id) ?? 0) >= 2
+      ? Promise.resolve()
+      : new Promise<void>((resolve, reject) => {
+          const t = setTimeout(() => reject(new Error(`the other instance never asked for ${id}`)), 10_000)
+          waiting.set(id, () => {
+            clearTimeout(t)
+            resolve()
+          })
+        })
+  channels.miss.subscribe(onMiss)
   const items = (): WarmItem[] =>
     Array.from({ length: 40 }, (_, i) => ({
       tenant: i % 2 ? 'acme' : 'globex',
@@ -25,7 +46,7 @@ test('two instances sharing Redis warm the same plan: each key loads exactly onc
       ttl: '1h',
       loader: async () => {
         loads.set(`${i}`, (loads.get(`${i}`) ?? 0) + 1)
-        await new Promise((r) => setTimeout(r, 5))
+        await bothAsked(`${i % 2 ? 'acme' : 'globex'}/product:${i}`)
         return { id: i }
       },
     }))
@@ -45,6 +66,7 @@ test('two instances sharing Redis warm the same plan: each key loads exactly onc
     // Both instances now serve every key (the one that did not load it read it from L2).
     for (const c of caches) assert.deepEqual(await c.tenant('acme').get('product:7'), { id: 7 })
   } finally {
+    channels.miss.unsubscribe(onMiss)
     for (const w of warmers) await w.close()
     for (const c of caches) await c.close()
   }
