@@ -82,10 +82,14 @@ export class LocalEpochs {
       'now',
     )
     // Only a log that can tell when it knows its position gives a safe starting point.
-    void log.whenInitialized?.().then(() => {
-      this.#started = true
-      if (!this.#afterGap) this.#watermark = Math.max(log.lastId(), this.#floor)
-    })
+    log.whenInitialized?.().then(
+      () => {
+        this.#started = true
+        if (!this.#afterGap) this.#watermark = Math.max(log.lastId(), this.#floor)
+      },
+      // A refused log (its partition count is not the fleet's) vouches for nothing: every read takes the script.
+      () => {},
+    )
   }
 
   get watermark(): number {

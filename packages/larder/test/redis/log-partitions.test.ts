@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { LogEntry } from '../../src/core/types.ts'
-import { redisLog } from '../../src/redis/index.ts'
+import { redisLog, redisStore } from '../../src/redis/index.ts'
 import { partitionKeys, partitionOf } from '../../src/redis/log-partitions.ts'
 import { slotOf } from '../../src/redis/slot.ts'
 import { type RedisServerHandle, startRedis } from '../../src/testing/servers.ts'
@@ -129,12 +129,15 @@ describe('partitioned redisLog', () => {
     await a.whenInitialized()
     const wrong = redisLog({ url, stream, partitions: 2 })
     const single = redisLog({ url, stream })
+    // A store following the refused log must not crash the process (an unhandled rejection) nor vouch for anything.
+    const store = redisStore({ url, log: wrong })
     try {
       await assert.rejects(wrong.whenInitialized(), /runs with partitions: 3, this instance was started with partitions: 2/)
       await assert.rejects(wrong.append({ tenant: 'acme', kind: 'hard', tags: ['x'] }), /partitions: 3/)
       await assert.rejects(single.whenInitialized(), /partitions: 1/, 'the default (1) is checked too')
       assert.equal((await a.read(0, 10)).entries.length, 0, 'nothing was appended by the refused instances')
     } finally {
+      await store.close()
       await Promise.all([a.close(), wrong.close(), single.close()])
     }
   })
