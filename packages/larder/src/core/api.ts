@@ -49,7 +49,7 @@ export interface SetOptions {
   tags?: readonly string[]
   /**
    * Freshness fence for values read from the source before this call: the log id
-   * (`cache.log.lastId()`) taken before the read began. The write is refused when the key,
+   * (`cache.log.lastId(tenant)`: with the tenant, which a partitioned log needs) taken before the read began. The write is refused when the key,
    * a tag or the tenant was invalidated after it (e.g. an HTTP response fetched before a
    * purge). Default: the log id now.
    */

@@ -47,6 +47,7 @@ export const ErrorRegistry = {
   E_INVALID_TOPIC: def(400, 'an SSE topic is malformed or too long'),
   E_TOO_MANY_CONNECTIONS: def(503, 'an SSE connection limit was reached'),
   E_TENANT_CONNECTION_LIMIT: def(429, 'a tenant holds its limit of SSE streams on this instance'),
+  E_MISDIRECTED: def(421, "this instance does not read the tenant's invalidation-log partition"),
   E_METHOD_NOT_ALLOWED: def(405, 'an HTTP endpoint does not answer this method'),
   E_NOT_FOUND: def(404, 'no endpoint under the reserved /_larder prefix answers this path'),
   E_BODY_TOO_LARGE: def(413, 'an HTTP request body (or batch, or list) is larger than the limit'),

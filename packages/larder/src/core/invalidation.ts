@@ -38,14 +38,14 @@ export class Invalidation {
       ...(keys.length > 0 ? { keys: marker === '' ? keys : keys.map((k) => marker + k) } : {}),
       source: state.instanceId,
     }
-    if (append.kind !== 'clear' && tags.length === 0 && keys.length === 0) return { id: state.log.lastId(), purged: 0 }
+    if (append.kind !== 'clear' && tags.length === 0 && keys.length === 0) return { id: state.log.lastId(scope.tenant), purged: 0 }
     let entry: LogEntry
     try {
       entry = await state.log.append(append)
     } catch (err) {
       // The log refused (e.g. its outage queue is full): still make the invalidation true
       // here, and kill in-flight loads, then report the failure.
-      const local: LogEntry = { ...append, id: Math.max(state.log.lastId() + 1, Math.floor(state.clock.now() * 1000)), at: state.clock.now() }
+      const local: LogEntry = { ...append, id: Math.max(state.log.lastId(scope.tenant) + 1, Math.floor(state.clock.now() * 1000)), at: state.clock.now() }
       this.#apply(local)
       state.fence()
       throw err

@@ -111,7 +111,7 @@ export class Loading {
   async #run<V>(scope: Scope, key: string, qkey: string, loader: Loader<V>, policy: ResolvedPolicy, options: GetOrSetOptions | undefined, stale: L1Entry | undefined, background: boolean, flight: Flight): Promise<V> {
     const host = this.#host
     const state = this.#state
-    const began = state.log.lastId()
+    const began = state.log.lastId(scope.tenant)
     const flushGen = state.flushGen
     const lease = host.lease
     let token: string | null | undefined

@@ -135,6 +135,8 @@ export interface LogGap {
   reason: 'trimmed' | 'disconnected' | 'restarted' | 'overflow'
   /** Tenants affected when known; undefined means all. */
   tenants?: string[]
+  /** The partition of a partitioned log the gap is in (its tenants are affected); undefined: not partitioned, or all. */
+  partition?: number
 }
 
 export interface LogSubscriber {
@@ -169,15 +171,23 @@ export interface InvalidationLog {
   append(entry: LogAppend): Promise<LogEntry>
   /** Appends several entries in order. */
   appendMany(entries: readonly LogAppend[]): Promise<LogEntry[]>
-  /** Reads entries with id > afterId, up to limit, for replay (SSE resume). */
-  read(afterId: number, limit: number): Promise<ReadResult>
+  /**
+   * Reads entries with id > afterId, up to limit, for replay (SSE resume). A partitioned
+   * log reads `tenant`'s partition when given (the ids of an SSE stream, which is one tenant's).
+   */
+  read(afterId: number, limit: number, tenant?: string): Promise<ReadResult>
   /**
    * Delivers every entry with id > fromId (or, for 'now', entries appended after the call)
    * to the subscriber, in order. Returns an unsubscribe function.
    */
   subscribe(subscriber: LogSubscriber, fromId?: number | 'now'): () => void
-  /** The highest id this process has seen (appended or received); 0 when none. */
-  lastId(): number
+  /**
+   * The highest id this process has seen (appended or received); 0 when none. A
+   * partitioned log answers, for a `tenant`, the position of that tenant's partition: the
+   * fence of a load (`began`) is taken with the tenant, since ids of two partitions come
+   * from two servers' clocks. Logs with one id sequence ignore the argument.
+   */
+  lastId(tenant?: string): number
   /**
    * Reader health of a log shared by several processes (absent on an in-process log, which
    * is always caught up): the time, on the clock the log was given, at which this process
@@ -188,6 +198,12 @@ export interface InvalidationLog {
   lastHeardAt?(): number
   /** The longest a reachable log goes between two such confirmations (ms); `maxStaleness` must exceed it. */
   readonly heartbeatMs?: number
+  /** Streams a partitioned log spreads tenants over (absent or 1: one id sequence). */
+  readonly partitions?: number
+  /** The partition of a tenant's entries (a partitioned log). */
+  partitionOf?(tenant: string): number
+  /** False for a tenant whose entries this process does not read (a log told to read only some tenants' partitions). */
+  serves?(tenant: string): boolean
   close(): Promise<void>
 }
 

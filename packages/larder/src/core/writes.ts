@@ -143,7 +143,7 @@ export class Writes {
     return accepted
   }
 
-  async set(scope: Scope, key: string, value: unknown, options: SetOptions | undefined, began = options?.began ?? this.#state.log.lastId(), flushGen = this.#state.flushGen): Promise<boolean> {
+  async set(scope: Scope, key: string, value: unknown, options: SetOptions | undefined, began = options?.began ?? this.#state.log.lastId(scope.tenant), flushGen = this.#state.flushGen): Promise<boolean> {
     validateKey(key)
     this.#state.open()
     if (typeof began !== 'number' || !Number.isFinite(began)) throw new LarderError('E_INVALID_OPTION', 'set: began must be a log id (a finite number)')
@@ -164,7 +164,7 @@ export class Writes {
     const state = this.#state
     if (!Array.isArray(items)) throw new LarderError('E_INVALID_OPTION', 'setMany expects an array of { key, value, ttl?, tags? }')
     state.open()
-    const began = state.log.lastId()
+    const began = state.log.lastId(scope.tenant)
     const flushGen = state.flushGen
     const prepared = items.map((it) => {
       validateKey(it?.key)
@@ -197,7 +197,7 @@ export class Writes {
   async writeThrough<V>(scope: Scope, key: string, update: () => Promise<V> | V, options: SetOptions | undefined): Promise<V> {
     validateKey(key)
     if (typeof update !== 'function') throw new LarderError('E_INVALID_OPTION', 'writeThrough needs an update function')
-    const began = this.#state.log.lastId()
+    const began = this.#state.log.lastId(scope.tenant)
     const flushGen = this.#state.flushGen
     const value = await update()
     if (value !== undefined) await this.set(scope, key, value, options, began, flushGen)

@@ -95,7 +95,7 @@ export interface Lookup {
 
 export interface StoreInput extends ResponseInput {
   /**
-   * `cache.log.lastId()` taken before the origin request was sent. When an invalidation
+   * `cache.log.lastId(tenant)` taken before the origin request was sent. When an invalidation
    * of this entry (its URL, surrogate keys, route tags or its tenant) was logged after
    * it, the response may predate that invalidation and is not stored (docs/invariants.md, P1:
    * a load that began before an invalidation never writes its result back).

@@ -208,7 +208,7 @@ export class CacheFlow {
       background,
       outcome: stale === undefined ? 'MISS' : 'REVALIDATED',
       requestTime: this.http.now(),
-      began: this.http.cache.log.lastId(),
+      began: this.http.cache.log.lastId(tenant),
       etag: this.http.newEtag(),
       done() {
         if (!open) return

@@ -143,6 +143,10 @@ export function createSseHub(options: SseHubOptions): SseHub {
   let replayingCount = 0
   let closed = false
   let lastId = log.lastId()
+  // A partitioned log has one id sequence per partition and a stream is one tenant's: its
+  // ids (events, heartbeats, ready, reset) are positions in that tenant's partition.
+  const partitioned = (log.partitions ?? 1) > 1
+  const positionOf = (tenant: string): number => (partitioned ? log.lastId(tenant) : lastId)
   const counters = { sent: 0, dropped: 0, resets: 0, replays: 0, rejected: 0 }
 
   function publishSse(tenant: string, event: 'open' | 'close' | 'drop' | 'send', count?: number, reason?: string): void {
@@ -162,7 +166,7 @@ export function createSseHub(options: SseHubOptions): SseHub {
   const writer = createWriter({
     bufferBytes,
     timers: clock,
-    position: () => lastId,
+    position: (tenant) => positionOf(tenant),
     onDrop(s, reason) {
       remove(s)
       counters.dropped++
@@ -183,7 +187,7 @@ export function createSseHub(options: SseHubOptions): SseHub {
       s.live = true
       replayingCount--
     }
-    write(s, frameOf(resetEvent(reason, lastId)))
+    write(s, frameOf(resetEvent(reason, positionOf(s.tenant))))
   }
 
   // ---- entries -> streams -----------------------------------------------------------
@@ -231,7 +235,7 @@ export function createSseHub(options: SseHubOptions): SseHub {
 
   const beat = every(clock, heartbeatMs, () => {
     const frame = frameOf(sseHeartbeat(lastId))
-    for (const s of index.streams()) if (s.live) write(s, frame)
+    for (const s of index.streams()) if (s.live) write(s, partitioned ? frameOf(sseHeartbeat(positionOf(s.tenant))) : frame)
   })
 
   // ---- resume -------------------------------------------------------------------------
@@ -292,6 +296,8 @@ export function createSseHub(options: SseHubOptions): SseHub {
       if (isLarderError(err)) return refuse(res, err.code, err.message)
       throw err
     }
+    // A log reading only some tenants' partitions never hears this tenant's invalidations.
+    if (log.serves !== undefined && !log.serves(parsed.tenant)) return refuse(res, 'E_MISDIRECTED', 'this instance does not read the invalidation log of this tenant; it is served by other instances (see docs/scale.md, "Tenant routing")')
     if (index.size >= maxClients) return refuse(res, 'E_TOO_MANY_CONNECTIONS', `this instance holds its limit of ${maxClients} streams; retry later`, 5)
     if (index.count(parsed.tenant) >= maxPerTenant) {
       return refuse(res, 'E_TENANT_CONNECTION_LIMIT', `this tenant holds its limit of ${maxPerTenant} streams on this instance; retry later`, 5)
@@ -339,7 +345,7 @@ export function createSseHub(options: SseHubOptions): SseHub {
     write(s, frameOf(sseRetry(retryMs)))
     if (!resuming) {
       // The ready event gives the client a resume point even before the first entry.
-      write(s, frameOf(sseFrame('ready', JSON.stringify({ resumed: false }), lastId)))
+      write(s, frameOf(sseFrame('ready', JSON.stringify({ resumed: false }), positionOf(s.tenant))))
     } else {
       replay(s, parsed.resumeAfter as number, replayOptions).catch((err) => {
         onError(err, 'sse replay')

@@ -36,7 +36,7 @@ export async function replay(s: Stream, afterId: number, o: ReplayOptions): Prom
   let scanned = 0
   let first = true
   for (;;) {
-    const page = await o.log.read(cursor, REPLAY_PAGE)
+    const page = await o.log.read(cursor, REPLAY_PAGE, s.tenant)
     if (s.closed) return
     let entries = page.entries
     if (first) {

@@ -40,7 +40,7 @@ export interface WriterOptions {
   /** How long an ending response may take to flush before its socket is destroyed. Default 1,000 ms. */
   endGraceMs?: number
   /** The hub's position (id of the `reset` sent to a dropped stream). */
-  position(): number
+  position(tenant: string): number
   /** A stream is being dropped: take it out of the index and count it (before its reset is written). */
   onDrop(s: Stream, reason: ResetReason): void
 }
@@ -76,7 +76,7 @@ export function createWriter(options: WriterOptions): Writer {
   function drop(s: Stream, reason: ResetReason): void {
     if (s.closed) return
     options.onDrop(s, reason)
-    end(s.res, resetEvent(reason, options.position()))
+    end(s.res, resetEvent(reason, options.position(s.tenant)))
   }
 
   function write(s: Stream, f: Frame): void {

@@ -15,6 +15,7 @@
 export { Breaker, type BreakerOptions, type BreakerState } from './breaker.ts'
 export type { ConnectionOptions, RedisClient } from './connection.ts'
 export { RedisLog, type RedisLogOptions, redisLog } from './log.ts'
+export { partitionOf } from './log-partitions.ts'
 export { type MemoryRateLimitOptions, memoryRateLimiter, type RateDecision, type RateLimiter, type RateLimitOptions, type RedisRateLimitOptions, redisRateLimiter } from './rate-limit.ts'
 export { type MemorySessionOptions, memorySessions, type RedisSessionOptions, redisSessions, type SessionOptions, type Sessions } from './sessions.ts'
 export { RedisStore, type RedisStoreOptions, redisStore } from './store.ts'

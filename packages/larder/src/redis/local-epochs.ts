@@ -40,6 +40,12 @@ export class LocalEpochs {
   readonly #limit: number
   #watermark = NEVER
   #afterGap = false
+  /**
+   * A partitioned log (redisLog `partitions`): the partitions that had a gap and have not
+   * delivered an entry since. Entries lost in a gap have smaller ids than what that
+   * partition delivers after it, but not than what the others do (each has its own ids).
+   */
+  readonly #gapped = new Set<number>()
   #started = false
   /** The largest id evicted from the map: entries older than it are never judged here. */
   #floor = 0
@@ -53,27 +59,37 @@ export class LocalEpochs {
     this.#log = log
     this.#clock = options.clock ?? Date
     this.#maxSilentMs = options.maxSilentMs ?? 1000
+    const partitionOf = (log.partitions ?? 1) > 1 ? log.partitionOf?.bind(log) : undefined
     this.#off = log.subscribe(
       {
         entries: (es) => {
           for (const e of es) this.apply(e)
-          if (this.#afterGap && this.#started) {
+          if (partitionOf !== undefined && this.#gapped.size > 0) for (const e of es) this.#gapped.delete(partitionOf(e.tenant))
+          if (this.#afterGap && this.#started && this.#gapped.size === 0) {
             this.#afterGap = false
             this.#watermark = Math.max(log.lastId(), this.#floor)
           }
         },
-        gap: () => {
+        gap: (g) => {
           this.#watermark = NEVER
           this.#afterGap = true
+          if (partitionOf !== undefined) {
+            if (g.partition !== undefined) this.#gapped.add(g.partition)
+            else for (let i = 0; i < (log.partitions ?? 1); i++) this.#gapped.add(i)
+          }
         },
       },
       'now',
     )
     // Only a log that can tell when it knows its position gives a safe starting point.
-    void log.whenInitialized?.().then(() => {
-      this.#started = true
-      if (!this.#afterGap) this.#watermark = Math.max(log.lastId(), this.#floor)
-    })
+    log.whenInitialized?.().then(
+      () => {
+        this.#started = true
+        if (!this.#afterGap) this.#watermark = Math.max(log.lastId(), this.#floor)
+      },
+      // A refused log (its partition count is not the fleet's) vouches for nothing: every read takes the script.
+      () => {},
+    )
   }
 
   get watermark(): number {

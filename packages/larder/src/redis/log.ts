@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto'
 import { type Clock, clockOf, sleep, systemClock, type TimerClock } from '../core/clock.ts'
-import { channels } from '../core/diagnostics.ts'
 import { parseDuration } from '../core/duration.ts'
 import { LarderError } from '../core/errors.ts'
 import type { Duration, InvalidationLog, LogAppend, LogEntry, LogGap, LogKind, LogSubscriber, ReadResult } from '../core/types.ts'
 import { Breaker } from './breaker.ts'
-import { type ConnectionOptions, connect, duplicate, isCluster, quit, type RedisClient } from './connection.ts'
-import { nodeFor } from './slot.ts'
-import { logKeys } from './keyspace.ts'
+import { type ConnectionOptions, connect, quit, type RedisClient } from './connection.ts'
+import { type AppendHost, LogAppender } from './log-appender.ts'
+import { partitionCount, partitionKeys, partitionOf, pinPartitions } from './log-partitions.ts'
+import { LogReader, type ReadHost, readerConnection } from './log-reader.ts'
+import { bounded, LogStream, parseEntry, type RawEntry, tokenOf } from './log-stream.ts'
 import { APPEND } from './scripts.ts'
 import { positiveInt } from './store.ts'
 
@@ -23,6 +24,13 @@ export interface RedisLogOptions extends ConnectionOptions {
    * (`heartbeatMs`): keep it well under the caches' `maxStaleness`. Default 250ms.
    */
   block?: Duration
+  /**
+   * After a read that brought entries, the reader waits this long before the next one, so
+   * one XREAD carries everything appended meanwhile: at most 1/readInterval wake-ups per
+   * second per reader and partition, the main cost of a shard serving many readers (see
+   * docs/scale.md), for up to readInterval more delivery latency. Default 0 (read again at once).
+   */
+  readInterval?: Duration
   /** A reader cut off longer than this tells subscribers to flush (gap 'disconnected'). Default 5s. */
   maxDisconnect?: Duration
   /** Appends kept while Redis is unreachable, replayed in order on recovery. Default 10,000. */
@@ -45,12 +53,26 @@ export interface RedisLogOptions extends ConnectionOptions {
    * network waits and run on real time. Default: the real clock.
    */
   clock?: Clock
-}
-
-interface Queued {
-  inputs: LogAppend[]
-  entries: LogEntry[]
-  token: string
+  /**
+   * Read the log from replicas; appends stay on the master. On a Cluster `true` (each
+   * reader reads a replica of its stream's shard); on a single node the replica's url.
+   * The reader then counts as heard only once it holds what the master held (a probe of
+   * the master's last id, at most two per `block`), so a lagging replica shows as an
+   * unheard log, never as a caught-up one. See docs/scale.md.
+   */
+  replica?: boolean | string
+  /**
+   * Streams the log is spread over, by tenant (each tenant's entries stay in one stream,
+   * in order). Every instance of a fleet must use the same count: it is recorded in Redis
+   * and an instance started with another one is refused. Default 1. See docs/scale.md.
+   */
+  partitions?: number
+  /**
+   * Read only the partitions of these tenants (default: all). Entries of other tenants
+   * are still appended, but this instance hears only its own. Route those tenants'
+   * requests and SSE streams to it (docs/scale.md, "Tenant routing").
+   */
+  tenants?: readonly string[]
 }
 
 interface SubState {
@@ -60,6 +82,8 @@ interface SubState {
 
 const KINDS = new Set<LogKind>(['hard', 'soft', 'clear', 'live', 'event'])
 
+const token = () => randomBytes(12).toString('base64url')
+
 /**
  * The fleet-wide invalidation log on a Redis Stream. See docs/redis.md.
  *
@@ -67,12 +91,12 @@ const KINDS = new Set<LogKind>(['hard', 'soft', 'clear', 'live', 'event'])
  *   as explicit stream ids `<id>-0`, so they survive restarts and serve as SSE ids.
  * - One reader per instance blocks on XREAD from its last id on its own connection and
  *   delivers in order; entries this instance appended were delivered when appended and
- *   are skipped when read back (never twice).
+ *   are skipped when read back (never twice). (log-reader.ts)
  * - A trimmed last id, a disconnection longer than maxDisconnect or a restarted (emptied)
  *   Redis is reported to subscribers as a gap so they flush L1.
  * - When Redis cannot take an append within the timeout, the append resolves with a
  *   provisional local entry (delivered locally at once), queued and replayed in order
- *   with the same dedup token once Redis answers again, so every instance gets it.
+ *   with the same dedup token once Redis answers again, so every instance gets it. (log-appender.ts)
  */
 export class RedisLog implements InvalidationLog {
   readonly name = 'redis'
@@ -80,57 +104,43 @@ export class RedisLog implements InvalidationLog {
   readonly client: RedisClient
   readonly breaker: Breaker
   readonly #owned: boolean
-  readonly #reader: RedisClient
-  readonly #keys: { stream: string; seq: string; since: string; dedup: string }
-  readonly #maxLen: number
   readonly #block: number
-  readonly #maxDisconnect: number
-  readonly #queueLimit: number
+  readonly #interval: number
   readonly #source: string | undefined
-  readonly #waitReplicas: number
-  readonly #waitMs: number
   readonly #clock: TimerClock
-  /** When the reader last confirmed it was caught up (clock ms). */
-  #heardAt: number
+  /** The partition count (1: one stream). */
+  readonly partitions: number
+  readonly #streams: LogStream[]
+  readonly #appenders: LogAppender[]
+  /** One per partition this instance reads (all without `tenants`). */
+  readonly #readers: LogReader[]
+  readonly #timeoutMs: number
+  /** Settles once the partition count is checked against the one recorded in Redis. */
+  readonly #pinned: Promise<void>
+  #pinnedOk = false
+  #refused: LarderError | undefined
   readonly #subs = new Map<LogSubscriber, SubState>()
   /** Tokens of batches this instance appended (delivered locally): entries left to skip when read back. */
   readonly #own = new Map<string, number>()
-  readonly #queue: Queued[] = []
-  #queued = 0
-  #last = 0
-  /** Last stream id the reader consumed. */
-  #cursor = 0
-  /** First id of the current Redis run (restart detection); null: nothing appended yet. */
-  #since: number | null | undefined
-  #downSince: number | undefined
-  #initialized = false
   #closed = false
-  #replaying = false
-  #replayTimer: unknown
-  readonly #ready: Promise<void>
-  #markReady!: () => void
-  readonly #initializedP: Promise<void>
-  #markInitialized!: () => void
-  readonly #loop: Promise<void>
 
   constructor(options: RedisLogOptions) {
     const { client, owned } = connect(options, 'redisLog')
     this.client = client
     this.#owned = owned
-    this.#reader = duplicate(client)
-    this.#keys = logKeys(options.stream)
-    this.#maxLen = positiveInt(options.maxLen ?? 100_000, 'maxLen')
+    const maxLen = positiveInt(options.maxLen ?? 100_000, 'maxLen')
     this.#block = parseDuration(options.block ?? '250ms', 'block')
+    this.#interval = parseDuration(options.readInterval ?? 0, 'readInterval')
     this.#clock = clockOf(options.clock)
-    // A new reader has delivered nothing anyone could have cached against: heard as of now.
-    this.#heardAt = this.#clock.now()
-    this.#maxDisconnect = parseDuration(options.maxDisconnect ?? '5s', 'maxDisconnect')
-    this.#queueLimit = positiveInt(options.queueLimit ?? 10_000, 'queueLimit')
+    const maxDisconnect = parseDuration(options.maxDisconnect ?? '5s', 'maxDisconnect')
+    const queueLimit = positiveInt(options.queueLimit ?? 10_000, 'queueLimit')
     this.#source = options.source
     const timeoutMs = parseDuration(options.timeout ?? '500ms', 'timeout')
-    this.#waitReplicas = options.waitReplicas ?? 0
-    if (!Number.isInteger(this.#waitReplicas) || this.#waitReplicas < 0) throw new LarderError('E_INVALID_OPTION', 'waitReplicas must be a non-negative integer')
-    this.#waitMs = Math.max(1, Math.floor(timeoutMs / 2))
+    this.#timeoutMs = timeoutMs
+    this.partitions = partitionCount(options.partitions)
+    const readSet = this.#readSet(options.tenants)
+    const waitReplicas = options.waitReplicas ?? 0
+    if (!Number.isInteger(waitReplicas) || waitReplicas < 0) throw new LarderError('E_INVALID_OPTION', 'waitReplicas must be a non-negative integer')
     this.breaker = new Breaker({
       name: 'redis-log',
       timeoutMs,
@@ -139,47 +149,134 @@ export class RedisLog implements InvalidationLog {
     })
     client.defineCommand('larderAppend', { lua: APPEND })
     client.on('error', () => {})
-    this.#reader.on('error', () => {})
-    // A connection lost between two reads surfaces as no error (the next XREAD is queued
-    // and sent after the reconnect): note it, so recovery checks run before trusting more.
-    this.#reader.on('close', () => {
-      if (!this.#closed && this.#initialized) this.#downSince ??= this.#clock.now()
+    const closed = () => this.#closed || this.#refused !== undefined
+    const appendHost: AppendHost = {
+      client,
+      breaker: this.breaker,
+      clock: this.#clock,
+      maxLen,
+      queueLimit,
+      waitReplicas,
+      waitMs: Math.max(1, Math.floor(timeoutMs / 2)),
+      queued: () => this.queued(),
+      remember: (token, count) => this.#remember(token, count),
+      deliver: (entries) => this.#deliver(entries),
+      closed,
+      pinned: () => this.#pinnedOk,
+    }
+    const readHost: ReadHost = {
+      clock: this.#clock,
+      block: this.#block,
+      interval: this.#interval,
+      maxDisconnect,
+      skipOwn: (r) => this.#skipOwn(r),
+      deliver: (entries) => this.#deliver(entries),
+      gap: (gap) => this.#gap(gap),
+      closed,
+      partitioned: this.partitions > 1,
+      master: options.replica === undefined || options.replica === false ? undefined : client,
+    }
+    this.#streams = Array.from({ length: this.partitions }, (_, i) => new LogStream(i, partitionKeys(options.stream, i, this.partitions)))
+    this.#appenders = this.#streams.map((s) => new LogAppender(appendHost, s))
+    this.breaker.onChange((state) => {
+      if (state === 'closed') for (const a of this.#appenders) a.scheduleReplay(0)
     })
-    this.breaker.onChange((s) => {
-      if (s === 'closed') this.#scheduleReplay(0)
-    })
-    this.#ready = new Promise((r) => (this.#markReady = r))
-    this.#initializedP = new Promise((r) => (this.#markInitialized = r))
-    this.#loop = this.#readLoop()
+    const readerConn = readerConnection(client, options.replica, options.redisOptions)
+    this.#readers = this.#streams.filter((s) => readSet.has(s.index)).map((s) => new LogReader(readHost, s, readerConn()))
+    this.#pinned = this.#pin(options.stream)
+  }
+
+  /** Partitions this instance reads. */
+  #readSet(tenants: readonly string[] | undefined): Set<number> {
+    if (tenants === undefined) return new Set(Array.from({ length: this.partitions }, (_, i) => i))
+    if (!Array.isArray(tenants) || tenants.length === 0 || tenants.some((t) => typeof t !== 'string' || t === '')) throw new LarderError('E_INVALID_OPTION', 'redisLog: tenants must be a non-empty array of tenant ids')
+    return new Set(tenants.map((t) => partitionOf(t, this.partitions)))
+  }
+
+  /** Pins the partition count in Redis (retried until Redis answers); refuses the log on a mismatch. */
+  async #pin(name: string | undefined): Promise<void> {
+    for (let backoff = 50; !this.#closed; backoff = Math.min(backoff * 2, 1000)) {
+      try {
+        const refused = await bounded(pinPartitions(this.client, name, this.partitions), 2000)
+        if (refused === undefined) {
+          this.#pinnedOk = true
+          for (const a of this.#appenders) a.scheduleReplay(0)
+          return
+        }
+        this.#refused = refused
+        // Nothing more is read or appended: stop the readers (ready() resolves, whenInitialized() rejects).
+        await Promise.all(this.#readers.map((r) => r.close()))
+        return
+      } catch {
+        await sleep(systemClock, backoff)
+      }
+    }
+  }
+
+  #stream(tenant: string): LogStream {
+    return this.#streams[partitionOf(tenant, this.partitions)] as LogStream
   }
 
   /** Resolves once the reader knows the log's current position (or gave up for now). */
   ready(): Promise<void> {
-    return this.#ready
+    return Promise.all(this.#readers.map((r) => r.ready)).then(() => {})
   }
 
-  /** Resolves only once the log's position was read from Redis (never on failure). */
+  /**
+   * Resolves only once the log's position was read from Redis (never on failure); rejects
+   * when the instance was refused (its partition count is not the fleet's).
+   */
   whenInitialized(): Promise<void> {
-    return this.#initializedP
+    const refusal = this.#pinned.then(() => {
+      if (this.#refused) throw this.#refused
+      return new Promise<never>(() => {})
+    })
+    return Promise.race([Promise.all(this.#readers.map((r) => r.initialized)).then(() => this.#pinned), refusal]).then(() => {
+      if (this.#refused) throw this.#refused
+    })
   }
 
-  lastId(): number {
-    return this.#last
+  /**
+   * The highest id this process saw. With a `tenant`: in that tenant's partition — the
+   * position a load of that tenant fences against (the engine passes it; ids of two
+   * partitions come from two servers' clocks and are not comparable). Without: the
+   * highest over all partitions (stats; the only position of an unpartitioned log).
+   */
+  lastId(tenant?: string): number {
+    if (tenant !== undefined || this.partitions === 1) return this.#stream(tenant ?? '').last
+    let max = 0
+    for (const s of this.#streams) if (s.last > max) max = s.last
+    return max
   }
 
-  /** When the reader last confirmed it had every entry appended before then (a read that returned, even empty). */
+  /** The tenant's partition (0 for an unpartitioned log). */
+  partitionOf(tenant: string): number {
+    return partitionOf(tenant, this.partitions)
+  }
+
+  /** True when this instance reads the tenant's partition (every tenant without the `tenants` option). */
+  serves(tenant: string): boolean {
+    const p = this.partitionOf(tenant)
+    return this.#readers.some((r) => r.stream.index === p)
+  }
+
+  /** When every reader last confirmed it had every entry appended before then (a read that returned, even empty; with replica reads, a probe of the master). */
   lastHeardAt(): number {
-    return this.#heardAt
+    let min = Number.POSITIVE_INFINITY
+    for (const r of this.#readers) if (r.heardAt < min) min = r.heardAt
+    return min
   }
 
-  /** The reader's XREAD BLOCK time: how long a reachable log goes between two confirmations. */
+  /** The reader's XREAD BLOCK time plus its readInterval: how long a reachable log goes between two confirmations. */
   get heartbeatMs(): number {
-    return this.#block
+    return this.#block + this.#interval
   }
 
   /** Appends waiting for Redis (for stats and tests). */
   queued(): number {
-    return this.#queued
+    let n = 0
+    for (const a of this.#appenders) n += a.queued
+    return n
   }
 
   // ------------------------------------------------------------------ append
@@ -190,25 +287,37 @@ export class RedisLog implements InvalidationLog {
 
   async appendMany(inputs: readonly LogAppend[]): Promise<LogEntry[]> {
     if (this.#closed) throw new LarderError('E_CLOSED', 'the invalidation log is closed')
+    if (this.#refused) throw this.#refused
     if (inputs.length === 0) return []
     const batch = inputs.map((i) => this.#validate(i))
-    const token = randomBytes(12).toString('base64url')
-    // While older appends wait for replay, newer ones queue behind them (order).
-    if (this.#queue.length === 0 && this.breaker.available()) {
-      const started = performance.now()
-      try {
-        // Registered before sending: our reader may see the entries before this reply.
-        this.#remember(token, batch.length)
-        const entries = await this.breaker.run('append', () => this.#send(batch, token, batch.map(() => 0)))
-        if (channels.log.hasSubscribers) channels.log.publish({ op: 'append', durationMs: performance.now() - started })
-        this.#deliver(entries)
-        return entries
-      } catch {
-        // Fall through: queue with a provisional id. The command may still land later;
-        // the replay reuses its dedup token, so it is never appended twice.
-      }
-    }
-    return this.#provisional(batch, token)
+    // Nothing goes into a stream before the partition count is known to be the fleet's;
+    // past the append timeout the entries queue (replayed once it is).
+    let pinned = this.#pinnedOk
+    if (!pinned) pinned = await bounded(this.#pinned, this.#timeoutMs).then(() => this.#pinnedOk, () => false)
+    if (this.#refused) throw this.#refused
+    if (this.partitions === 1) return this.#appenders[0]?.append(batch, token(), pinned) as Promise<LogEntry[]>
+    // One batch per partition, each in order; the answer in the caller's order.
+    const groups = new Map<number, number[]>()
+    batch.forEach((e, i) => {
+      const p = partitionOf(e.tenant, this.partitions)
+      const g = groups.get(p)
+      if (g) g.push(i)
+      else groups.set(p, [i])
+    })
+    const out: LogEntry[] = new Array(batch.length)
+    await Promise.all(
+      [...groups].map(async ([p, idx]) => {
+        const entries = await (this.#appenders[p] as LogAppender).append(
+          idx.map((i) => batch[i] as LogAppend),
+          token(),
+          pinned,
+        )
+        idx.forEach((i, j) => {
+          out[i] = entries[j] as LogEntry
+        })
+      }),
+    )
+    return out
   }
 
   #validate(i: LogAppend): LogAppend {
@@ -217,116 +326,25 @@ export class RedisLog implements InvalidationLog {
     return this.#source !== undefined && i.source === undefined ? { ...i, source: this.#source } : i
   }
 
-  async #send(batch: readonly LogAppend[], token: string, mins: readonly number[]): Promise<LogEntry[]> {
-    const args: string[] = []
-    for (let i = 0; i < batch.length; i++) args.push(String(mins[i]), JSON.stringify(batch[i]))
-    const k = this.#keys
-    const res: string = await (this.client as unknown as AppendCommand).larderAppend(4, k.stream, k.seq, k.since, k.dedup + token, this.#maxLen, 600_000, token, ...args)
-    if (this.#waitReplicas > 0) {
-      // WAIT counts the replicas that acknowledged this connection's writes. In a Cluster
-      // it must go to the connection of the node that owns the log's slot.
-      const conn = isCluster(this.client) ? nodeFor(this.client, k.stream) : this.client
-      const acked = (await conn.call('WAIT', this.#waitReplicas, this.#waitMs)) as number
-      if (acked < this.#waitReplicas) throw new LarderError('E_LOG_UNAVAILABLE', `append reached ${acked} of ${this.#waitReplicas} replicas within ${this.#waitMs} ms`)
-    }
-    const [idText, atText, sinceText] = res.split('|') as [string, string, string]
-    const at = Number(atText)
-    const ids = idText.split(',').map(Number)
-    // The appender learns the run id too: a restart right after our first append is still seen.
-    if (this.#since === null || this.#since === undefined) this.#since = Number(sinceText)
-    return batch.map((input, i) => {
-      const id = ids[i] as number
-      if (id > this.#last) this.#last = id
-      return { ...input, id, at }
-    })
-  }
-
-  #provisional(batch: LogAppend[], token: string): LogEntry[] {
-    if (this.#queued + batch.length > this.#queueLimit) {
-      throw new LarderError('E_QUEUE_FULL', `Redis log unreachable and ${this.#queued} appends already wait for replay (queueLimit ${this.#queueLimit})`)
-    }
-    const now = this.#clock.now()
-    const entries = batch.map((input) => {
-      const id = Math.max(this.#last + 1, now * 1000)
-      this.#last = id
-      return { ...input, id, at: now }
-    })
-    this.#remember(token, batch.length)
-    this.#queue.push({ inputs: batch, entries, token })
-    this.#queued += batch.length
-    this.#deliver(entries)
-    this.#scheduleReplay(this.breaker.available() ? 0 : 250)
-    // The caller learns the entry is not in the shared log yet (only what append returns says so).
-    return entries.map((e) => ({ ...e, queued: true as const }))
-  }
-
-  #scheduleReplay(ms: number): void {
-    if (this.#closed || this.#queue.length === 0 || this.#replaying || this.#replayTimer) return
-    // A retry of a network call: real time (see the clock option).
-    this.#replayTimer = systemClock.setTimeout(() => {
-      this.#replayTimer = undefined
-      void this.#replay()
-    }, ms)
-  }
-
-  /** Sends queued appends in order; the replayed ids are at least the provisional ones. */
-  async #replay(): Promise<void> {
-    if (this.#replaying || this.#closed) return
-    this.#replaying = true
-    try {
-      while (this.#queue.length > 0 && !this.#closed) {
-        const q = this.#queue[0] as Queued
-        await this.breaker.run('replay', () =>
-          this.#send(
-            q.inputs,
-            q.token,
-            q.entries.map((e) => e.id),
-          ),
-        )
-        this.#queue.shift()
-        this.#queued -= q.inputs.length
-      }
-    } catch {
-      this.#replaying = false
-      this.#scheduleReplay(250)
-      return
-    }
-    this.#replaying = false
-  }
-
   // ------------------------------------------------------------------ read
 
-  async read(afterId: number, limit: number): Promise<ReadResult> {
+  /**
+   * Entries after `afterId`, in order. With a `tenant`: from that tenant's partition (an
+   * SSE resume of the tenant's stream). Without, on a partitioned log: every partition's
+   * entries merged by id (ids of two partitions are not causally ordered).
+   */
+  async read(afterId: number, limit: number, tenant?: string): Promise<ReadResult> {
     if (!Number.isSafeInteger(afterId) || afterId < 0) throw new LarderError('E_INVALID_OPTION', 'afterId must be a non-negative safe integer')
     const count = Math.max(1, Math.min(Math.floor(limit), 10_000))
-    const k = this.#keys
-    const [raw, gap] = await this.breaker.run('read', () => Promise.all([this.client.xrange(k.stream, `(${afterId}-0`, '+', 'COUNT', count), this.#trimmedAfter(afterId, this.client)]))
-    return { entries: raw.map(parseEntry).filter((e): e is LogEntry => e !== undefined), gap }
+    if (tenant !== undefined || this.partitions === 1) return this.#readStream(this.#stream(tenant ?? ''), afterId, count)
+    const pages = await Promise.all(this.#streams.map((s) => this.#readStream(s, afterId, count)))
+    const entries = pages.flatMap((p) => p.entries).sort((a, b) => a.id - b.id)
+    return { entries: entries.slice(0, count), gap: pages.some((p) => p.gap) }
   }
 
-  /**
-   * True when entries after `afterId` may be lost: trimmed, or from before a restart.
-   * Trimming (MAXLEN) does not move XINFO's max-deleted-entry-id, so: something was
-   * trimmed (entries-added > length) and the oldest entry left is newer than afterId.
-   * It can over-report by one entry (the successor of afterId may be the oldest left);
-   * a false gap costs an L1 flush, a missed one a stale read, so we err this way.
-   */
-  async #trimmedAfter(afterId: number, c: RedisClient): Promise<boolean> {
-    const k = this.#keys
-    const [info, since] = await Promise.all([c.call('XINFO', 'STREAM', k.stream).catch(() => null) as Promise<unknown[] | null>, c.get(k.since)])
-    if (afterId > 0 && since !== null && afterId < Number(since)) return true
-    if (!Array.isArray(info)) return false
-    const field = (name: string): unknown => {
-      const at = info.indexOf(name)
-      return at >= 0 ? info[at + 1] : undefined
-    }
-    const added = Number(field('entries-added') ?? 0)
-    const length = Number(field('length') ?? 0)
-    if (added <= length) return false
-    const first = field('first-entry') as [string, string[]] | null | undefined
-    // Empty after trimming: everything up to the last generated id is gone.
-    const oldest = first ? first[0] : String(field('last-generated-id') ?? '0-0')
-    return Number(oldest.slice(0, oldest.indexOf('-'))) > afterId
+  async #readStream(s: LogStream, afterId: number, count: number): Promise<ReadResult> {
+    const [raw, gap] = await this.breaker.run('read', () => Promise.all([this.client.xrange(s.keys.stream, `(${afterId}-0`, '+', 'COUNT', count), s.trimmedAfter(afterId, this.client)]))
+    return { entries: raw.map(parseEntry).filter((e): e is LogEntry => e !== undefined), gap }
   }
 
   subscribe(subscriber: LogSubscriber, fromId: number | 'now' = 'now'): () => void {
@@ -338,21 +356,26 @@ export class RedisLog implements InvalidationLog {
     }
   }
 
+  /** Replays each partition this instance reads from `fromId`, then hands over to live delivery. */
   async #catchUp(sub: LogSubscriber, state: SubState, fromId: number): Promise<void> {
-    let after = fromId
+    const after = new Map<number, number>()
     try {
-      for (let first = true; ; first = false) {
-        const { entries, gap } = await this.read(after, 1000)
-        if (first && gap) sub.gap({ reason: 'trimmed' })
-        if (entries.length === 0) break
-        if (!this.#subs.has(sub)) return
-        sub.entries(entries)
-        after = (entries[entries.length - 1] as LogEntry).id
+      for (const { stream } of this.#readers) {
+        let at = fromId
+        for (let first = true; ; first = false) {
+          const { entries, gap } = await this.#readStream(stream, at, 1000)
+          if (first && gap) sub.gap({ reason: 'trimmed' })
+          if (entries.length === 0) break
+          if (!this.#subs.has(sub)) return
+          sub.entries(entries)
+          at = (entries[entries.length - 1] as LogEntry).id
+        }
+        after.set(stream.index, at)
       }
     } catch {
       sub.gap({ reason: 'disconnected' })
     }
-    const rest = state.buffer.filter((e) => e.id > after)
+    const rest = state.buffer.filter((e) => e.id > (after.get(this.partitionOf(e.tenant)) ?? fromId))
     state.buffer = []
     state.live = true
     if (rest.length > 0 && this.#subs.has(sub)) sub.entries(rest)
@@ -383,87 +406,6 @@ export class RedisLog implements InvalidationLog {
     }
   }
 
-  // ------------------------------------------------------------------ reader
-
-  async #init(): Promise<void> {
-    const [seq, since] = await this.#bounded(Promise.all([this.#reader.get(this.#keys.seq), this.#reader.get(this.#keys.since)]), 2000)
-    this.#cursor = seq === null ? 0 : Number(seq)
-    if (this.#cursor > this.#last) this.#last = this.#cursor
-    this.#since = since === null ? null : Number(since)
-    this.#initialized = true
-    this.#heardAt = this.#clock.now()
-    this.#markReady()
-    this.#markInitialized()
-  }
-
-  /** After the reader was cut off: decide whether subscribers can still trust what they derived. */
-  async #recovered(): Promise<void> {
-    // downSince is cleared only once recovery succeeded: a failed attempt keeps the
-    // original disconnect time (maxDisconnect is measured from there).
-    const down = this.#downSince
-    const sinceRaw = await this.#bounded(this.#reader.get(this.#keys.since), 2000)
-    const since = sinceRaw === null ? null : Number(sinceRaw)
-    if (this.#since !== undefined && this.#since !== null && since !== this.#since) {
-      this.#since = since
-      this.#downSince = undefined
-      this.#gap({ reason: 'restarted' })
-      return
-    }
-    const trimmed = await this.#bounded(this.#trimmedAfter(this.#cursor, this.#reader), 2000)
-    this.#since = since
-    this.#downSince = undefined
-    if (trimmed) this.#gap({ reason: 'trimmed' })
-    else if (down !== undefined && this.#clock.now() - down > this.#maxDisconnect) this.#gap({ reason: 'disconnected' })
-  }
-
-  async #readLoop(): Promise<void> {
-    let backoff = 50
-    while (!this.#closed) {
-      try {
-        if (!this.#initialized) await this.#init()
-        else if (this.#downSince !== undefined) await this.#recovered()
-        const started = performance.now()
-        // A paused server never answers a blocking read: bound it ourselves.
-        const res = (await this.#bounded(this.#reader.xread('COUNT', 1000, 'BLOCK', this.#block, 'STREAMS', this.#keys.stream, `${this.#cursor}-0`), this.#block + 1000)) as [string, [string, string[]][]][] | null
-        backoff = 50
-        if (res === null) {
-          this.#heardAt = this.#clock.now()
-          continue
-        }
-        const raw = (res[0] as [string, [string, string[]][]])[1]
-        const fresh: LogEntry[] = []
-        for (const r of raw) {
-          const e = parseEntry(r)
-          if (e === undefined) continue
-          if (e.id <= this.#cursor) continue
-          this.#cursor = e.id
-          if (e.id > this.#last) this.#last = e.id
-          if (this.#skipOwn(r)) continue
-          fresh.push(e)
-        }
-        if (channels.log.hasSubscribers) channels.log.publish({ op: 'read', durationMs: performance.now() - started, lagMs: fresh.length > 0 ? this.#clock.now() - (fresh[fresh.length - 1] as LogEntry).at : 0 })
-        this.#deliver(fresh)
-        // Caught up unless the batch was full (more may be waiting behind it).
-        if (raw.length < 1000) this.#heardAt = this.#clock.now()
-        // Learn the run id once the log has one, so a later restart is recognised.
-        if (this.#since === null && raw.length > 0) {
-          const since = await this.#bounded(this.#reader.get(this.#keys.since), 2000)
-          this.#since = since === null ? null : Number(since)
-        }
-        // A full batch means we are behind: make sure the stream was not trimmed past us.
-        if (raw.length === 1000 && (await this.#bounded(this.#trimmedAfter(this.#cursor, this.#reader), 2000))) this.#gap({ reason: 'trimmed' })
-      } catch {
-        if (this.#closed) break
-        this.#downSince ??= this.#clock.now()
-        // Drop a possibly stuck socket (SIGSTOPped server) and reconnect.
-        this.#reader.disconnect(true)
-        await sleep(systemClock, backoff)
-        backoff = Math.min(backoff * 2, 1000)
-        if (!this.#initialized && backoff >= 1000) this.#markReady()
-      }
-    }
-  }
-
   /**
    * Bounded: a batch whose entries were trimmed before our reader reached them never
    * comes back. Forgetting the oldest token costs at most one duplicate delivery of an
@@ -475,10 +417,8 @@ export class RedisLog implements InvalidationLog {
   }
 
   /** True for an entry of a batch this instance appended (already delivered locally). */
-  #skipOwn(r: [string, string[]]): boolean {
-    const fields = r[1]
-    const i = fields.indexOf('u')
-    const token = i >= 0 && i % 2 === 0 ? fields[i + 1] : undefined
+  #skipOwn(r: RawEntry): boolean {
+    const token = tokenOf(r)
     if (token === undefined) return false
     const left = this.#own.get(token)
     if (left === undefined) return false
@@ -487,47 +427,13 @@ export class RedisLog implements InvalidationLog {
     return true
   }
 
-  #bounded<T>(p: Promise<T>, ms: number): Promise<T> {
-    let timer: unknown
-    return Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = systemClock.setTimeout(() => reject(new LarderError('E_LOG_UNAVAILABLE', `Redis log did not answer within ${ms} ms`)), ms)
-      }),
-    ]).finally(() => systemClock.clearTimeout(timer))
-  }
-
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    systemClock.clearTimeout(this.#replayTimer)
     this.#subs.clear()
-    this.#markReady()
-    this.#reader.disconnect()
-    await this.#loop.catch(() => {})
+    for (const a of this.#appenders) a.close()
+    await Promise.all(this.#readers.map((r) => r.close()))
     if (this.#owned) await quit(this.client)
-  }
-}
-
-interface AppendCommand {
-  larderAppend(n: number, ...args: (string | number)[]): Promise<string>
-}
-
-function parseEntry(r: [string, string[]]): LogEntry | undefined {
-  const [sid, fields] = r
-  const id = Number(sid.slice(0, sid.indexOf('-')))
-  let a = 0
-  let e: string | undefined
-  for (let i = 0; i < fields.length; i += 2) {
-    if (fields[i] === 'a') a = Number(fields[i + 1])
-    else if (fields[i] === 'e') e = fields[i + 1]
-  }
-  if (e === undefined || !Number.isSafeInteger(id)) return undefined
-  try {
-    const body = JSON.parse(e) as LogAppend
-    return { ...body, id, at: a }
-  } catch {
-    return undefined
   }
 }
 

@@ -19,6 +19,8 @@ describe('SSE over the Redis log (two instances)', () => {
     redis = await startRedis()
     const make = async (id: string) => {
       const cache = createCache({ instanceId: id, log: redisLog({ url: redis.url, source: id, block: '200ms' }) })
+      // The reader must know its position before the test appends: entries appended earlier are not "new" to it.
+      await cache.log.whenInitialized?.()
       return { cache, srv: await startHubServer({ log: cache.log }) }
     }
     a = await make('A')
