@@ -66,12 +66,13 @@ export class CacheEngine implements Cache {
     if (options === null || typeof options !== 'object') throw new LarderError('E_INVALID_OPTION', 'createCache options must be an object')
     const clock = (this.#clock = options.clock ?? Date)
     this.instanceId = options.instanceId ?? randomUUID().slice(0, 8)
-    this.l1 = options.l1 === false ? undefined : new MemoryStore(options.l1 ?? {})
     this.l2 = options.l2
     // One value model for every tier: L1 sizes by the encoded form, L2 stores it.
     const codec = resolveCodec(options.codec)
     this.l2?.useCodec?.(codec)
     this.log = options.log ?? new MemoryLog({ clock, source: this.instanceId })
+    // L1 keeps only tenants whose invalidations this process hears (invariant S7).
+    this.l1 = options.l1 === false ? undefined : new MemoryStore({ ...options.l1, admits: this.log.serves })
     const { defaults, byName } = resolvePolicies(options.policies, options.defaults)
     this.#defaults = defaults
     this.#policies = byName

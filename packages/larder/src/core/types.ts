@@ -202,8 +202,13 @@ export interface InvalidationLog {
   readonly partitions?: number
   /** The partition of a tenant's entries (a partitioned log). */
   partitionOf?(tenant: string): number
-  /** False for a tenant whose entries this process does not read (a log told to read only some tenants' partitions). */
-  serves?(tenant: string): boolean
+  /**
+   * Present only on a log that reads some tenants' entries and not others (redisLog with
+   * `tenants`): false for a tenant whose entries this process does not read. The engine keeps
+   * no L1 entry of such a tenant and a store following the log checks its reads in the store
+   * (docs/invariants.md S7); the SSE hub refuses its streams.
+   */
+  readonly serves?: ((tenant: string) => boolean) | undefined
   close(): Promise<void>
 }
 

@@ -53,12 +53,15 @@ export class LocalEpochs {
   readonly #log: InvalidationLog
   readonly #clock: Clock
   readonly #maxSilentMs: number
+  /** The log's `serves` (undefined when it reads every tenant). */
+  readonly #serves: ((tenant: string) => boolean) | undefined
 
   constructor(log: InvalidationLog, limit: number, options: { clock?: Clock; maxSilentMs?: number } = {}) {
     this.#limit = limit
     this.#log = log
     this.#clock = options.clock ?? Date
     this.#maxSilentMs = options.maxSilentMs ?? 1000
+    this.#serves = log.serves
     const partitionOf = (log.partitions ?? 1) > 1 ? log.partitionOf?.bind(log) : undefined
     this.#off = log.subscribe(
       {
@@ -165,6 +168,8 @@ export class LocalEpochs {
   verdict(tenant: string, key: string, e: StoredEntry): Verdict {
     const b = e.began
     if (b < this.#watermark) return Verdict.Unknown
+    // A tenant whose partition this process does not read: no local epoch can vouch for it.
+    if (this.#serves !== undefined && !this.#serves(tenant)) return Verdict.Unknown
     const t = this.#tenants.get(tenant)
     if (t === undefined) return Verdict.Fresh
     if (t.g > b || (t.deleted !== undefined && (t.deleted.get(key) ?? 0) > b)) return Verdict.Dead

@@ -183,6 +183,7 @@ export class RedisLog implements InvalidationLog {
     })
     const readerConn = readerConnection(client, options.replica, options.redisOptions)
     this.#readers = this.#streams.filter((s) => readSet.has(s.index)).map((s) => new LogReader(readHost, s, readerConn()))
+    this.serves = readSet.size < this.partitions ? (tenant: string) => readSet.has(this.partitionOf(tenant)) : undefined
     this.#pinned = this.#pin(options.stream)
   }
 
@@ -254,11 +255,12 @@ export class RedisLog implements InvalidationLog {
     return partitionOf(tenant, this.partitions)
   }
 
-  /** True when this instance reads the tenant's partition (every tenant without the `tenants` option). */
-  serves(tenant: string): boolean {
-    const p = this.partitionOf(tenant)
-    return this.#readers.some((r) => r.stream.index === p)
-  }
+  /**
+   * With a `tenants` option that leaves partitions unread: true when this instance reads the
+   * tenant's partition. Undefined when it reads every partition (every tenant is served), so
+   * callers pay nothing on the common path.
+   */
+  readonly serves: ((tenant: string) => boolean) | undefined
 
   /** When every reader last confirmed it had every entry appended before then (a read that returned, even empty; with replica reads, a probe of the master). */
   lastHeardAt(): number {

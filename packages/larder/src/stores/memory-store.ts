@@ -11,6 +11,11 @@ export interface MemoryStoreOptions {
   maxBytes?: number
   /** Default maxBytes / 16, at most 8 MiB. */
   maxEntryBytes?: number
+  /**
+   * Tenants whose entries may be kept (default: all). The engine passes its log's `serves`:
+   * an L1 never holds entries of a tenant whose invalidations this process does not hear.
+   */
+  admits?: ((tenant: string) => boolean) | undefined
 }
 
 /** Per-entry overhead we account besides the value (entry object, map slot, key). */
@@ -106,8 +111,10 @@ export class MemoryStore implements Store {
   #count = 0
   #bytes = 0
   #evictions = 0
+  readonly #admits: ((tenant: string) => boolean) | undefined
 
   constructor(options: MemoryStoreOptions = {}) {
+    this.#admits = options.admits
     const maxEntries = options.maxEntries ?? 100_000
     const maxBytes = options.maxBytes ?? 256 * 2 ** 20
     if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new LarderError('E_INVALID_OPTION', `l1.maxEntries must be a positive integer, got ${maxEntries}`)
@@ -236,8 +243,9 @@ export class MemoryStore implements Store {
   set(qkey: string, entry: StoredEntry, size?: number): boolean {
     const i = qkey.indexOf(SEP)
     if (i < 0) throw new LarderError('E_INVALID_KEY', 'not a qualified key')
-    const bytes = size ?? this.measure(qkey, entry)
     const tenant = qkey.slice(0, i)
+    if (this.#admits !== undefined && !this.#admits(tenant)) return false
+    const bytes = size ?? this.measure(qkey, entry)
     const rawKey = qkey.slice(i + 1)
     // One flat copy serves as map key and record key (a slice would pin the whole qkey).
     const key = rawKey.length > 12 ? flatten(rawKey) : rawKey
