@@ -18,10 +18,14 @@
  *   later retry.
  * @module
  */
+import { backoffDelay } from '../core/backoff.ts'
 import { channels } from '../core/diagnostics.ts'
 import { LarderError } from '../core/errors.ts'
 import { type ConnectionOptions, type RedisClient, connect, duplicate, quit } from '../redis/connection.ts'
 import type { EventProcessor } from './processor.ts'
+
+/** Retry after a failed read: the shared full-jitter backoff, 100 ms doubling to 2 s. */
+const RETRY = { initialMs: 100, maxMs: 2_000 }
 
 export interface RedisEventSourceOptions extends ConnectionOptions {
   processor: Pick<EventProcessor, 'publish'>
@@ -258,7 +262,7 @@ export function createRedisEventSource(options: RedisEventSourceOptions): RedisE
         // Whatever was delivered and not acknowledged is pending again: re-read it first.
         backlog = true
         cursor = '0'
-        await pause(Math.min(2000, 50 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2))
+        await pause(backoffDelay(failures, RETRY, Math.random))
       }
     }
   }
