@@ -9,7 +9,7 @@
 import type { GetOrSetOptions, Loader, LoaderContext, SetOptions } from './api.ts'
 import { attachEncoded } from './codec.ts'
 import type { Timers } from './clock.ts'
-import { channels } from './diagnostics.ts'
+import { channels, traces } from './diagnostics.ts'
 import { parseDuration } from './duration.ts'
 import { DEAD, FRESH, type L1Entry, makeEntry, type Scope } from './entry.ts'
 import type { Epochs, WriteStamps } from './epochs.ts'
@@ -173,7 +173,7 @@ export class Loading {
     const hard = options?.hardTimeout === undefined ? policy.hardTimeout : parseDuration(options.hardTimeout, 'hardTimeout')
     let value: V
     try {
-      value = await withHardTimeout(
+      const call = () => withHardTimeout(
         async (signal) => {
           const ctx: LoaderContext<V> = {
             tenant: scope.tenant === PUBLIC_TENANT ? PUBLIC_TENANT : scope.tenant,
@@ -202,6 +202,8 @@ export class Loading {
         host.timers,
         key,
       )
+      // A span per loader call (larder/tracing) when someone listens; the loader runs inside it.
+      value = await (traces.load.hasSubscribers ? traces.load.tracePromise(call, { tenant: scope.tenant, key, background, source: 'loader' }) : call())
     } catch (err) {
       const durationMs = host.clock.now() - start
       scope.counters.loadErrors++

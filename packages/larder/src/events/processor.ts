@@ -17,7 +17,7 @@
  */
 import { LRUCache } from 'lru-cache'
 import type { Cache } from '../core/api.ts'
-import { type ChannelPayloads, channels } from '../core/diagnostics.ts'
+import { type ChannelPayloads, channels, type TracePayloads, traces } from '../core/diagnostics.ts'
 import { LarderError } from '../core/errors.ts'
 import { PUBLIC_TENANT, SEP, isTenantId } from '../core/keys.ts'
 import { type Clock, clockOf } from '../core/clock.ts'
@@ -345,38 +345,43 @@ export function createEventProcessor(options: EventProcessorOptions): EventProce
     if (s.pending + n > maxPending) throw new LarderError('E_QUEUE_FULL', `the event processor already holds ${s.pending} events not yet applied (maxPending ${maxPending})`)
   }
 
+  async function publishOne(input: unknown): Promise<EventResult> {
+    const started = clock.now()
+    s.received++
+    guard(1)
+    let checked: { event: LarderEvent; plan: Plan }
+    try {
+      checked = check(input)
+    } catch (err) {
+      rejected(input, err, started)
+      throw err
+    }
+    return accept(checked.event, checked.plan, started)
+  }
+
+  async function publishMany(inputs: readonly unknown[]): Promise<EventResult[]> {
+    const started = clock.now()
+    s.received += inputs.length
+    guard(inputs.length)
+    const checked: { event: LarderEvent; plan: Plan }[] = []
+    for (let i = 0; i < inputs.length; i++) {
+      try {
+        checked.push(check(inputs[i]))
+      } catch (err) {
+        rejected(inputs[i], err, started)
+        if (err instanceof LarderError && err.details) (err.details as Record<string, unknown>).index = i
+        throw err
+      }
+    }
+    return Promise.all(checked.map((c) => accept(c.event, c.plan, started)))
+  }
+
   return {
     rules,
     check,
-    async publish(input) {
-      const started = clock.now()
-      s.received++
-      guard(1)
-      let checked: { event: LarderEvent; plan: Plan }
-      try {
-        checked = check(input)
-      } catch (err) {
-        rejected(input, err, started)
-        throw err
-      }
-      return accept(checked.event, checked.plan, started)
-    },
-    async publishBatch(inputs) {
-      const started = clock.now()
-      s.received += inputs.length
-      guard(inputs.length)
-      const checked: { event: LarderEvent; plan: Plan }[] = []
-      for (let i = 0; i < inputs.length; i++) {
-        try {
-          checked.push(check(inputs[i]))
-        } catch (err) {
-          rejected(inputs[i], err, started)
-          if (err instanceof LarderError && err.details) (err.details as Record<string, unknown>).index = i
-          throw err
-        }
-      }
-      return Promise.all(checked.map((c) => accept(c.event, c.plan, started)))
-    },
+    // A span per event or batch (larder/tracing) when someone listens; the context is built only then.
+    publish: (input) => (traces.event.hasSubscribers ? traces.event.tracePromise(() => publishOne(input), traceContext([input])) : publishOne(input)),
+    publishBatch: (inputs) => (traces.event.hasSubscribers ? traces.event.tracePromise(() => publishMany(inputs), traceContext(inputs)) : publishMany(inputs)),
     async flush() {
       await Promise.all([...queues].map(([tenant, q]) => schedule(tenant, q)))
     },
@@ -387,4 +392,10 @@ export function createEventProcessor(options: EventProcessorOptions): EventProce
       await Promise.all([...queues].map(([tenant, q]) => schedule(tenant, q)))
     },
   }
+}
+
+/** The event channel's context: tenant and type as the (untrusted) first event names them, bounded. */
+function traceContext(inputs: readonly unknown[]): TracePayloads['event'] {
+  const e = (Array.isArray(inputs) ? inputs[0] : undefined) as Partial<LarderEvent> | null | undefined
+  return { tenant: typeof e?.tenant === 'string' ? e.tenant.slice(0, 100) : '', type: typeof e?.type === 'string' ? e.type.slice(0, 100) : '', count: Array.isArray(inputs) ? inputs.length : 0 }
 }
