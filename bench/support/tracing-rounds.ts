@@ -64,13 +64,18 @@ export async function tracingRounds(): Promise<void> {
   type Row = { hit: number[]; load: number[] }
   const rows: Row[] = []
   // Per round: no SDK, SDK registered (larder/tracing not enabled), SDK + enableTracing().
+  // Each measurement registers (and removes) its own setup after a GC, so one case's spans
+  // (export, garbage) do not land in the next case's time.
+  const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
   for (let round = 1; round <= ROUNDS; round++) {
     const row: Row = { hit: [], load: [] }
-    for (const mode of [0, 1, 2]) {
-      const undo = mode === 0 ? undefined : register(mode === 2)
-      row.hit.push(await measure(hit))
-      row.load.push(await measure(load))
-      await undo?.()
+    for (const op of ['hit', 'load'] as const) {
+      for (const mode of [0, 1, 2]) {
+        gc()
+        const undo = mode === 0 ? undefined : register(mode === 2)
+        row[op].push(await measure(op === 'hit' ? hit : load))
+        await undo?.()
+      }
     }
     rows.push(row)
   }
