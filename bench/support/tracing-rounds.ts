@@ -59,7 +59,7 @@ export async function tracingRounds(): Promise<void> {
     const b = new Bench({ time: 1000, warmup: true, warmupTime: 200 })
     b.add('x', fn)
     await b.run()
-    return (b.tasks[0]?.result as unknown as { throughput: { mean: number } }).throughput.mean
+    return (b.tasks[0]!.result as unknown as { throughput: { mean: number } }).throughput.mean
   }
   type Row = { hit: number[]; load: number[] }
   const rows: Row[] = []

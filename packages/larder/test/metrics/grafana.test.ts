@@ -11,6 +11,8 @@ import { metricNames } from './promql.ts'
 
 const FILE = new URL('../../../../ops/grafana/larder.json', import.meta.url).pathname
 const catalog = new URL('../../rules/catalog.yaml', import.meta.url).pathname
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a template
+const DS_VAR = '${datasource}'
 const PANEL_TYPES = new Set(['timeseries', 'stat', 'gauge', 'bargauge', 'table', 'heatmap', 'text'])
 
 interface Target {
@@ -74,10 +76,10 @@ describe('ops/grafana/larder.json', () => {
         }
       }
       assert.ok((p.targets ?? []).length > 0, `${p.title}: has queries`)
-      assert.equal(p.datasource?.uid, '${datasource}', `${p.title}: panel datasource is the variable`)
+      assert.equal(p.datasource?.uid, DS_VAR, `${p.title}: panel datasource is the variable`)
       for (const t of p.targets ?? []) {
         assert.match(t.refId, /^[A-Z]$/)
-        assert.equal(t.datasource?.uid ?? '${datasource}', '${datasource}')
+        assert.equal(t.datasource?.uid ?? DS_VAR, DS_VAR)
         // Balanced parentheses and brackets: a cheap syntax check without a PromQL parser.
         for (const [open, close] of ['()', '[]', '{}']) assert.equal(t.expr.split(open).length, t.expr.split(close).length, `${p.title}: ${open}${close} balanced in ${t.expr}`)
       }
