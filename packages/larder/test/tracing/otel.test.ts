@@ -173,4 +173,11 @@ describe('tracing: OpenTelemetry spans from the diagnostics channels', () => {
     assert.deepEqual(spans(), [])
     assert.equal(trace.getActiveSpan(), undefined)
   })
+
+  it('enabled without any SDK registered: the no-op tracer of the API, requests and loads work, nothing is recorded', async () => {
+    tracing = enableTracing()
+    assert.equal(await cache.tenant('acme').getOrSet('product:nosdk', async () => 3), 3)
+    assert.equal((await get(`${base}/p/nosdk`, { 'x-tenant-id': 'acme' })).status, 200)
+    assert.deepEqual(spans(), [])
+  })
 })
