@@ -96,7 +96,7 @@ export const channels: { readonly [K in keyof ChannelPayloads]: TypedChannel<Cha
  */
 export interface TracePayloads {
   /** A request the gateway answers (res: its status at the end; the cache status arrives on `http`). */
-  request: { method: string; target: string; res: { readonly statusCode: number } }
+  request: { method: string; target: string; res: { readonly statusCode: number; readonly headersSent: boolean } }
   /** An origin load: a loader call (`loader`) or the gateway's origin fetch for the cache (`origin`). */
   load: { tenant: string; key: string; background: boolean; source: 'loader' | 'origin' }
   /** An L2 / Redis call under a breaker (name: the breaker's, e.g. `redis-store`, `redis-log`). */

@@ -95,9 +95,10 @@ export function enableTracing(options: TracingOptions = {}): Tracing {
       span.setStatus({ code: SpanStatusCode.ERROR, message: c.error instanceof Error ? c.error.message : String(c.error) })
     }
     if (kind === 'request') {
-      const status = (c as Contexts['request']).res.statusCode
-      span.setAttribute('http.response.status_code', status)
-      if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
+      // Not answered yet (the handler failed before writing): the error status says it.
+      const res = (c as Contexts['request']).res
+      if (res.headersSent) span.setAttribute('http.response.status_code', res.statusCode)
+      if (res.headersSent && res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
     } else if (kind === 'load' && failed) {
       span.setAttribute('larder.load.timed_out', (c.error as { code?: unknown }).code === 'E_LOADER_TIMEOUT')
     } else if (kind === 'append' && !failed) {
@@ -135,10 +136,16 @@ export function enableTracing(options: TracingOptions = {}): Tracing {
       if ((c as Contexts[K]).error !== undefined) end(c as Contexts[K])
     }
     const onAsyncEnd = (c: unknown) => end(c as Contexts[K])
+    // Should a runtime not run bound stores, the span still starts here (without nesting).
+    const onStart = (c: unknown) => {
+      if (!open.has(c as object)) start(c as Contexts[K])
+    }
+    tc.start.subscribe(onStart)
     tc.end.subscribe(onEnd)
     tc.asyncEnd.subscribe(onAsyncEnd)
     off.push(() => {
       tc.start.unbindStore(store)
+      tc.start.unsubscribe(onStart)
       tc.end.unsubscribe(onEnd)
       tc.asyncEnd.unsubscribe(onAsyncEnd)
     })
