@@ -1,7 +1,8 @@
 /**
  * B1's tracing mode (LARDER_BENCH_TRACING=1 npm run bench -- b1): what OpenTelemetry costs.
- * Two operations, each measured with no SDK registered (larder/tracing not enabled: nobody
- * listens on the tracing channels) and with an SDK registered and `enableTracing()` on:
+ * Three operations, each measured with no SDK registered (larder/tracing not enabled: nobody
+ * listens on the tracing channels), with an SDK registered but larder/tracing not enabled
+ * ("SDK only"), and with the SDK and `enableTracing()` ("tracing"):
  *   - B1's L1 hit through getOrSet (no span: hits are counted by metrics, not traced);
  *   - a load: getOrSet of a new key with a sync loader (L1 only), one `larder.load` span each;
  *   - a gateway HIT: GET through createGateway (in this process, keep-alive undici client),
@@ -10,7 +11,7 @@
  * any instrumented app does) and a batch processor feeding an exporter that drops spans, so the
  * cost is the span's, not an export's. "SDK only" ÷ "no SDK" is the context manager's cost;
  * "tracing" ÷ "SDK only" is Larder's spans'.
- * Rounds alternate off/on in this one process; ratios are on ÷ off of the same round.
+ * Rounds alternate the three cases in this one process; ratios compare cases of the same round.
  */
 import { context, trace } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
