@@ -173,34 +173,37 @@ export class Loading {
     const hard = options?.hardTimeout === undefined ? policy.hardTimeout : parseDuration(options.hardTimeout, 'hardTimeout')
     let value: V
     try {
-      const run = async (signal: AbortSignal): Promise<V> => {
-        const ctx: LoaderContext<V> = {
-          tenant: scope.tenant === PUBLIC_TENANT ? PUBLIC_TENANT : scope.tenant,
-          key,
-          stale: stale?.v as V | undefined,
-          signal,
-          setTtl: (d) => {
-            ttl = parseDuration(d, 'ctx.setTtl')
-          },
-          setGrace: (d) => {
-            grace = parseDuration(d, 'ctx.setGrace')
-          },
-          setTags: (t) => {
-            tags = [...validateTags(t)]
-          },
-          addTags: (t) => {
-            tags = [...(tags ?? host.tagsFor(scope, policy, options)), ...validateTags(t)]
-          },
-          skip: () => {
-            skipped = true
-          },
-        }
-        return await loader(ctx)
-      }
       // A span per loader call (larder/tracing) when someone listens; the loader runs inside it.
-      value = await (traces.load.hasSubscribers
-        ? traces.load.tracePromise(() => withHardTimeout(run, hard, host.timers, key), { tenant: scope.tenant, key, background, source: 'loader' })
-        : withHardTimeout(run, hard, host.timers, key))
+      const call = () => withHardTimeout(
+        async (signal) => {
+          const ctx: LoaderContext<V> = {
+            tenant: scope.tenant === PUBLIC_TENANT ? PUBLIC_TENANT : scope.tenant,
+            key,
+            stale: stale?.v as V | undefined,
+            signal,
+            setTtl: (d) => {
+              ttl = parseDuration(d, 'ctx.setTtl')
+            },
+            setGrace: (d) => {
+              grace = parseDuration(d, 'ctx.setGrace')
+            },
+            setTags: (t) => {
+              tags = [...validateTags(t)]
+            },
+            addTags: (t) => {
+              tags = [...(tags ?? host.tagsFor(scope, policy, options)), ...validateTags(t)]
+            },
+            skip: () => {
+              skipped = true
+            },
+          }
+          return await loader(ctx)
+        },
+        hard,
+        host.timers,
+        key,
+      )
+      value = await (traces.load.hasSubscribers ? traces.load.tracePromise(call, { tenant: scope.tenant, key, background, source: 'loader' }) : call())
     } catch (err) {
       const durationMs = host.clock.now() - start
       scope.counters.loadErrors++

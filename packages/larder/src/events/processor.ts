@@ -345,43 +345,38 @@ export function createEventProcessor(options: EventProcessorOptions): EventProce
     if (s.pending + n > maxPending) throw new LarderError('E_QUEUE_FULL', `the event processor already holds ${s.pending} events not yet applied (maxPending ${maxPending})`)
   }
 
-  async function publishOne(input: unknown): Promise<EventResult> {
-    const started = clock.now()
-    s.received++
-    guard(1)
-    let checked: { event: LarderEvent; plan: Plan }
-    try {
-      checked = check(input)
-    } catch (err) {
-      rejected(input, err, started)
-      throw err
-    }
-    return accept(checked.event, checked.plan, started)
-  }
-
-  async function publishMany(inputs: readonly unknown[]): Promise<EventResult[]> {
-    const started = clock.now()
-    s.received += inputs.length
-    guard(inputs.length)
-    const checked: { event: LarderEvent; plan: Plan }[] = []
-    for (let i = 0; i < inputs.length; i++) {
-      try {
-        checked.push(check(inputs[i]))
-      } catch (err) {
-        rejected(inputs[i], err, started)
-        if (err instanceof LarderError && err.details) (err.details as Record<string, unknown>).index = i
-        throw err
-      }
-    }
-    return Promise.all(checked.map((c) => accept(c.event, c.plan, started)))
-  }
-
-  return {
+  const processor: EventProcessor = {
     rules,
     check,
-    // A span per event or batch (larder/tracing) when someone listens; the context is built only then.
-    publish: (input) => (traces.event.hasSubscribers ? traces.event.tracePromise(() => publishOne(input), traceContext([input])) : publishOne(input)),
-    publishBatch: (inputs) => (traces.event.hasSubscribers ? traces.event.tracePromise(() => publishMany(inputs), traceContext(inputs)) : publishMany(inputs)),
+    async publish(input) {
+      const started = clock.now()
+      s.received++
+      guard(1)
+      let checked: { event: LarderEvent; plan: Plan }
+      try {
+        checked = check(input)
+      } catch (err) {
+        rejected(input, err, started)
+        throw err
+      }
+      return accept(checked.event, checked.plan, started)
+    },
+    async publishBatch(inputs) {
+      const started = clock.now()
+      s.received += inputs.length
+      guard(inputs.length)
+      const checked: { event: LarderEvent; plan: Plan }[] = []
+      for (let i = 0; i < inputs.length; i++) {
+        try {
+          checked.push(check(inputs[i]))
+        } catch (err) {
+          rejected(inputs[i], err, started)
+          if (err instanceof LarderError && err.details) (err.details as Record<string, unknown>).index = i
+          throw err
+        }
+      }
+      return Promise.all(checked.map((c) => accept(c.event, c.plan, started)))
+    },
     async flush() {
       await Promise.all([...queues].map(([tenant, q]) => schedule(tenant, q)))
     },
@@ -392,6 +387,11 @@ export function createEventProcessor(options: EventProcessorOptions): EventProce
       await Promise.all([...queues].map(([tenant, q]) => schedule(tenant, q)))
     },
   }
+  // A span per event or batch (larder/tracing) when someone listens; the context is built only then.
+  const { publish, publishBatch } = processor
+  processor.publish = (input) => (traces.event.hasSubscribers ? traces.event.tracePromise(() => publish(input), traceContext([input])) : publish(input))
+  processor.publishBatch = (inputs) => (traces.event.hasSubscribers ? traces.event.tracePromise(() => publishBatch(inputs), traceContext(inputs)) : publishBatch(inputs))
+  return processor
 }
 
 /** The event channel's context: tenant and type as the (untrusted) first event names them, bounded. */
