@@ -4,6 +4,10 @@
  * (`await` of an async function returning lru.get), all in this one process.
  * Then memory per 100k small entries: Larder's L1 beside lru-cache holding the same entries.
  * Run: npm run bench -- b1
+ * Tracing mode (LARDER_BENCH_TRACING=1 npm run bench -- b1): before the memory part, the
+ * same L1 hit and a load (a miss with a sync loader: one span each) with no OpenTelemetry
+ * SDK registered and with an SDK (BasicTracerProvider, batch processor, dropping exporter)
+ * registered and larder/tracing enabled, alternating rounds in this one process (support/tracing-rounds.ts).
  */
 import { BentoCache, bentostore } from 'bentocache'
 import { memoryDriver } from 'bentocache/drivers/memory'
@@ -65,6 +69,11 @@ console.log(`\ntargets: ≥ 1 M ops/s → ${fmt(ours)} ${ours >= 1e6 ? 'met' : '
 
 await bento.disconnect()
 await larder.close()
+
+if (process.env.LARDER_BENCH_TRACING === '1') {
+  const { tracingRounds } = await import('./support/tracing-rounds.ts')
+  await tracingRounds()
+}
 
 // ---- memory per 100k small entries
 const gc = (globalThis as { gc?: () => void }).gc

@@ -86,3 +86,36 @@ export const channels: { readonly [K in keyof ChannelPayloads]: TypedChannel<Cha
   storm: channel<'storm'>('larder:events:storm'),
   warm: channel<'warm'>('larder:warm:progress'),
 }
+
+/**
+ * Start/end events around the operations a trace span covers (node:diagnostics_channel
+ * tracing channels: `tracing:larder:<name>:start|end|asyncStart|asyncEnd|error`). larder/tracing
+ * turns them into OpenTelemetry spans; anything else may subscribe too. Publishers check
+ * `hasSubscribers` first and call the operation directly when nobody listens, so the
+ * context object is not even built then.
+ */
+export interface TracePayloads {
+  /** A request the gateway answers (res: its status at the end; the cache status arrives on `http`). */
+  request: { method: string; target: string; res: { readonly statusCode: number; readonly headersSent: boolean } }
+  /** An origin load: a loader call (`loader`) or the gateway's origin fetch for the cache (`origin`). */
+  load: { tenant: string; key: string; background: boolean; source: 'loader' | 'origin' }
+  /** An L2 / Redis call under a breaker (name: the breaker's, e.g. `redis-store`, `redis-log`). */
+  store: { op: string; name: string }
+  /** An append of `count` entries to the invalidation log. */
+  append: { tenant: string; kind: string; count: number }
+  /** A domain event (or a batch of `count`) through the processor, until applied; result: its EventResult(s). */
+  event: { tenant: string; type: string; count: number }
+}
+
+/** A tracing channel whose context type is declared (result/error are set by the channel). */
+export type TypedTracingChannel<C extends object> = diagnostics_channel.TracingChannel<unknown, C & { result?: unknown; error?: unknown }>
+
+const tracing = <K extends keyof TracePayloads>(name: string) => diagnostics_channel.tracingChannel(`larder:${name}`) as TypedTracingChannel<TracePayloads[K]>
+
+export const traces: { readonly [K in keyof TracePayloads]: TypedTracingChannel<TracePayloads[K]> } = {
+  request: tracing<'request'>('request'),
+  load: tracing<'load'>('load'),
+  store: tracing<'store'>('store'),
+  append: tracing<'append'>('append'),
+  event: tracing<'event'>('event'),
+}

@@ -6,7 +6,7 @@
  * @module
  */
 import type { InvalidateInput, InvalidationResult } from './api.ts'
-import { channels } from './diagnostics.ts'
+import { channels, traces } from './diagnostics.ts'
 import type { Scope } from './entry.ts'
 import { LarderError } from './errors.ts'
 import { SEP, validateKey, validateTags } from './keys.ts'
@@ -41,7 +41,7 @@ export class Invalidation {
     if (append.kind !== 'clear' && tags.length === 0 && keys.length === 0) return { id: state.log.lastId(scope.tenant), purged: 0 }
     let entry: LogEntry
     try {
-      entry = await state.log.append(append)
+      entry = await (traces.append.hasSubscribers ? traces.append.tracePromise(() => state.log.append(append), { tenant: scope.tenant, kind: append.kind, count: 1 }) : state.log.append(append))
     } catch (err) {
       // The log refused (e.g. its outage queue is full): still make the invalidation true
       // here, and kill in-flight loads, then report the failure.

@@ -7,7 +7,7 @@
  * @module
  */
 import type { GetOrSetOptions, Loader, LoaderContext } from './api.ts'
-import { channels } from './diagnostics.ts'
+import { channels, traces } from './diagnostics.ts'
 import { parseDuration } from './duration.ts'
 import { DEAD, FRESH, type L1Entry, type Scope } from './entry.ts'
 import { LarderError } from './errors.ts'
@@ -164,7 +164,8 @@ export class Loading {
     const hard = options?.hardTimeout === undefined ? policy.hardTimeout : parseDuration(options.hardTimeout, 'hardTimeout')
     let value: V
     try {
-      value = await withHardTimeout(
+      // A span per loader call (larder/tracing) when someone listens; the loader runs inside it.
+      const call = () => withHardTimeout(
         async (signal) => {
           const ctx: LoaderContext<V> = {
             tenant: scope.tenant === PUBLIC_TENANT ? PUBLIC_TENANT : scope.tenant,
@@ -193,6 +194,7 @@ export class Loading {
         state.timers,
         key,
       )
+      value = await (traces.load.hasSubscribers ? traces.load.tracePromise(call, { tenant: scope.tenant, key, background, source: 'loader' }) : call())
     } catch (err) {
       const durationMs = state.clock.now() - start
       scope.counters.loadErrors++

@@ -17,7 +17,7 @@
  */
 import { LRUCache } from 'lru-cache'
 import type { Cache } from '../core/api.ts'
-import { type ChannelPayloads, channels } from '../core/diagnostics.ts'
+import { type ChannelPayloads, channels, type TracePayloads, traces } from '../core/diagnostics.ts'
 import { LarderError } from '../core/errors.ts'
 import { PUBLIC_TENANT, SEP, isTenantId } from '../core/keys.ts'
 import { type Clock, clockOf } from '../core/clock.ts'
@@ -345,7 +345,7 @@ export function createEventProcessor(options: EventProcessorOptions): EventProce
     if (s.pending + n > maxPending) throw new LarderError('E_QUEUE_FULL', `the event processor already holds ${s.pending} events not yet applied (maxPending ${maxPending})`)
   }
 
-  return {
+  const processor: EventProcessor = {
     rules,
     check,
     async publish(input) {
@@ -387,4 +387,15 @@ export function createEventProcessor(options: EventProcessorOptions): EventProce
       await Promise.all([...queues].map(([tenant, q]) => schedule(tenant, q)))
     },
   }
+  // A span per event or batch (larder/tracing) when someone listens; the context is built only then.
+  const { publish, publishBatch } = processor
+  processor.publish = (input) => (traces.event.hasSubscribers ? traces.event.tracePromise(() => publish(input), traceContext([input])) : publish(input))
+  processor.publishBatch = (inputs) => (traces.event.hasSubscribers ? traces.event.tracePromise(() => publishBatch(inputs), traceContext(inputs)) : publishBatch(inputs))
+  return processor
+}
+
+/** The event channel's context: tenant and type as the (untrusted) first event names them, bounded. */
+function traceContext(inputs: readonly unknown[]): TracePayloads['event'] {
+  const e = (Array.isArray(inputs) ? inputs[0] : undefined) as Partial<LarderEvent> | null | undefined
+  return { tenant: typeof e?.tenant === 'string' ? e.tenant.slice(0, 100) : '', type: typeof e?.type === 'string' ? e.type.slice(0, 100) : '', count: Array.isArray(inputs) ? inputs.length : 0 }
 }

@@ -17,6 +17,7 @@ import { pino, type Logger } from 'pino'
 import type { Purger } from '../admin/purge.ts'
 import type { Cache } from '../core/api.ts'
 import type { Authorizer } from '../core/auth.ts'
+import { traces } from '../core/diagnostics.ts'
 import { isLarderError } from '../core/errors.ts'
 import { type LarderRoute, sendError } from '../core/route.ts'
 import { createHttpCache, type HttpCache, type HttpCacheOptions } from '../http/engine.ts'
@@ -192,7 +193,9 @@ export function createGateway(o: GatewayOptions): Gateway {
   const server = createServer({ maxHeaderSize: o.maxHeaderSize ?? 16384, ...serverOptions, keepAliveTimeout: 5_000 }, (req, res) => {
     // No named closure per request: under tsx every named function costs a __name() call.
     try {
-      handle(req, res)?.catch((err) => fail(res, err))
+      // A span per request (larder/tracing) when someone listens to the request channel.
+      const done = traces.request.hasSubscribers ? traces.request.tracePromise(async () => handle(req, res), { method: req.method ?? '', target: req.url ?? '', res }) : handle(req, res)
+      done?.catch((err) => fail(res, err))
     } catch (err) {
       fail(res, err)
     }

@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Pool } from 'undici'
-import { channels } from '../core/diagnostics.ts'
+import { channels, traces } from '../core/diagnostics.ts'
 import { sendError } from '../core/route.ts'
 import { notModified, validatorsMatch } from '../http/conditional.ts'
 import type { HttpCache, Prepared, RequestInfo } from '../http/engine.ts'
@@ -100,12 +100,12 @@ export class CachingProxy {
           if (load.background) {
             // RFC 5861 §3: serve stale now, revalidate once in the background.
             this.#flow.serve(res, tenant, info, load.stale as Prepared, 'STALE')
-            this.#fetch(null, load)
+            this.#load(null, load)
               .catch((err) => this.#flow.report(err, 'refresh'))
               .finally(load.done)
             return
           }
-          return this.#fetch(res, load).finally(load.done)
+          return this.#load(res, load).finally(load.done)
         }
       }
     })
@@ -153,6 +153,12 @@ export class CachingProxy {
     if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
       sendError(res, 'E_ORIGIN_TIMEOUT', 'the origin did not answer in time')
     } else sendError(res, 'E_ORIGIN_UNAVAILABLE', `the origin could not be reached (${code || (err as Error).message})`)
+  }
+
+  /** The origin fetch for the cache, under a load span (larder/tracing) when someone listens. */
+  #load(res: ServerResponse | null, load: Load): Promise<void> {
+    if (!traces.load.hasSubscribers) return this.#fetch(res, load)
+    return traces.load.tracePromise(() => this.#fetch(res, load), { tenant: load.tenant, key: load.lk.primary, background: res === null, source: 'origin' })
   }
 
   /**

@@ -1,4 +1,4 @@
-import { channels } from '../core/diagnostics.ts'
+import { channels, traces } from '../core/diagnostics.ts'
 import { LarderError } from '../core/errors.ts'
 
 export type BreakerState = 'closed' | 'open' | 'half-open'
@@ -75,7 +75,13 @@ export class Breaker {
   run<T>(op: string, fn: () => Promise<T>, timeoutMs?: number): Promise<T>
   /** Same, and maps the answer in the same step (one promise less on the hot path). */
   run<T, U>(op: string, fn: () => Promise<T>, timeoutMs: number | undefined, map: (v: T) => U | Promise<U>): Promise<U>
-  run<T, U>(op: string, fn: () => Promise<T>, timeoutMs: number = this.#opts.timeoutMs, map?: (v: T) => U | Promise<U>): Promise<T | U> {
+  run<T, U>(op: string, fn: () => Promise<T>, timeoutMs?: number, map?: (v: T) => U | Promise<U>): Promise<T | U> {
+    // A span per call (larder/tracing) when someone listens: the start/end events wrap it.
+    if (traces.store.hasSubscribers) return traces.store.tracePromise(() => this.#run(op, fn, timeoutMs, map), { op, name: this.name })
+    return this.#run(op, fn, timeoutMs, map)
+  }
+
+  #run<T, U>(op: string, fn: () => Promise<T>, timeoutMs: number = this.#opts.timeoutMs, map?: (v: T) => U | Promise<U>): Promise<T | U> {
     let probe = false
     if (this.#state !== 'closed') {
       if (!this.available()) {

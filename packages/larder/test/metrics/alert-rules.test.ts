@@ -6,12 +6,12 @@ import { describe, test } from 'node:test'
 import { parse } from 'yaml'
 import { ALERT_RULES } from '../../src/admin/alerts.ts'
 import { createMetrics } from '../../src/metrics/index.ts'
+import { metricNames } from './promql.ts'
 
 const FILE = new URL('../../../../ops/prometheus/larder-alerts.yml', import.meta.url).pathname
 const TESTS = new URL('../../../../ops/prometheus/larder-alerts.test.yml', import.meta.url).pathname
 /** Metrics that come from other exporters (documented in docs/operations.md). */
 const EXTERNAL = new Set(['redis_memory_used_bytes', 'redis_memory_max_bytes'])
-const PROMQL_WORDS = new Set(['and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset', 'inf', 'nan'])
 
 interface Rule {
   alert: string
@@ -23,22 +23,6 @@ interface Rule {
 
 const doc = parse(readFileSync(FILE, 'utf8')) as { groups: { name: string; rules: Rule[] }[] }
 const rules = doc.groups.flatMap((g) => g.rules)
-
-/** Metric names an expression reads: identifiers not called as functions, outside label matchers, grouping clauses and ranges. */
-function metricNames(expr: string): string[] {
-  const stripped = expr
-    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
-    .replace(/\{[^}]*\}/g, '')
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '')
-    .replace(/\[[^\]]*\]/g, '')
-  const out: string[] = []
-  for (const m of stripped.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?/g)) {
-    if (m[2]) continue // a function call
-    if (PROMQL_WORDS.has(m[1]!.toLowerCase())) continue
-    out.push(m[1]!)
-  }
-  return out
-}
 
 async function exportedNames(): Promise<Set<string>> {
   const m = createMetrics({ stats: () => ({ entries: 0, bytes: 0 }) })
