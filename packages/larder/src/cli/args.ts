@@ -59,8 +59,11 @@ export function wantsHelp(argv: readonly string[]): boolean {
   return false
 }
 
+/** What {@link parseFlags} answers (named, so the package's declaration build can name it). */
+export type ParsedFlags<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: false }>>
+
 /** parseArgs (strict) with negative numbers as values; a mistake throws a UsageError. */
-export function parseFlags<O extends Options>(argv: readonly string[], options: O) {
+export function parseFlags<O extends Options>(argv: readonly string[], options: O): ParsedFlags<O> {
   try {
     return parseArgs({ args: joinNegativeValues(argv, options), options, strict: true, allowPositionals: false })
   } catch (err) {
