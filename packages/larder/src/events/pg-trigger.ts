@@ -251,9 +251,25 @@ END`
   return stmts
 }
 
+/**
+ * PL/pgSQL looks up the `related` tables only when the trigger runs, so a missing table or
+ * column would make every later write to the captured table fail: refuse it at install.
+ */
+async function checkRelated(client: SqlClient, o: PgTriggerOptions): Promise<void> {
+  for (const r of o.related ?? []) {
+    const { rows } = await client.query('SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped', [qualified(r.table, 'related table').sql])
+    if (rows.length === 0) throw new LarderError('E_INVALID_OPTION', `related table "${r.table}" does not exist`)
+    const have = new Set(rows.map((row) => (row as { attname: string }).attname))
+    const missing = [r.column, r.references, r.tenantColumn ?? o.tenantColumn ?? 'tenant_id'].filter((c) => !have.has(c))
+    if (missing.length > 0) throw new LarderError('E_INVALID_OPTION', `related table "${r.table}" has no column ${missing.map((c) => `"${c}"`).join(', ')}`)
+  }
+}
+
 /** Installs (or replaces) the change-capture triggers on a table. */
 export async function installPgTrigger(client: SqlClient, options: PgTriggerOptions): Promise<void> {
-  for (const sql of pgTriggerSql(options)) await client.query(sql)
+  const statements = pgTriggerSql(options)
+  await checkRelated(client, options)
+  for (const sql of statements) await client.query(sql)
 }
 
 /** Removes the triggers and the function (the outbox table stays: other tables may use it). */

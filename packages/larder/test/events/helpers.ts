@@ -1,3 +1,4 @@
+import pg from 'pg'
 import type { Cache } from '../../src/core/api.ts'
 import type { InvalidationLog, LogEntry } from '../../src/core/types.ts'
 
@@ -80,5 +81,32 @@ export function recordDistrusts(cache: Pick<Cache, 'distrust'>) {
       waiting.push(s)
       return s.promise
     },
+  }
+}
+
+/** One NOTIFY payload of a change capture trigger. */
+export type PgEnvelope = { id: string; type: string; tenant: string; data: Record<string, string[] | string> }
+
+/**
+ * Every payload on `channel` up to a marker NOTIFY that `admin` sends after `work`: commit
+ * order, so no sleeps. `url` is the server the probe listens on.
+ */
+export async function pgNotified(url: string, admin: pg.Client, channel: string, work: () => Promise<unknown>): Promise<PgEnvelope[]> {
+  const probe = new pg.Client({ connectionString: url })
+  await probe.connect()
+  const got: string[] = []
+  const done = signal()
+  probe.on('notification', (m) => {
+    if (m.payload === 'marker') done.resolve()
+    else got.push(m.payload ?? '')
+  })
+  try {
+    await probe.query(`LISTEN ${channel}`)
+    await work()
+    await admin.query(`SELECT pg_notify('${channel}', 'marker')`)
+    await done.promise
+    return got.map((p) => JSON.parse(p) as PgEnvelope)
+  } finally {
+    await probe.end()
   }
 }

@@ -13,7 +13,7 @@ import { installPgTrigger, pgTriggerSql, uninstallPgTrigger } from '../../src/ev
 import { createEventProcessor } from '../../src/events/processor.ts'
 import { MemoryLog } from '../../src/log/memory-log.ts'
 import { type PostgresHandle, startPostgres } from '../../src/testing/servers.ts'
-import { applied, hasTag, recordDistrusts, signal, watchLog } from './helpers.ts'
+import { applied, hasTag, pgNotified, recordDistrusts, signal, watchLog } from './helpers.ts'
 
 /**
  * servers.ts kill() SIGKILLs runuser and pkills the postmaster, which then lingers as an
@@ -290,26 +290,7 @@ describe('events: PostgreSQL change capture on a real server', () => {
     }
   })
 
-  /** Every payload on `channel` up to a marker NOTIFY sent after `work` (commit order: no sleeps). */
-  async function notified(channel: string, work: () => Promise<void>): Promise<{ id: string; type: string; tenant: string; data: Record<string, string[] | string> }[]> {
-    const probe = new pg.Client({ connectionString: server.url })
-    await probe.connect()
-    const got: string[] = []
-    const done = signal()
-    probe.on('notification', (m) => {
-      if (m.payload === 'marker') done.resolve()
-      else got.push(m.payload ?? '')
-    })
-    try {
-      await probe.query(`LISTEN ${channel}`)
-      await work()
-      await admin.query(`SELECT pg_notify('${channel}', 'marker')`)
-      await done.promise
-      return got.map((p) => JSON.parse(p))
-    } finally {
-      await probe.end()
-    }
-  }
+  const notified = (channel: string, work: () => Promise<void>) => pgNotified(server.url, admin, channel, work)
 
   it('changed: true sends only the rows an UPDATE changed; typesByColumn picks the event type by changed column', async () => {
     await admin.query(`CREATE TABLE shop_products (tenant text, id int, category_id int, price int, stock int, PRIMARY KEY (tenant, id))`)

@@ -18,17 +18,18 @@
  * rt.subscribe('stock:*', (e) => e.type === 'update' && showStock(e.topic, e.value)) // live values
  * render()
  * ```
+ * The connection loop (backoff, resume, idle watchdog, topic changes) is in connection.ts;
+ * this module is the public API: the local cache, subscribers and ready waiters.
  * @module
  */
-import { type BackoffOptions, backoffDelay } from '../../core/backoff.ts'
-import { type SseMessage, SseParser } from './sse-parser.ts'
+import type { BackoffOptions } from '../../core/backoff.ts'
+import { type ConnectionState, StreamConnection } from './connection.ts'
+import type { SseMessage } from './sse-parser.ts'
 
 export type RealtimeEvent =
   | { type: 'invalidate'; id: string; tags: string[]; keys: string[]; soft: boolean }
   | { type: 'update'; id: string; topic: string; value: unknown }
   | { type: 'reset'; id: string; reason: string }
-
-export type ConnectionState = 'idle' | 'connecting' | 'open' | 'closed'
 
 export interface RealtimeClientOptions {
   /** Stream URL (`/_larder/stream` on the same origin, or absolute). A `?token=` may be part of it. */
@@ -93,15 +94,6 @@ interface Inflight {
   poisoned: boolean
 }
 
-class HttpStatusError extends Error {
-  readonly status: number
-  constructor(status: number, message: string) {
-    super(message)
-    this.name = 'HttpStatusError'
-    this.status = status
-  }
-}
-
 function covers(topic: string, name: string): boolean {
   return topic.endsWith('*') ? name.startsWith(topic.slice(0, -1)) : topic === name
 }
@@ -131,20 +123,8 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
   const readyWaiters = new Set<{ done: (open: boolean) => void; failFast: boolean }>()
 
   let state: ConnectionState = 'idle'
-  let lastEventId = ''
-  let serverRetry: number | undefined
   let everOpen = false
   let closed = false
-  let attempt = 0
-  let current: AbortController | undefined
-  /** The topics the current connection asked for. */
-  let currentTopics = ''
-  let topicsChanged = false
-  let reconnectScheduled = false
-  let sleepTimer: ReturnType<typeof setTimeout> | undefined
-  /** A 429/503 answer's Retry-After, honoured as the least delay before the next attempt. */
-  let retryAfterMs = 0
-  let wake: (() => void) | undefined
 
   function setState(s: ConnectionState): void {
     if (state === s) return
@@ -203,26 +183,14 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
     if (missing.length === 0) return true
     if (topics.size + missing.length > maxTopics) return false
     for (const n of missing) topics.add(n)
-    if (enabled && !closed && !reconnectScheduled) {
-      // Batch the topics added in one tick into one reconnect (which resumes from lastEventId).
-      reconnectScheduled = true
-      queueMicrotask(() => {
-        reconnectScheduled = false
-        if (current) {
-          // The open (or opening) stream already asked for these topics: nothing to do.
-          if (currentTopics === topicsKey()) return
-          topicsChanged = true
-          current.abort()
-        } else wake?.()
-      })
-    }
+    if (!closed) conn?.retopic()
     return true
   }
 
   // ---- events -----------------------------------------------------------------------------
 
   function markOpen(): void {
-    attempt = 0
+    conn?.opened()
     everOpen = true
     setState('open')
     for (const w of [...readyWaiters]) w.done(true)
@@ -262,113 +230,26 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
     }
   }
 
-  // ---- connection loop ----------------------------------------------------------------------
+  // ---- connection -------------------------------------------------------------------------
 
-  async function headersFor(): Promise<Record<string, string>> {
-    const h = typeof options.headers === 'function' ? await options.headers() : (options.headers ?? {})
-    return { ...h, accept: 'text/event-stream' }
-  }
-
-  function topicsKey(): string {
-    return [...topics].join('\n')
-  }
-
-  function urlFor(): string {
-    const u = new URL((streamUrl as URL).href)
-    u.searchParams.delete('topics')
-    u.searchParams.delete('topic')
-    // One `topic=` per topic, verbatim: a topic may hold a comma.
-    for (const t of topics) u.searchParams.append('topic', t)
-    // The resume id goes in the query, not a Last-Event-ID header, so a cross-origin
-    // stream needs no CORS preflight.
-    if (lastEventId !== '') u.searchParams.set('lastEventId', lastEventId)
-    return u.href
-  }
-
-  async function connectOnce(): Promise<void> {
-    const ctrl = new AbortController()
-    current = ctrl
-    topicsChanged = false
-    setState('connecting')
-    let lastByte = Date.now()
-    let idle: ReturnType<typeof setTimeout> | undefined
-    const watch = () => {
-      const quiet = Date.now() - lastByte
-      if (quiet >= idleTimeoutMs) ctrl.abort()
-      else idle = setTimeout(watch, idleTimeoutMs - quiet)
-    }
-    idle = setTimeout(watch, idleTimeoutMs)
-    try {
-      const hdrs = await headersFor()
-      currentTopics = topicsKey()
-      const res = await (fetchFn as typeof fetch)(urlFor(), { headers: hdrs, signal: ctrl.signal })
-      if (res.status !== 200 || !res.body) {
-        const ra = Number(res.headers.get('retry-after'))
-        if (Number.isFinite(ra) && ra > 0) retryAfterMs = Math.min(ra * 1000, 300_000)
-        let detail = ''
-        try {
-          detail = (await res.text()).slice(0, 300)
-        } catch {}
-        throw new HttpStatusError(res.status, `stream answered ${res.status}${detail ? `: ${detail}` : ''}`)
-      }
-      const parser = new SseParser(
-        {
-          onEvent: onMessage,
-          onRetry: (ms) => {
-            serverRetry = ms
-          },
-        },
-        lastEventId,
-      )
-      const reader = res.body.getReader()
-      const decoder = new TextDecoder()
-      for (;;) {
-        const { done, value } = await reader.read()
-        if (done) break
-        lastByte = Date.now()
-        parser.push(decoder.decode(value, { stream: true }))
-        lastEventId = parser.lastEventId
-        if (closed) break
-      }
-    } finally {
-      clearTimeout(idle)
-      if (current === ctrl) current = undefined
-      ctrl.abort()
-    }
-  }
-
-  function sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      wake = () => {
-        clearTimeout(sleepTimer)
-        wake = undefined
-        resolve()
-      }
-      sleepTimer = setTimeout(() => wake?.(), ms)
-    })
-  }
-
-  async function run(): Promise<void> {
-    while (!closed) {
-      try {
-        await connectOnce()
-      } catch (err) {
-        if (closed) break
-        if (!topicsChanged) {
+  const conn = enabled
+    ? new StreamConnection({
+        url: streamUrl as URL,
+        fetch: fetchFn as typeof fetch,
+        headers: options.headers,
+        backoff: options.backoff,
+        idleTimeoutMs,
+        random,
+        topics: () => topics,
+        onMessage,
+        onConnectError: (err) => {
           onError(err)
           // Nobody waits for a stream that is down: getCached fetches (without caching) at once.
           if (!everOpen) for (const w of [...readyWaiters]) if (w.failFast) w.done(false)
-        }
-      }
-      if (closed) break
-      if (state === 'open') setState('connecting')
-      if (topicsChanged) continue
-      attempt++
-      await sleep(Math.max(retryAfterMs, backoffDelay(attempt, options.backoff ?? {}, random, serverRetry)))
-      retryAfterMs = 0
-    }
-    setState('closed')
-  }
+        },
+        setState,
+      })
+    : undefined
 
   function waitOpen(timeoutMs: number, failFast: boolean): Promise<boolean> {
     if (state === 'open') return Promise.resolve(true)
@@ -391,7 +272,7 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
     return waitOpen(timeoutMs, false)
   }
 
-  if (enabled) queueMicrotask(() => void run())
+  conn?.start()
 
   return {
     subscribe(topic, cb) {
@@ -439,7 +320,7 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
       return state
     },
     get lastEventId() {
-      return lastEventId
+      return conn?.lastEventId ?? ''
     },
     get topics() {
       return [...topics]
@@ -447,8 +328,7 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
     close() {
       if (closed) return
       closed = true
-      current?.abort()
-      wake?.()
+      conn?.close()
       cache.clear()
       for (const w of [...readyWaiters]) w.done(false)
       if (!enabled) setState('closed')
@@ -457,4 +337,5 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
 }
 
 export { type BackoffOptions, backoffDelay } from '../../core/backoff.ts'
+export type { ConnectionState } from './connection.ts'
 export { type SseMessage, SseParser } from './sse-parser.ts'
