@@ -29,9 +29,11 @@ import { reservedTarget } from './request-guard.ts'
 import { isAuthority } from '../http/headers.ts'
 import { checkRequestHead } from './request-head.ts'
 import { createTenantResolver } from './tenant.ts'
+import type { InvalidationRefresher } from './refresh-on-invalidation.ts'
 
 export { createTenantResolver, type TenantResolver, type TenantResolverOptions } from './tenant.ts'
 export { loadGatewayConfig, type GatewayConfigFile } from './config.ts'
+export { createInvalidationRefresher, type InvalidationRefresher, type RefresherOptions } from './refresh-on-invalidation.ts'
 export { assembleGateway, type GatewayParts, type GatewayPartsOptions } from './assemble.ts'
 
 export interface GatewayOptions {
@@ -84,6 +86,12 @@ export interface GatewayOptions {
    * gateway's own view (gateway/forwarded.ts). Default: none.
    */
   trustProxy?: string | readonly string[]
+  /**
+   * Refresh on invalidation (gateway/refresh-on-invalidation.ts): recently read entries that an
+   * invalidation removed are fetched again at once; give its `log` to the SSE hub so events go
+   * out after those refreshes. Built on the same `cache`.
+   */
+  refresher?: InvalidationRefresher
   /** Closed with the gateway (CDN forwarders, SSE hub …). */
   closeables?: { close(): unknown }[]
   onError?: (err: unknown, context: string) => void
@@ -113,8 +121,10 @@ export function createGateway(o: GatewayOptions): Gateway {
     preserveHost: o.preserveHost,
     forwarding: { trust: parseTrustProxy(o.trustProxy), ownToken: o.auth === undefined ? undefined : (h) => (o.auth as Authorizer).authenticate(h) !== null },
     stripSurrogateKeys: o.http?.stripSurrogateKeys,
+    onRead: o.refresher ? (tenant, info) => o.refresher?.record(tenant, info) : undefined,
     onError: o.onError,
   })
+  o.refresher?.attach((tenant, info) => proxy.refresh(tenant, info))
   const purger = createGatewayPurger({ http, auth: o.auth, logger: o.logger ?? pino({ name: 'larder-gateway' }), hosts: o.hosts, keyHost })
   const resolve = createTenantResolver({ header: o.tenantHeader, hosts: o.hosts, fallback: o.defaultTenant })
   const routes = o.routes ?? []
