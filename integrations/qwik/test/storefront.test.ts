@@ -3,7 +3,9 @@
  * channels, @larder/vendure on Redis), the Larder gateway in front of its Shop API, the built
  * Qwik City app, and headless Chromium. A price changed through Vendure's Admin API appears in
  * two open windows of the product page without a reload; the other channel's page keeps its
- * price. Records mutation response → DOM change latency (docs/benchmarks.md).
+ * price. Records mutation response → DOM change latency (docs/benchmarks.md). The gateway
+ * refreshes the invalidated answers before the event goes out (larder/gateway refresh on
+ * invalidation), so the pages' refetches are hits.
  *
  * LARDER_QWIK_CHANGES (default 40) sets the number of price changes; SEED the price sequence.
  */
@@ -45,6 +47,11 @@ after(async () => {
   await vendure?.close()
   await redis?.stop()
 })
+
+type RefreshStats = ReturnType<NonNullable<TestVendure['refresher']>['stats']>
+function diffStats(a: RefreshStats | undefined, b: RefreshStats | undefined): RefreshStats | undefined {
+  return a && b ? { refreshed: b.refreshed - a.refreshed, skipped: b.skipped - a.skipped, failed: b.failed - a.failed } : undefined
+}
 
 interface Shown {
   page: Page
@@ -97,6 +104,7 @@ test('a price change made in the Admin API appears in both windows and the filte
   const bText = await b.page.textContent('#price')
   await armWatch(b.page)
 
+  const refreshedBefore = vendure.refresher?.stats()
   const random = mulberry32(SEED)
   let price = variant.price
   const fromResponse: number[] = []
@@ -148,6 +156,8 @@ test('a price change made in the Admin API appears in both windows and the filte
     refetch: summary(fetchMs),
     // The anchor: the same product query straight to Vendure's Shop API, same run.
     vendureRead: summary(directRead),
+    // The gateway's refresh on invalidation during the run: entries re-fetched before the event went out.
+    refresher: diffStats(refreshedBefore, vendure.refresher?.stats()),
   }
   console.log(`# latency ${JSON.stringify(result)}`)
   mkdirSync(ARTIFACTS, { recursive: true })
@@ -163,6 +173,10 @@ test('a price change made in the Admin API appears in both windows and the filte
   for (const s of [a1, a2, b, list]) assert.deepEqual(s.errors, [])
   // A loose bound that still catches a page that polls or reloads instead of following the stream.
   assert.ok(result.responseToDom.p50 < 500, `p50 ${result.responseToDom.p50} ms`)
+  // Every change re-fetched the product page's query (and the list's) before its event went out,
+  // so the pages' refetches found a fresh entry instead of waiting on Vendure.
+  assert.ok((result.refresher?.refreshed ?? 0) >= CHANGES, `refreshed ${result.refresher?.refreshed} for ${CHANGES} changes`)
+  assert.equal(result.refresher?.failed, 0)
 })
 
 test('read paths, for the latency breakdown: Vendure direct, through the gateway, through the storefront', async () => {
