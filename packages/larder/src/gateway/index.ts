@@ -102,6 +102,8 @@ export interface Gateway {
   http: HttpCache
   /** The purge handler (POST /_larder/purge and PURGE); give it to the admin API mounted here. */
   purger: Purger
+  /** The `refresher` option (refresh on invalidation), if given. */
+  refresher: InvalidationRefresher | undefined
   listen(port: number, host?: string): Promise<AddressInfo>
   close(): Promise<void>
 }
@@ -224,6 +226,7 @@ export function createGateway(o: GatewayOptions): Gateway {
     server,
     http,
     purger,
+    refresher: o.refresher,
     listen(port, host = '127.0.0.1') {
       return new Promise((resolveListen, reject) => {
         server.once('error', reject)
