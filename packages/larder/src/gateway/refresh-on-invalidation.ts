@@ -42,6 +42,8 @@ export interface InvalidationRefresher {
   attach(load: RefreshLoad): void
   /** Refreshes done (loads that fetched) and skipped (entry still usable), for tests and metrics. */
   stats(): { refreshed: number; skipped: number; failed: number }
+  /** Resolves once the refreshes running now have ended. */
+  idle(): Promise<void>
   close(): void
 }
 
@@ -62,6 +64,7 @@ export function createInvalidationRefresher(o: RefresherOptions): InvalidationRe
   const reads = new Map<string, Read>()
   const byBatch = new WeakMap<readonly LogEntry[], Promise<void>>()
   const counts = { refreshed: 0, skipped: 0, failed: 0 }
+  const running = new Set<Promise<void>>()
   let load: RefreshLoad | undefined
 
   function refresh(entries: readonly LogEntry[]): Promise<void> {
@@ -87,6 +90,10 @@ export function createInvalidationRefresher(o: RefresherOptions): InvalidationRe
       }
     }
     const done = jobs.length === 0 ? Promise.resolve() : Promise.all(jobs).then(() => {})
+    if (jobs.length > 0) {
+      running.add(done)
+      void done.finally(() => running.delete(done))
+    }
     byBatch.set(entries, done)
     return done
   }
@@ -141,6 +148,7 @@ export function createInvalidationRefresher(o: RefresherOptions): InvalidationRe
       load = l
     },
     stats: () => ({ ...counts }),
+    idle: () => Promise.all([...running]).then(() => {}),
     close() {
       unsubscribe()
       reads.clear()
