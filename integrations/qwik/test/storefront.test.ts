@@ -121,9 +121,23 @@ test('a price change made in the Admin API appears in both windows and the filte
   let logAt = 0
   let sentAt = 0
   const isChange = (es: readonly { kind: string; tenant: string }[]) => es.some((e) => e.kind === 'hard' && e.tenant === chA)
-  const offLog = vendure.cache?.log.subscribe({ entries: (es) => void (logAt === 0 && isChange(es) && (logAt = wall())), gap() {} }, 'now')
+  let lastLogAt = 0
+  let logBatches = 0
+  const offLog = vendure.cache?.log.subscribe(
+    {
+      entries(es) {
+        if (!isChange(es)) return
+        lastLogAt = wall()
+        logBatches++
+        if (logAt === 0) logAt = lastLogAt
+      },
+      gap() {},
+    },
+    'now',
+  )
   const offHub = (vendure.refresher?.log ?? vendure.cache?.log)?.subscribe({ entries: (es) => void (sentAt === 0 && isChange(es) && (sentAt = wall())), gap() {} }, 'now')
   const logToResponse: number[] = []
+  const logSpread: number[] = []
   const hold: number[] = []
   const sentToEvent: number[] = []
   for (let i = 0; i < CHANGES; i++) {
@@ -133,11 +147,13 @@ test('a price change made in the Admin API appears in both windows and the filte
     await Promise.all([armWatch(a1.page), armWatch(a2.page)])
     logAt = 0
     sentAt = 0
+    lastLogAt = 0
     const sent = performance.timeOrigin + performance.now()
     await vendure.setPrice(variant.id, price, chA)
     const answered = performance.timeOrigin + performance.now()
     const [w1, w2] = await Promise.all([watched(a1.page), watched(a2.page)])
     if (logAt > 0) logToResponse.push(answered - logAt)
+    if (logAt > 0) logSpread.push(lastLogAt - logAt)
     if (logAt > 0 && sentAt > 0) hold.push(sentAt - logAt)
     const readStart = performance.now()
     const want = await expectedText(chA, product, variant.id)
@@ -177,6 +193,9 @@ test('a price change made in the Admin API appears in both windows and the filte
     // Log delivered here → mutation answered; log delivered → hub's log delivered (the refresh hold); hub → page.
     logToResponse: summary(logToResponse),
     refreshHold: summary(hold),
+    // A change's invalidations reach the log in several batches: first → last, and batches per change.
+    logSpread: summary(logSpread),
+    logBatchesPerChange: logBatches / CHANGES,
     hubToPage: summary(sentToEvent),
     refetch: summary(fetchMs),
     // The anchor: the same product query straight to Vendure's Shop API, same run.
