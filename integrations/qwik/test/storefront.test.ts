@@ -3,7 +3,9 @@
  * channels, @larder/vendure on Redis), the Larder gateway in front of its Shop API, the built
  * Qwik City app, and headless Chromium. A price changed through Vendure's Admin API appears in
  * two open windows of the product page without a reload; the other channel's page keeps its
- * price. Records mutation response → DOM change latency (docs/benchmarks.md).
+ * price. Records mutation response → DOM change latency (docs/benchmarks.md). The gateway
+ * refreshes the invalidated answers before the event goes out (larder/gateway refresh on
+ * invalidation), so the pages' refetches are hits.
  *
  * LARDER_QWIK_CHANGES (default 40) sets the number of price changes; SEED the price sequence.
  */
@@ -17,6 +19,7 @@ import { armWatch, buildStorefront, changedSinceArmed, type Storefront, startSto
 
 const CHANGES = Number(process.env.LARDER_QWIK_CHANGES ?? 40)
 const SEED = Number(process.env.SEED ?? Date.now() % 2 ** 31)
+const REFRESH = process.env.LARDER_QWIK_REFRESH !== '0'
 const ARTIFACTS = new URL('../../../test-artifacts/', import.meta.url).pathname
 
 let redis: RedisServerHandle
@@ -31,7 +34,8 @@ before(async () => {
   // Vendure with the plugin on Redis (L2 and the invalidation log), and the Larder gateway in
   // front sharing the plugin's cache and serving its SSE hub: the hub hears an invalidation after
   // the gateway's cache applied it, so a page's refetch cannot get the old answer.
-  vendure = await startTestVendure({ larder: { redis: redis.url, shopApiCache: true }, gateway: true })
+  // LARDER_QWIK_REFRESH=0 turns the gateway's refresh on invalidation off (for comparison).
+  vendure = await startTestVendure({ larder: { redis: redis.url, shopApiCache: true }, gateway: true, refreshOnInvalidation: REFRESH })
   storefront = await startStorefront({ LARDER_GATEWAY: vendure.gatewayUrl as string })
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -45,6 +49,11 @@ after(async () => {
   await vendure?.close()
   await redis?.stop()
 })
+
+type RefreshStats = ReturnType<NonNullable<TestVendure['refresher']>['stats']>
+function diffStats(a: RefreshStats | undefined, b: RefreshStats | undefined): RefreshStats | undefined {
+  return a && b ? { refreshed: b.refreshed - a.refreshed, skipped: b.skipped - a.skipped, failed: b.failed - a.failed } : undefined
+}
 
 interface Shown {
   page: Page
@@ -97,6 +106,7 @@ test('a price change made in the Admin API appears in both windows and the filte
   const bText = await b.page.textContent('#price')
   await armWatch(b.page)
 
+  const refreshedBefore = vendure.refresher?.stats()
   const random = mulberry32(SEED)
   let price = variant.price
   const fromResponse: number[] = []
@@ -105,15 +115,46 @@ test('a price change made in the Admin API appears in both windows and the filte
   const directRead: number[] = []
   const eventToFetch: number[] = []
   const fetchMs: number[] = []
+  // Server-side timestamps (test process, same wall clock as the pages): when this process's log
+  // reader delivered the change's invalidation, and when the hub's log delivered it (the SSE frame).
+  const wall = () => performance.timeOrigin + performance.now()
+  let logAt = 0
+  let sentAt = 0
+  const isChange = (es: readonly { kind: string; tenant: string }[]) => es.some((e) => e.kind === 'hard' && e.tenant === chA)
+  let lastLogAt = 0
+  let logBatches = 0
+  const offLog = vendure.cache?.log.subscribe(
+    {
+      entries(es) {
+        if (!isChange(es)) return
+        lastLogAt = wall()
+        logBatches++
+        if (logAt === 0) logAt = lastLogAt
+      },
+      gap() {},
+    },
+    'now',
+  )
+  const offHub = (vendure.refresher?.log ?? vendure.cache?.log)?.subscribe({ entries: (es) => void (sentAt === 0 && isChange(es) && (sentAt = wall())), gap() {} }, 'now')
+  const logToResponse: number[] = []
+  const logSpread: number[] = []
+  const hold: number[] = []
+  const sentToEvent: number[] = []
   for (let i = 0; i < CHANGES; i++) {
     let next = price
     while (next === price) next = 1_00 + Math.floor(random() * 9_900_00)
     price = next
     await Promise.all([armWatch(a1.page), armWatch(a2.page)])
+    logAt = 0
+    sentAt = 0
+    lastLogAt = 0
     const sent = performance.timeOrigin + performance.now()
     await vendure.setPrice(variant.id, price, chA)
     const answered = performance.timeOrigin + performance.now()
     const [w1, w2] = await Promise.all([watched(a1.page), watched(a2.page)])
+    if (logAt > 0) logToResponse.push(answered - logAt)
+    if (logAt > 0) logSpread.push(lastLogAt - logAt)
+    if (logAt > 0 && sentAt > 0) hold.push(sentAt - logAt)
     const readStart = performance.now()
     const want = await expectedText(chA, product, variant.id)
     directRead.push(performance.now() - readStart)
@@ -122,11 +163,14 @@ test('a price change made in the Admin API appears in both windows and the filte
       fromResponse.push(w.at - answered)
       fromRequest.push(w.at - sent)
       if (w.eventAt > 0) eventToDom.push(w.at - w.eventAt)
+      if (w.eventAt > 0 && sentAt > 0) sentToEvent.push(w.eventAt - sentAt)
       if (w.eventAt > 0 && w.fetchStart > 0) eventToFetch.push(w.fetchStart - w.eventAt)
       if (w.fetchMs > 0) fetchMs.push(w.fetchMs)
     }
   }
 
+  offLog?.()
+  offHub?.()
   // The other channel's window did not change (its price is its own), and was not reloaded.
   assert.equal(await b.page.textContent('#price'), bText)
   assert.equal(await b.page.evaluate(() => document.getElementById('price')?.textContent), bText)
@@ -141,13 +185,23 @@ test('a price change made in the Admin API appears in both windows and the filte
     seed: SEED,
     changes: CHANGES,
     windows: 2,
+    refreshOnInvalidation: REFRESH,
     responseToDom: summary(fromResponse),
     requestToDom: summary(fromRequest),
     eventToDom: summary(eventToDom),
     eventToFetchStart: summary(eventToFetch),
+    // Log delivered here → mutation answered; log delivered → hub's log delivered (the refresh hold); hub → page.
+    logToResponse: summary(logToResponse),
+    refreshHold: summary(hold),
+    // A change's invalidations reach the log in several batches: first → last, and batches per change.
+    logSpread: summary(logSpread),
+    logBatchesPerChange: logBatches / CHANGES,
+    hubToPage: summary(sentToEvent),
     refetch: summary(fetchMs),
     // The anchor: the same product query straight to Vendure's Shop API, same run.
     vendureRead: summary(directRead),
+    // The gateway's refresh on invalidation during the run: entries re-fetched before the event went out.
+    refresher: diffStats(refreshedBefore, vendure.refresher?.stats()),
   }
   console.log(`# latency ${JSON.stringify(result)}`)
   mkdirSync(ARTIFACTS, { recursive: true })
@@ -163,6 +217,10 @@ test('a price change made in the Admin API appears in both windows and the filte
   for (const s of [a1, a2, b, list]) assert.deepEqual(s.errors, [])
   // A loose bound that still catches a page that polls or reloads instead of following the stream.
   assert.ok(result.responseToDom.p50 < 500, `p50 ${result.responseToDom.p50} ms`)
+  // Every change re-fetched the product page's query (and the list's) before its event went out,
+  // so the pages' refetches found a fresh entry instead of waiting on Vendure.
+  if (REFRESH) assert.ok((result.refresher?.refreshed ?? 0) >= CHANGES, `refreshed ${result.refresher?.refreshed} for ${CHANGES} changes`)
+  if (REFRESH) assert.equal(result.refresher?.failed, 0)
 })
 
 test('read paths, for the latency breakdown: Vendure direct, through the gateway, through the storefront', async () => {

@@ -5,7 +5,7 @@
  * @module
  */
 import { fileURLToPath } from 'node:url'
-import { type Cache, type CacheOptions, createCache, createAuthorizer, type TokenConfig } from 'larder'
+import { type Cache, type CacheOptions, createCache, createAuthorizer, type InvalidationLog, type TokenConfig } from 'larder'
 import type { RulesSpec, RuleSet } from 'larder/events'
 import { redisLog, redisStore } from 'larder/redis'
 
@@ -58,6 +58,12 @@ export interface LarderPluginOptions {
   anonymousStreams?: boolean
   /** Origins allowed to read the stream cross-origin. */
   allowOrigin?: string | readonly string[]
+  /**
+   * The log the SSE hub follows. Default: the cache's. Give it a gateway refresher's view
+   * (`createInvalidationRefresher(…).log`, larder/gateway) when the gateway caching the Shop API
+   * runs in this process, so each event goes out once the cached answers it touched were re-fetched.
+   */
+  streamLog?: InvalidationLog
   /** Path prefix of the mounted Larder routes. Default `/_larder` (stream: `/_larder/stream`). */
   basePath?: string
   /** Vendure's CacheService on Larder (`systemOptions.cacheStrategy`). Default true. */

@@ -38,7 +38,7 @@ export function createRuntime(o: LarderPluginOptions): LarderRuntime {
   let channels: ChannelDirectory | undefined
   let encode: ((id: string) => string) | undefined
   const hub = createSseHub({
-    log: cache.log,
+    log: o.streamLog ?? cache.log,
     path: `${o.basePath ?? '/_larder'}/stream`,
     tokenSecret: o.streamSecret,
     anonymous: o.anonymousStreams,

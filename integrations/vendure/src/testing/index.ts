@@ -20,7 +20,7 @@ import { AutoIncrementIdStrategy, DefaultLogger, type InitialData, LanguageCode,
 import { createTestEnvironment, registerInitializer, type SimpleGraphQLClient, SqljsInitializer, type TestServer, testConfig } from '@vendure/testing'
 import { parse } from 'graphql'
 import { type Cache, createCache } from 'larder'
-import { createGateway, type Gateway } from 'larder/gateway'
+import { createGateway, createInvalidationRefresher, type Gateway, type InvalidationRefresher } from 'larder/gateway'
 import { redisLog, redisStore } from 'larder/redis'
 import { freePort } from 'larder/testing'
 import type { LarderPluginOptions } from '../options.ts'
@@ -66,8 +66,12 @@ export interface TestVendureOptions {
    * Also start the Larder gateway in front of Vendure (tenant from `vendure-token`, default
    * channel otherwise), sharing the plugin's cache (built here from `larder.redis` when
    * `larder.cache` is not given) and serving the plugin's SSE stream at `/_larder/stream`.
+   * The gateway refreshes recently read Shop API answers right after an invalidation, and the
+   * stream sends each event after those refreshes (larder/gateway refresh on invalidation).
    */
   gateway?: boolean
+  /** With `gateway`: turn the refresh on invalidation off (the stream then follows the cache's log directly). Default true. */
+  refreshOnInvalidation?: boolean
 }
 
 export interface TestVendure {
@@ -85,6 +89,8 @@ export interface TestVendure {
   /** With `gateway: true`: the gateway's base URL (`/shop-api`, `/_larder/stream` …) and the shared cache. */
   gatewayUrl?: string
   cache?: Cache
+  /** With `gateway` (and refreshOnInvalidation): the gateway's refresher. */
+  refresher?: InvalidationRefresher
   /** Sets a variant's price in one channel through the Admin API (resolves with the mutation's answer). */
   setPrice(variantId: string, price: number, channelToken: string): Promise<void>
   close(): Promise<void>
@@ -113,6 +119,8 @@ export async function startTestVendure(o: TestVendureOptions = {}): Promise<Test
     ownCache = r ? createCache({ l2: redisStore({ url: r }), log: redisLog({ url: r, stream: larder.stream ?? 'larder' }) }) : createCache()
     larder.cache = ownCache
   }
+  const refresher = o.gateway && larder.cache && o.refreshOnInvalidation !== false ? createInvalidationRefresher({ cache: larder.cache }) : undefined
+  if (refresher) larder.streamLog = refresher.log
   const config = mergeConfig(
     mergeConfig(testConfig, {
       apiOptions: { port, hostname: '127.0.0.1' },
@@ -128,6 +136,7 @@ export async function startTestVendure(o: TestVendureOptions = {}): Promise<Test
   let gw: Gateway | undefined
   const cleanup = async () => {
     await gw?.close().catch(() => {})
+    refresher?.close()
     await server.destroy().catch(() => {})
     await ownCache?.close().catch(() => {})
     rmSync(dataDir, { recursive: true, force: true })
@@ -159,12 +168,14 @@ export async function startTestVendure(o: TestVendureOptions = {}): Promise<Test
         // The plugin's SSE hub, so pages reach the stream on the gateway's origin too.
         routes: [(req, res, ctx) => LarderPlugin.runtime?.hub.route(req, res, ctx) ?? false],
         logger: silentLogger(),
+        refresher,
       })
       gatewayUrl = `http://127.0.0.1:${(await gw.listen(0)).port}`
     }
     return {
       gatewayUrl,
       cache: larder.cache,
+      refresher,
       port,
       url,
       shopApi: `${url}/shop-api`,

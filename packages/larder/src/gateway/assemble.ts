@@ -48,7 +48,8 @@ export interface GatewayParts {
 /** Creates the parts and mounts their routes (hub, metrics, event ingest, then the admin API). */
 export function assembleGateway(o: GatewayPartsOptions): GatewayParts {
   const { cache, auth, routes } = o
-  const hub = createSseHub({ log: cache.log, tokenSecret: o.stream?.secret, anonymous: o.stream?.anonymous })
+  // With refresh on invalidation, events go out after the gateway re-fetched what they invalidated.
+  const hub = createSseHub({ log: o.gateway.refresher?.log ?? cache.log, tokenSecret: o.stream?.secret, anonymous: o.stream?.anonymous })
   const admin = createAdminApi({ cache, auth, hub, purger: o.gateway.purger })
   const metrics = o.metrics ?? createMetrics({ auth, stats: () => cache.stats() })
   const processor = o.rules ? createEventProcessor({ cache, rules: o.rules, ...(o.onEventError ? { onError: o.onEventError } : {}) }) : undefined

@@ -30,9 +30,11 @@ import { reservedTarget } from './request-guard.ts'
 import { isAuthority } from '../http/headers.ts'
 import { checkRequestHead } from './request-head.ts'
 import { createTenantResolver } from './tenant.ts'
+import type { InvalidationRefresher } from './refresh-on-invalidation.ts'
 
 export { createTenantResolver, type TenantResolver, type TenantResolverOptions } from './tenant.ts'
 export { loadGatewayConfig, type GatewayConfigFile } from './config.ts'
+export { createInvalidationRefresher, type InvalidationRefresher, type RefresherOptions } from './refresh-on-invalidation.ts'
 export { assembleGateway, type GatewayParts, type GatewayPartsOptions } from './assemble.ts'
 
 export interface GatewayOptions {
@@ -85,6 +87,12 @@ export interface GatewayOptions {
    * gateway's own view (gateway/forwarded.ts). Default: none.
    */
   trustProxy?: string | readonly string[]
+  /**
+   * Refresh on invalidation (gateway/refresh-on-invalidation.ts): recently read entries that an
+   * invalidation removed are fetched again at once; give its `log` to the SSE hub so events go
+   * out after those refreshes. Built on the same `cache`.
+   */
+  refresher?: InvalidationRefresher
   /** Closed with the gateway (CDN forwarders, SSE hub …). */
   closeables?: { close(): unknown }[]
   onError?: (err: unknown, context: string) => void
@@ -95,6 +103,8 @@ export interface Gateway {
   http: HttpCache
   /** The purge handler (POST /_larder/purge and PURGE); give it to the admin API mounted here. */
   purger: Purger
+  /** The `refresher` option (refresh on invalidation), if given. */
+  refresher: InvalidationRefresher | undefined
   listen(port: number, host?: string): Promise<AddressInfo>
   close(): Promise<void>
 }
@@ -114,8 +124,10 @@ export function createGateway(o: GatewayOptions): Gateway {
     preserveHost: o.preserveHost,
     forwarding: { trust: parseTrustProxy(o.trustProxy), ownToken: o.auth === undefined ? undefined : (h) => (o.auth as Authorizer).authenticate(h) !== null },
     stripSurrogateKeys: o.http?.stripSurrogateKeys,
+    onRead: o.refresher ? (tenant, info) => o.refresher?.record(tenant, info) : undefined,
     onError: o.onError,
   })
+  o.refresher?.attach((tenant, info) => proxy.refresh(tenant, info))
   const purger = createGatewayPurger({ http, auth: o.auth, logger: o.logger ?? pino({ name: 'larder-gateway' }), hosts: o.hosts, keyHost })
   const resolve = createTenantResolver({ header: o.tenantHeader, hosts: o.hosts, fallback: o.defaultTenant })
   const routes = o.routes ?? []
@@ -217,6 +229,7 @@ export function createGateway(o: GatewayOptions): Gateway {
     server,
     http,
     purger,
+    refresher: o.refresher,
     listen(port, host = '127.0.0.1') {
       return new Promise((resolveListen, reject) => {
         server.once('error', reject)

@@ -35,6 +35,8 @@ export interface ProxyOptions {
   keyHost?: (tenant: string) => string | undefined
   /** Trusted proxies and the gateway's own tokens, for the request the origin sees (gateway/forwarded.ts). */
   forwarding?: ForwardingOptions
+  /** Told of every cacheable GET/HEAD answered (the refresh-on-invalidation recorder). */
+  onRead?: (tenant: string, info: RequestInfo) => void
   onError?: (err: unknown, context: string) => void
 }
 
@@ -87,6 +89,7 @@ export class CachingProxy {
 
   /** GET/HEAD: the shared read-side decision (http/handler.ts), then bytes. */
   #cacheable(req: IncomingMessage, res: ServerResponse, tenant: string, info: RequestInfo, matched: RouteMatch | null): Promise<void> {
+    this.#o.onRead?.(tenant, info)
     return this.#flow.begin(tenant, info, matched).then((step) => {
       switch (step.kind) {
         case 'serve':
@@ -109,6 +112,19 @@ export class CachingProxy {
         }
       }
     })
+  }
+
+  /**
+   * Loads `info` with no client when its entry is missing or stale (refresh on invalidation:
+   * gateway/refresh-on-invalidation.ts); resolves true when it fetched, false when a stored
+   * answer was still usable or the request is not cached.
+   */
+  async refresh(tenant: string, info: RequestInfo): Promise<boolean> {
+    const step = await this.#flow.begin(tenant, info, this.#http.match(info.target))
+    if (step.kind !== 'load') return false
+    const load = step.load
+    await this.#fetch(null, load).finally(load.done)
+    return true
   }
 
   /** The origin request's fields: the upstream view (hop-by-hop fields already gone), without Expect, with the origin's Host. */

@@ -1,0 +1,157 @@
+/**
+ * Refresh on invalidation: the gateway re-fetches, right after an invalidation, the cached
+ * GET responses of the invalidated tenant that clients read recently and that the
+ * invalidation removed (or made stale). Pages told of the change (SSE) then refetch a fresh
+ * entry instead of a miss that waits on the origin, and an SSE hub that follows `refresher.log`
+ * sends each event only once those refreshes ended (bounded by `maxWaitMs`).
+ *
+ * Never stale: a refresh is an ordinary load begun after the invalidation entry reached this
+ * process (the cache applied it first: it subscribed to the log before anyone else), so it is
+ * the read a client would make right after the invalidation, fenced the same way; entries the
+ * invalidation did not touch are found in the cache and not fetched. Only tenant-scoped:
+ * an entry of tenant A refreshes only the reads recorded for tenant A, with the headers the
+ * client sent (reads carrying `authorization` or `cookie` are never recorded).
+ * @module
+ */
+import type { Cache } from '../core/api.ts'
+import { SEP } from '../core/keys.ts'
+import type { InvalidationLog, LogEntry, LogSubscriber } from '../core/types.ts'
+import type { RequestInfo } from '../http/engine.ts'
+
+export interface RefresherOptions {
+  cache: Cache
+  /** Only reads seen within this many ms are refreshed. Default 60 000. */
+  windowMs?: number
+  /** Recent reads remembered (least recently read dropped first). Default 256. */
+  maxReads?: number
+  /** The longest `log` holds an entry back for its refreshes (ms). Default 250. */
+  maxWaitMs?: number
+  /** Time of a read (ms). Default Date.now. */
+  now?: () => number
+}
+
+/** What the gateway gives the refresher: a load of one request if its entry is missing or stale (false: nothing loaded). */
+export type RefreshLoad = (tenant: string, info: RequestInfo) => Promise<boolean>
+
+export interface InvalidationRefresher {
+  /** The cache's log, delivering each batch of entries to its subscribers after that batch's refreshes ended. */
+  readonly log: InvalidationLog
+  /** Called by the gateway for each cacheable GET it answers. */
+  record(tenant: string, info: RequestInfo): void
+  /** Set by the gateway the refresher is given to (createGateway({ refresher })). */
+  attach(load: RefreshLoad): void
+  /** Refreshes done (loads that fetched) and skipped (entry still usable), for tests and metrics. */
+  stats(): { refreshed: number; skipped: number; failed: number }
+  /** Resolves once the refreshes running now have ended. */
+  idle(): Promise<void>
+  close(): void
+}
+
+interface Read {
+  tenant: string
+  info: RequestInfo
+  at: number
+}
+
+const INVALIDATING = new Set(['hard', 'soft', 'clear'])
+
+export function createInvalidationRefresher(o: RefresherOptions): InvalidationRefresher {
+  const log = o.cache.log
+  const windowMs = o.windowMs ?? 60_000
+  const maxReads = o.maxReads ?? 256
+  const maxWaitMs = o.maxWaitMs ?? 250
+  const now = o.now ?? Date.now
+  const reads = new Map<string, Read>()
+  const byBatch = new WeakMap<readonly LogEntry[], Promise<void>>()
+  const counts = { refreshed: 0, skipped: 0, failed: 0 }
+  const running = new Set<Promise<void>>()
+  let load: RefreshLoad | undefined
+
+  function refresh(entries: readonly LogEntry[]): Promise<void> {
+    const known = byBatch.get(entries)
+    if (known) return known
+    const tenants = new Set<string>()
+    for (const e of entries) if (INVALIDATING.has(e.kind)) tenants.add(e.tenant)
+    const jobs: Promise<void>[] = []
+    if (load && tenants.size > 0) {
+      const since = now() - windowMs
+      for (const [k, r] of reads) {
+        if (r.at < since) {
+          reads.delete(k)
+          continue
+        }
+        if (!tenants.has(r.tenant)) continue
+        jobs.push(
+          load(r.tenant, r.info).then(
+            (fetched) => void (fetched ? counts.refreshed++ : counts.skipped++),
+            () => void counts.failed++,
+          ),
+        )
+      }
+    }
+    const done = jobs.length === 0 ? Promise.resolve() : Promise.all(jobs).then(() => {})
+    if (jobs.length > 0) {
+      running.add(done)
+      void done.finally(() => running.delete(done))
+    }
+    byBatch.set(entries, done)
+    return done
+  }
+
+  // Refreshes run whether or not anything follows `log` (a gateway without a hub still gains).
+  const unsubscribe = log.subscribe({ entries: (es) => void refresh(es), gap: () => {} }, 'now')
+
+  function bounded(p: Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const limit = new Promise<void>((r) => {
+      timer = setTimeout(r, maxWaitMs)
+    })
+    return Promise.race([p, limit]).finally(() => clearTimeout(timer))
+  }
+
+  function subscribe(sub: LogSubscriber, fromId?: number | 'now'): () => void {
+    // One chain per subscriber keeps its batches (and gaps) in log order.
+    let chain = Promise.resolve()
+    return log.subscribe(
+      {
+        entries(es) {
+          const ready = refresh(es)
+          chain = chain.then(() => bounded(ready)).then(() => sub.entries(es))
+        },
+        gap(g) {
+          chain = chain.then(() => sub.gap(g))
+        },
+      },
+      fromId,
+    )
+  }
+
+  const view = new Proxy(log, {
+    get(target, prop) {
+      if (prop === 'subscribe') return subscribe
+      const v = Reflect.get(target, prop, target)
+      return typeof v === 'function' ? v.bind(target) : v
+    },
+  })
+
+  return {
+    log: view,
+    record(tenant, info) {
+      const h = info.headers
+      if (info.method !== 'GET' || h.authorization !== undefined || h.cookie !== undefined || h.range !== undefined) return
+      const k = tenant + SEP + info.target
+      reads.delete(k)
+      reads.set(k, { tenant, info, at: now() })
+      if (reads.size > maxReads) reads.delete(reads.keys().next().value as string)
+    },
+    attach(l) {
+      load = l
+    },
+    stats: () => ({ ...counts }),
+    idle: () => Promise.all([...running]).then(() => {}),
+    close() {
+      unsubscribe()
+      reads.clear()
+    },
+  }
+}
