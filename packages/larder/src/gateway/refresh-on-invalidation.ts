@@ -14,6 +14,7 @@
  * @module
  */
 import type { Cache } from '../core/api.ts'
+import { LarderError } from '../core/errors.ts'
 import { SEP } from '../core/keys.ts'
 import type { InvalidationLog, LogEntry, LogSubscriber } from '../core/types.ts'
 import type { RequestInfo } from '../http/engine.ts'
@@ -24,6 +25,8 @@ export interface RefresherOptions {
   windowMs?: number
   /** Recent reads remembered (least recently read dropped first). Default 256. */
   maxReads?: number
+  /** Refresh loads running at once toward the origin (a tenant-wide clear refreshes up to maxReads). Default 8. */
+  concurrency?: number
   /** The longest `log` holds an entry back for its refreshes (ms). Default 250. */
   maxWaitMs?: number
   /** Time of a read (ms). Default Date.now. */
@@ -60,6 +63,24 @@ export function createInvalidationRefresher(o: RefresherOptions): InvalidationRe
   const windowMs = o.windowMs ?? 60_000
   const maxReads = o.maxReads ?? 256
   const maxWaitMs = o.maxWaitMs ?? 250
+  const concurrency = o.concurrency ?? 8
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new LarderError('E_INVALID_OPTION', 'refresher concurrency must be a positive integer')
+  // A slot is handed straight to the next waiting refresh, so never more than `concurrency` run.
+  let active = 0
+  const waiting: (() => void)[] = []
+  const release = () => {
+    const next = waiting.shift()
+    if (next) next()
+    else active--
+  }
+  function limited<T>(fn: () => Promise<T>): Promise<T> {
+    const start = () => fn().finally(release)
+    if (active < concurrency) {
+      active++
+      return start()
+    }
+    return new Promise<void>((r) => waiting.push(r)).then(start)
+  }
   const now = o.now ?? Date.now
   const reads = new Map<string, Read>()
   const byBatch = new WeakMap<readonly LogEntry[], Promise<void>>()
@@ -81,8 +102,9 @@ export function createInvalidationRefresher(o: RefresherOptions): InvalidationRe
           continue
         }
         if (!tenants.has(r.tenant)) continue
+        const run = load
         jobs.push(
-          load(r.tenant, r.info).then(
+          limited(() => run(r.tenant, r.info)).then(
             (fetched) => void (fetched ? counts.refreshed++ : counts.skipped++),
             () => void counts.failed++,
           ),

@@ -118,3 +118,41 @@ describe('gateway refresh on invalidation', () => {
     releaseSlow?.()
   })
 })
+
+describe('refresher concurrency', () => {
+  it('a tenant-wide invalidation never runs more refresh loads at once than `concurrency`; every read is still refreshed', async () => {
+    const cache = createCache()
+    const refresher = createInvalidationRefresher({ cache, concurrency: 3, maxWaitMs: 10_000 })
+    let running = 0
+    let most = 0
+    const held: (() => void)[] = []
+    refresher.attach(async () => {
+      running++
+      most = Math.max(most, running)
+      await new Promise<void>((r) => held.push(r))
+      running--
+      return true
+    })
+    try {
+      for (let i = 0; i < 20; i++) refresher.record('acme', { method: 'GET', host: 'shop', target: `/p/${i}`, headers: {} })
+      await cache.tenant('acme').clear()
+      // Release the held loads one by one as they arrive until all 20 have run.
+      let released = 0
+      while (released < 20) {
+        await new Promise((r) => setImmediate(r))
+        assert.ok(running <= 3, `running ${running}`)
+        const next = held.shift()
+        if (next) {
+          next()
+          released++
+        }
+      }
+      await refresher.idle()
+      assert.equal(most, 3)
+      assert.equal(refresher.stats().refreshed, 20)
+    } finally {
+      refresher.close()
+      await cache.close()
+    }
+  })
+})
