@@ -1,3 +1,18 @@
+/**
+ * Where a cold Larder read (L1 off: the L2 path) spends its time next to a bare ioredis GET,
+ * layer by layer, on one throwaway redis-server (the Vendure benchmark's ≈ 200-byte value, one tag):
+ * - ioredis GET + JSON.parse of the plain JSON (the anchor: what RedisCacheStrategy does);
+ * - the same with ioredis `commandTimeout` (the per-command timer redisStore's client runs);
+ * - ioredis GET of Larder's stored entry + decodeEntry (the envelope: bytes and decoding);
+ * - redisStore.get (breaker, local-epochs verdict), also on a client without commandTimeout
+ *   (then the breaker's shared ticker bounds the call);
+ * - cache.get with L1 off (the engine on top).
+ * Prints the CPU time per read of each subject (process.cpuUsage, the least of CPU_ROUNDS
+ * runs of 2,000 reads: less noisy than wall time on a shared machine), the interleaved wall
+ * time ratios, and the Redis commands the interleaved part sent (GET only, no script).
+ *
+ * Run: node --import tsx --conditions=larder-src bench/cold-read-micro.ts [batch=200] [batches=100]
+ */
 import { loadavg } from 'node:os'
 import { createCache } from '../packages/larder/src/core/cache.ts'
 import { connect } from '../packages/larder/src/redis/connection.ts'
