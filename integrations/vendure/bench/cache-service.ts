@@ -7,7 +7,8 @@
  *   (in-process SQLite: a networked PostgreSQL/MySQL would be slower);
  * - LarderCacheStrategy, repeated reads: L1 hits (L2 = the same redis-server, the Redis log);
  * - LarderCacheStrategy, cold reads: a cache with L1 off, so every read is the L2 path
- *   (one round trip running Larder's READ script: value + tag/tenant epochs).
+ *   (one plain GET of Larder's entry, judged against the epochs its log reader heard;
+ *   bench/cold-read-micro.ts splits its cost layer by layer).
  *
  * Every subject is Vendure's own CacheService class over its strategy. Subjects take turns in
  * small interleaved batches (rotating who goes first) on a shared, noisy machine.

@@ -47,13 +47,21 @@ export class LarderCacheStrategy implements CacheStrategy {
     return this.#scope.tenant
   }
 
-  async get<T>(key: string): Promise<T | undefined> {
+  /** Not an async function: one `.then` on the cache's promise (a cold read is one GET and a hop). */
+  get<T>(key: string): Promise<T | undefined> {
+    let p: Promise<T | undefined>
     try {
-      return (await this.#t.get<T>(key)) ?? undefined
+      p = this.#t.get<T>(key)
     } catch (err) {
-      this.#onError(err, `cache get ${key.slice(0, 100)}`)
-      return undefined
+      p = Promise.reject(err)
     }
+    return p.then(
+      (v) => v ?? undefined,
+      (err) => {
+        this.#onError(err, `cache get ${key.slice(0, 100)}`)
+        return undefined
+      },
+    )
   }
 
   async set<T>(key: string, value: T, options?: SetCacheKeyOptions): Promise<void> {

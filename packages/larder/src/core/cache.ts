@@ -31,6 +31,13 @@ import { Writes } from './writes.ts'
 
 export type { Scope } from './entry.ts'
 
+/** A read's answer: the entry, its state and the tier that held it. */
+interface Found {
+  entry: L1Entry
+  state: number
+  layer: 'l1' | 'l2'
+}
+
 function isLeaseProvider(s: unknown): s is LeaseProvider {
   return typeof (s as LeaseProvider | undefined)?.acquire === 'function' && typeof (s as LeaseProvider).wait === 'function'
 }
@@ -190,24 +197,30 @@ export class CacheEngine implements Cache {
   #readL2(scope: Scope, qkey: string, now: number): Promise<{ entry: L1Entry; state: number } | undefined> {
     const l2 = this.l2
     if (!l2) return Promise.resolve(undefined)
-    let pending: Promise<StoredEntry | undefined>
-    try {
-      pending = Promise.resolve(l2.get(qkey))
-    } catch (err) {
-      pending = Promise.reject(err)
-    }
-    return pending.then(
-      (got) => {
-        const e = got as L1Entry | undefined
-        if (!e) return undefined
-        const state = this.#judge(scope, qkey, e, now)
-        return state === DEAD ? undefined : { entry: e, state }
-      },
+    return this.#l2Get(l2, qkey).then(
+      (got) => this.#judgeL2(scope, qkey, got, now),
       (err) => {
         this.#onError(err, 'l2.get')
         return undefined
       },
     )
+  }
+
+  /** The store's promise for one key (a synchronous throw becomes a rejection). */
+  #l2Get(l2: Store, qkey: string): Promise<StoredEntry | undefined> {
+    try {
+      return Promise.resolve(l2.get(qkey))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /** What L2 answered, judged: the entry and its state, never a dead one. */
+  #judgeL2(scope: Scope, qkey: string, got: StoredEntry | undefined, now: number): { entry: L1Entry; state: number } | undefined {
+    const e = got as L1Entry | undefined
+    if (!e) return undefined
+    const state = this.#judge(scope, qkey, e, now)
+    return state === DEAD ? undefined : { entry: e, state }
   }
 
   #putL1(qkey: string, e: L1Entry): void {
@@ -225,10 +238,13 @@ export class CacheEngine implements Cache {
   }
 
   /**
-   * L1, then L2: the entry and its state, never a dead one. A stale L1 entry is answered only
-   * with `allowStale`; otherwise L2 is asked for a fresher copy. What L2 answers is kept in L1.
+   * L1, then L2: the entry and its state (undefined: a miss), never a dead one, handed to
+   * `done`, whose answer the promise resolves with. A stale L1 entry is answered only with
+   * `allowStale`; otherwise L2 is asked for a fresher copy. What L2 answers is kept in L1.
+   * The L2 path is one `.then` on the store's promise (judging, L1 admission and `done` in
+   * the same step): a cold read costs the round trip and one promise hop here.
    */
-  #find(scope: Scope, key: string, allowStale: boolean): Promise<{ entry: L1Entry; state: number; layer: 'l1' | 'l2' } | undefined> {
+  #find<T>(scope: Scope, key: string, allowStale: boolean, done: (r: Found | undefined) => T): Promise<T> {
     try {
       validateKey(key)
       this.#state.open()
@@ -242,18 +258,41 @@ export class CacheEngine implements Cache {
     if (e !== undefined) {
       const state = this.#judge(scope, qkey, e, now, true)
       if (now > this.#trustedUntil && state !== DEAD && !this.#logTrusted(now, this.#defaults.maxStaleness)) unverified = e
-      else if (state === FRESH || (state === STALE && allowStale)) return Promise.resolve({ entry: e, state, layer: 'l1' as const })
+      else if (state === FRESH || (state === STALE && allowStale)) {
+        try {
+          return Promise.resolve(done({ entry: e, state, layer: 'l1' }))
+        } catch (err) {
+          return Promise.reject(err)
+        }
+      }
       if (state === DEAD) this.l1?.delete([qkey])
     }
-    return this.#readL2(scope, qkey, now).then((r) => {
-      if (r === undefined || (r.state === STALE && !allowStale)) return allowStale && unverified !== undefined ? { entry: unverified, state: UNVERIFIED, layer: 'l1' as const } : undefined
-      this.#putL1(qkey, r.entry)
-      return { entry: r.entry, state: r.state, layer: 'l2' as const }
-    })
+    const fallback = (): T => done(allowStale && unverified !== undefined ? { entry: unverified, state: UNVERIFIED, layer: 'l1' } : undefined)
+    const l2 = this.l2
+    if (!l2) {
+      try {
+        return Promise.resolve(fallback())
+      } catch (err) {
+        return Promise.reject(err)
+      }
+    }
+    return this.#l2Get(l2, qkey).then(
+      (got) => {
+        const r = this.#judgeL2(scope, qkey, got, now)
+        if (r === undefined || (r.state === STALE && !allowStale)) return fallback()
+        this.#putL1(qkey, r.entry)
+        return done({ entry: r.entry, state: r.state, layer: 'l2' })
+      },
+      (err) => {
+        // A failing L2 is a miss (never a rejected read).
+        this.#onError(err, 'l2.get')
+        return fallback()
+      },
+    )
   }
 
   get<V>(scope: Scope, key: string): Promise<V | undefined> {
-    return this.#find(scope, key, false).then((r) => {
+    return this.#find(scope, key, false, (r) => {
       if (r === undefined) {
         this.#miss(scope, key)
         return undefined
@@ -264,7 +303,7 @@ export class CacheEngine implements Cache {
   }
 
   getEntry<V>(scope: Scope, key: string, counts?: (value: V) => boolean): Promise<{ value: V; stale: boolean; unverified?: true } | undefined> {
-    return this.#find(scope, key, true).then((r) => {
+    return this.#find(scope, key, true, (r) => {
       if (r === undefined) {
         this.#miss(scope, key)
         return undefined
