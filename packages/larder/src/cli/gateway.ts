@@ -33,6 +33,7 @@ import { type GatewayConfigFile, loadGatewayConfig } from '../gateway/config.ts'
 import { startEventSources } from '../gateway/event-sources.ts'
 import { parseTrustProxy } from '../gateway/forwarded.ts'
 import { createGateway, type Gateway } from '../gateway/index.ts'
+import { createInvalidationRefresher } from '../gateway/refresh-on-invalidation.ts'
 import { createForwarders, type ForwarderSpec } from '../http/cdn/index.ts'
 import { joinNegativeValues, listenErrorMessage, parsePort } from './args.ts'
 
@@ -41,7 +42,7 @@ const USAGE = `usage: larder gateway --origin http://127.0.0.1:3000 [--port 8080
                       [--tenant-header X-Tenant-Id] [--admin-token TOKEN] [--workers N]
                       [--stream-secret SECRET] [--stream-anonymous] [--trust-proxy IP/CIDR,...] [--key-host HOST]
                       [--client-headers-timeout MS] [--client-request-timeout MS]
-                      [--max-connections-per-client N]`
+                      [--max-connections-per-client N] [--refresh-on-invalidation]`
 
 export async function run(argv: string[]): Promise<number | undefined> {
   let args: ReturnType<typeof parse>
@@ -122,6 +123,9 @@ export async function run(argv: string[]): Promise<number | undefined> {
     const auth = createAuthorizer(tokens)
     const cache = createCache(cacheOptions)
     closeables.push(cache)
+    const refresh = args.values['refresh-on-invalidation'] === true || env.LARDER_REFRESH_ON_INVALIDATION === '1' || file.cache?.refresh_on_invalidation === true
+    const refresher = refresh ? createInvalidationRefresher({ cache }) : undefined
+    if (refresher) closeables.unshift(refresher)
     if (file.forwarders?.length) closeables.unshift(createForwarders(cache.log, file.forwarders as unknown as ForwarderSpec[], { onError: (err, f) => console.error(`[gateway] ${f} purge forwarding failed: ${(err as Error).message}`) }))
     // Filled once the gateway (and its HTTP engine) exists; the gateway reads this array per request.
     const routes: LarderRoute[] = []
@@ -131,6 +135,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
       auth: tokens.length > 0 ? auth : undefined,
       tenantHeader,
       hosts: file.hosts,
+      refresher,
       keyHost: (args.values['key-host'] as string | undefined) ?? (env.LARDER_KEY_HOST || undefined),
       defaultTenant: file.default_tenant,
       policies: file.routes,
@@ -249,6 +254,8 @@ function parse(argv: string[]) {
       'client-headers-timeout': { type: 'string' },
       'client-request-timeout': { type: 'string' },
       'max-connections-per-client': { type: 'string' },
+      // Re-fetch recently read responses an invalidation removed (gateway/refresh-on-invalidation.ts).
+      'refresh-on-invalidation': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,

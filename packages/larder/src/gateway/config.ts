@@ -21,7 +21,7 @@ export interface GatewayConfigFile {
   hosts?: Record<string, string>
   tokens?: TokenConfig[]
   routes?: Record<string, Omit<RoutePolicy, 'path'>> | RoutePolicy[]
-  cache?: { max_body_bytes?: number; keep_stale?: string | number; targets?: string[]; name?: string; etag?: boolean }
+  cache?: { max_body_bytes?: number; keep_stale?: string | number; targets?: string[]; name?: string; etag?: boolean; refresh_on_invalidation?: boolean }
   /** Origin timeouts `headers` / `body`; client timeouts `client_headers` / `client_request` (ms, gateway/limits.ts). */
   timeouts?: { headers?: number; body?: number; client_headers?: number; client_request?: number }
   /** Proxies in front of the gateway whose X-Forwarded-* / Forwarded fields are believed: IPs / CIDRs, a list or one comma-separated string. */

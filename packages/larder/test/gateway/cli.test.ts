@@ -54,6 +54,42 @@ describe('larder gateway CLI', () => {
     assert.equal(await gw.exit, 0)
   })
 
+  it('--refresh-on-invalidation: after a purge the gateway re-fetches the recently read response itself; the next read gets the new body without an origin request of its own', async () => {
+    for (const refresh of [true, false]) {
+      const port = await freePort()
+      const gw = runGateway(['--port', String(port), ...(refresh ? ['--refresh-on-invalidation'] : [])], { LARDER_ORIGIN: origin.url, LARDER_ADMIN_TOKEN: ADMIN, LARDER_TENANT_HEADER: 'x-shop' })
+      await gw.ready
+      const base = `http://127.0.0.1:${port}`
+      const path = `/refresh/${refresh}`
+      const asked = () => origin.seen.filter((r) => r.url === path).length
+      try {
+        await get(`${base}${path}`, { 'x-shop': 'acme' })
+        assert.equal((await get(`${base}${path}`, { 'x-shop': 'acme' })).headers.get('x-cache'), 'HIT')
+        const before = asked()
+        const purge = await get(`${base}/_larder/purge`, { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, 'POST', JSON.stringify({ tenant: 'acme', tags: ['cli'] }))
+        assert.equal(purge.status, 200)
+        if (refresh) {
+          // The refresh is the gateway's own origin request, made with no client asking.
+          for (const deadline = Date.now() + 5000; asked() === before; ) {
+            assert.ok(Date.now() < deadline, 'the gateway did not re-fetch the purged response')
+            await new Promise((r) => setImmediate(r))
+          }
+          // The origin numbers its answers: the refresh was its latest one.
+          const refreshed = `${path} ${origin.seen.length}`
+          const next = await get(`${base}${path}`, { 'x-shop': 'acme' })
+          assert.equal(next.text, refreshed, 'the refreshed body, not the purged one')
+          // Served from the refresh (stored, or joined while it ran): no origin request of its own.
+          assert.equal(asked(), before + 1)
+        } else {
+          assert.equal((await get(`${base}${path}`, { 'x-shop': 'acme' })).headers.get('x-cache'), 'MISS')
+        }
+      } finally {
+        gw.child.kill('SIGTERM')
+      }
+      assert.equal(await gw.exit, 0)
+    }
+  })
+
   it('--workers 2 with --redis: one port, a purge through any worker reaches the other', async () => {
     const redis = await startRedis()
     const port = await freePort()
