@@ -13,6 +13,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { type Attributes, type Context, context, createContextKey, type Span, SpanKind, SpanStatusCode, type Tracer, type TracerProvider, trace } from '@opentelemetry/api'
+import { LarderError } from '../core/errors.ts'
 import { channels, type ChannelPayloads, type TracePayloads, traces, type TypedTracingChannel } from '../core/diagnostics.ts'
 
 export interface TracingOptions {
@@ -55,7 +56,12 @@ class ActiveContext extends AsyncLocalStorage<Context> {
  * after registering the SDK (NodeSDK, or a TracerProvider with an AsyncLocalStorage
  * context manager for parent/child links).
  */
+/** Set while tracing is on: a second subscriber set would record every span twice. */
+let active = false
+
 export function enableTracing(options: TracingOptions = {}): Tracing {
+  if (active) throw new LarderError('E_INVALID_OPTION', 'enableTracing() is already on in this process: call disable() on the first one before enabling again (two would record every span twice)')
+  active = true
   const tracer: Tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer('larder')
   const withKeys = options.keys !== false
   const open = new WeakMap<object, Span>()
@@ -173,6 +179,7 @@ export function enableTracing(options: TracingOptions = {}): Tracing {
     disable() {
       if (!enabled) return
       enabled = false
+      active = false
       for (const f of off) f()
     },
   }

@@ -174,6 +174,16 @@ describe('tracing: OpenTelemetry spans from the diagnostics channels', () => {
     assert.equal(trace.getActiveSpan(), undefined)
   })
 
+  it('a second enableTracing() while one is on is refused (it would record every span twice); after disable() it works again', () => {
+    const first = enableTracing({ tracerProvider: provider })
+    try {
+      assert.throws(() => enableTracing({ tracerProvider: provider }), (err: Error & { code?: string }) => err.code === 'E_INVALID_OPTION' && /already on/.test(err.message))
+    } finally {
+      first.disable()
+    }
+    enableTracing({ tracerProvider: provider }).disable()
+  })
+
   it('enabled without any SDK registered: the no-op tracer of the API, requests and loads work, nothing is recorded', async () => {
     tracing = enableTracing()
     assert.equal(await cache.tenant('acme').getOrSet('product:nosdk', async () => 3), 3)
