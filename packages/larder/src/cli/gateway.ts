@@ -35,6 +35,7 @@ import { parseTrustProxy } from '../gateway/forwarded.ts'
 import { createGateway, type Gateway } from '../gateway/index.ts'
 import { createInvalidationRefresher } from '../gateway/refresh-on-invalidation.ts'
 import { createForwarders, type ForwarderSpec } from '../http/cdn/index.ts'
+import { limitReports } from '../core/report-limit.ts'
 import { joinNegativeValues, listenErrorMessage, parsePort } from './args.ts'
 
 const USAGE = `usage: larder gateway --origin http://127.0.0.1:3000 [--port 8080] [--host 127.0.0.1]
@@ -157,7 +158,8 @@ export async function run(argv: string[]): Promise<number | undefined> {
     })
     const parts = mountParts(routes, cache, auth, gw, file, closeables, stream)
     // The config's event sources (a stream consumer group, pub/sub channels) feed the parts' processor; they close first.
-    const onEventError = (err: unknown, where: string) => console.error(`[gateway] ${where}: ${(err as Error).message}`)
+    // Bad messages come from outside: one line per source per 10 s, with a count of the rest.
+    const onEventError = limitReports((err, where, suppressed) => console.error(`[gateway] ${where}: ${(err as Error).message}${suppressed > 0 ? ` (and ${suppressed} more since the last report)` : ''}`))
     closeables.unshift(...startEventSources(file.event_sources ?? {}, { redisUrl, processor: parts.processor, cache, onError: onEventError }))
   } catch (err) {
     console.error((err as Error).message)
