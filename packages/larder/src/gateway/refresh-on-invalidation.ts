@@ -57,6 +57,12 @@ interface Read {
 }
 
 const INVALIDATING = new Set(['hard', 'soft', 'clear'])
+/**
+ * A client's own request directives and validators are not replayed: a refresh is the plain
+ * read anyone would make (with `Cache-Control: no-cache` kept, one client's reads would each be
+ * fetched from the origin on every invalidation of the tenant, touched or not).
+ */
+const NOT_REPLAYED = ['cache-control', 'pragma', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range']
 
 export function createInvalidationRefresher(o: RefresherOptions): InvalidationRefresher {
   const log = o.cache.log
@@ -162,8 +168,10 @@ export function createInvalidationRefresher(o: RefresherOptions): InvalidationRe
       const h = info.headers
       if (info.method !== 'GET' || h.authorization !== undefined || h.cookie !== undefined || h.range !== undefined) return
       const k = tenant + SEP + info.target
+      const headers = { ...h }
+      for (const name of NOT_REPLAYED) delete headers[name]
       reads.delete(k)
-      reads.set(k, { tenant, info, at: now() })
+      reads.set(k, { tenant, info: { ...info, headers }, at: now() })
       if (reads.size > maxReads) reads.delete(reads.keys().next().value as string)
     },
     attach(l) {

@@ -117,6 +117,19 @@ describe('gateway refresh on invalidation', () => {
     assert.ok(waited >= 90 && waited < 1000, `held ${waited.toFixed(1)} ms`)
     releaseSlow?.()
   })
+
+  it('a client’s request directives (Cache-Control: no-cache, Pragma) are not replayed: an invalidation elsewhere in the tenant re-fetches nothing', async () => {
+    // Replayed as sent, each of a client's no-cache reads would be fetched from the origin on
+    // every invalidation of the tenant, whatever it touched (one client, up to maxReads fetches each time).
+    assert.equal((await get(`${base}/c`, { 'x-tenant-id': 'gamma', 'cache-control': 'no-cache', pragma: 'no-cache' })).text, '/c v1')
+    const before = refresher.stats()
+    const heard = nextEntry()
+    await cache.tenant('gamma').invalidateTags(['item:unrelated'])
+    await heard
+    await refresher.idle()
+    assert.equal(seen('gamma', '/c'), 1, 'the untouched entry was not fetched again')
+    assert.equal(refresher.stats().refreshed - before.refreshed, 0)
+  })
 })
 
 describe('refresher concurrency', () => {
