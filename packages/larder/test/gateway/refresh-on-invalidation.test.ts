@@ -130,6 +130,17 @@ describe('gateway refresh on invalidation', () => {
     assert.equal(seen('gamma', '/c'), 1, 'the untouched entry was not fetched again')
     assert.equal(refresher.stats().refreshed - before.refreshed, 0)
   })
+
+  it('one tenant reading many URLs cannot push another tenant’s reads out of the record', async () => {
+    await get(`${base}/d`, { 'x-tenant-id': 'delta' })
+    for (let i = 0; i < 300; i++) await get(`${base}/flood${i}`, { 'x-tenant-id': 'flood' })
+    version.set('delta /d', 2)
+    const heard = nextEntry()
+    await cache.tenant('delta').invalidateTags(['item:d'])
+    await heard
+    await refresher.idle()
+    assert.equal(seen('delta', '/d'), 2, 'delta’s recent read was still recorded and refreshed')
+  })
 })
 
 describe('refresher concurrency', () => {
