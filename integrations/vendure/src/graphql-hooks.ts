@@ -38,6 +38,8 @@ export interface ShopCacheHookOptions {
   ttlSeconds: number
   uncacheable: ReadonlySet<string>
   maxKeys: number
+  /** Vendure's `apiOptions.channelTokenKey` (the gateway's tenant header). Default `vendure-token`. */
+  channelTokenKey?: string
 }
 
 type Req = { method?: string; originalUrl?: string; url?: string; headers: Record<string, string | string[] | undefined> }
@@ -47,6 +49,12 @@ function pathOf(req: Req | undefined): string {
   const u = req?.originalUrl ?? req?.url ?? ''
   const q = u.indexOf('?')
   return q < 0 ? u : u.slice(0, q)
+}
+
+function queryHas(req: Req, name: string): boolean {
+  const u = req.originalUrl ?? req.url ?? ''
+  const q = u.indexOf('?')
+  return q >= 0 && new URLSearchParams(u.slice(q + 1)).has(name)
 }
 
 function under(path: string, apiPath: string): boolean {
@@ -92,6 +100,10 @@ export function shopCacheVerdict(rc: GraphQLRequestContextWillSendResponse<Ctx>,
   // A session started during this request (cookie token method): its Set-Cookie must never be
   // stored and replayed to the next visitor.
   if ((req as { session?: { isPopulated?: boolean } }).session?.isPopulated === true) return { no: 'a session cookie is being set' }
+  // Vendure prefers a channel token in the query string to the header, the gateway keys its
+  // tenant by the header: cached, the answer would sit in another channel's tenant, beyond
+  // that channel's purges.
+  if (queryHas(req, o.channelTokenKey ?? 'vendure-token')) return { no: 'the channel is named in the query string' }
   const fields = rootFields(rc.document, rc.operation.selectionSet)
   if (!fields) return { no: 'unknown fragment' }
   const bad = fields.find((f) => o.uncacheable.has(f))

@@ -71,6 +71,7 @@ export class LarderPlugin implements OnApplicationBootstrap, OnApplicationShutdo
           shopApiPath: config.apiOptions.shopApiPath,
           ttlSeconds: s.ttlSeconds ?? 300,
           maxKeys: s.maxKeys ?? 64,
+          channelTokenKey: config.apiOptions.channelTokenKey,
           uncacheable: new Set([...DEFAULT_UNCACHEABLE_FIELDS, ...(s.uncacheableFields ?? [])]),
         }) as unknown as VendureApolloPlugin,
       )

@@ -146,6 +146,27 @@ describe('Shop API through the gateway', () => {
     }
   })
 
+  test('a channel named in the query string (?vendure-token=) is never cached: the gateway keys by the header, Vendure prefers the query', async () => {
+    const [laptop] = v.products
+    // Header says the default channel, the query the second one: Vendure answers the second
+    // channel; stored, the entry would sit in the default channel's tenant, where purges of the
+    // second channel never reach it.
+    const url = `${gwUrl}/shop-api?vendure-token=${v.channels.second}&query=${encodeURIComponent(PRODUCT_QUERY(laptop.id))}`
+    const read = async () => {
+      const r = await fetch(url, { headers: { 'vendure-token': v.channels.default } })
+      assert.equal(r.status, 200)
+      const body = (await r.json()) as { data: { product: { variants: { id: string; price: number }[] } } }
+      return { cc: r.headers.get('cache-control'), xc: r.headers.get('x-cache') ?? '', price: body.data.product.variants[0]?.price }
+    }
+    await read()
+    const variant = laptop.variants[0].id
+    await v.setPrice(variant, 333_00, v.channels.second)
+    const got = await read()
+    assert.equal(got.price, 333_00, 'the second channel’s new price, not a stale copy')
+    assert.doesNotMatch(got.xc, /HIT/i)
+    assert.equal(got.cc, 'private, no-store')
+  })
+
   test('0 stale reads over 200 seeded random price mutations and reads in two channels', async () => {
     const seed = Number(process.env.SEED ?? Date.now() % 1_000_000)
     console.log(`# seed ${seed} (SEED=${seed} to replay)`)

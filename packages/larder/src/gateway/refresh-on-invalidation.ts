@@ -23,7 +23,10 @@ export interface RefresherOptions {
   cache: Cache
   /** Only reads seen within this many ms are refreshed. Default 60 000. */
   windowMs?: number
-  /** Recent reads remembered (least recently read dropped first). Default 256. */
+  /**
+   * Recent reads remembered. Default 256. When full, the tenant with the most reads loses its
+   * least recently read one, so one tenant's many URLs cannot push out the others' reads.
+   */
   maxReads?: number
   /** Refresh loads running at once toward the origin (a tenant-wide clear refreshes up to maxReads). Default 8. */
   concurrency?: number
@@ -57,6 +60,12 @@ interface Read {
 }
 
 const INVALIDATING = new Set(['hard', 'soft', 'clear'])
+/**
+ * A client's own request directives and validators are not replayed: a refresh is the plain
+ * read anyone would make (with `Cache-Control: no-cache` kept, one client's reads would each be
+ * fetched from the origin on every invalidation of the tenant, touched or not).
+ */
+const NOT_REPLAYED = ['cache-control', 'pragma', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range']
 
 export function createInvalidationRefresher(o: RefresherOptions): InvalidationRefresher {
   const log = o.cache.log
@@ -83,6 +92,15 @@ export function createInvalidationRefresher(o: RefresherOptions): InvalidationRe
   }
   const now = o.now ?? Date.now
   const reads = new Map<string, Read>()
+  const perTenantCount = new Map<string, number>()
+  const forget = (k: string): void => {
+    const r = reads.get(k)
+    if (!r) return
+    reads.delete(k)
+    const n = (perTenantCount.get(r.tenant) ?? 1) - 1
+    if (n > 0) perTenantCount.set(r.tenant, n)
+    else perTenantCount.delete(r.tenant)
+  }
   const byBatch = new WeakMap<readonly LogEntry[], Promise<void>>()
   const counts = { refreshed: 0, skipped: 0, failed: 0 }
   const running = new Set<Promise<void>>()
@@ -98,7 +116,7 @@ export function createInvalidationRefresher(o: RefresherOptions): InvalidationRe
       const since = now() - windowMs
       for (const [k, r] of reads) {
         if (r.at < since) {
-          reads.delete(k)
+          forget(k)
           continue
         }
         if (!tenants.has(r.tenant)) continue
@@ -162,9 +180,21 @@ export function createInvalidationRefresher(o: RefresherOptions): InvalidationRe
       const h = info.headers
       if (info.method !== 'GET' || h.authorization !== undefined || h.cookie !== undefined || h.range !== undefined) return
       const k = tenant + SEP + info.target
-      reads.delete(k)
-      reads.set(k, { tenant, info, at: now() })
-      if (reads.size > maxReads) reads.delete(reads.keys().next().value as string)
+      const headers = { ...h }
+      for (const name of NOT_REPLAYED) delete headers[name]
+      forget(k)
+      reads.set(k, { tenant, info: { ...info, headers }, at: now() })
+      perTenantCount.set(tenant, (perTenantCount.get(tenant) ?? 0) + 1)
+      if (reads.size > maxReads) {
+        let biggest = tenant
+        for (const [t, n] of perTenantCount) if (n > (perTenantCount.get(biggest) ?? 0)) biggest = t
+        // Its least recently read entry (insertion order is recency).
+        for (const [old, r] of reads)
+          if (r.tenant === biggest) {
+            forget(old)
+            break
+          }
+      }
     },
     attach(l) {
       load = l
@@ -174,6 +204,7 @@ export function createInvalidationRefresher(o: RefresherOptions): InvalidationRe
     close() {
       unsubscribe()
       reads.clear()
+      perTenantCount.clear()
     },
   }
 }

@@ -117,6 +117,30 @@ describe('gateway refresh on invalidation', () => {
     assert.ok(waited >= 90 && waited < 1000, `held ${waited.toFixed(1)} ms`)
     releaseSlow?.()
   })
+
+  it('a client’s request directives (Cache-Control: no-cache, Pragma) are not replayed: an invalidation elsewhere in the tenant re-fetches nothing', async () => {
+    // Replayed as sent, each of a client's no-cache reads would be fetched from the origin on
+    // every invalidation of the tenant, whatever it touched (one client, up to maxReads fetches each time).
+    assert.equal((await get(`${base}/c`, { 'x-tenant-id': 'gamma', 'cache-control': 'no-cache', pragma: 'no-cache' })).text, '/c v1')
+    const before = refresher.stats()
+    const heard = nextEntry()
+    await cache.tenant('gamma').invalidateTags(['item:unrelated'])
+    await heard
+    await refresher.idle()
+    assert.equal(seen('gamma', '/c'), 1, 'the untouched entry was not fetched again')
+    assert.equal(refresher.stats().refreshed - before.refreshed, 0)
+  })
+
+  it('one tenant reading many URLs cannot push another tenant’s reads out of the record', async () => {
+    await get(`${base}/d`, { 'x-tenant-id': 'delta' })
+    for (let i = 0; i < 300; i++) await get(`${base}/flood${i}`, { 'x-tenant-id': 'flood' })
+    version.set('delta /d', 2)
+    const heard = nextEntry()
+    await cache.tenant('delta').invalidateTags(['item:d'])
+    await heard
+    await refresher.idle()
+    assert.equal(seen('delta', '/d'), 2, 'delta’s recent read was still recorded and refreshed')
+  })
 })
 
 describe('refresher concurrency', () => {
