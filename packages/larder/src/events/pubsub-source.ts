@@ -9,7 +9,9 @@
  * core to distrust L1 for the tenants it serves (`cache.distrust`) as soon as the connection
  * drops, reconnects with backoff (core/backoff.ts), and distrusts once more each time it is
  * subscribed (loads that ran during the gap may have read what the lost messages changed; on
- * the first subscription, L1 may hold entries older than messages sent before it listened). A message that is not JSON, maps to no valid event or breaks a rule is counted
+ * the first subscription, L1 may hold entries older than messages sent before it listened).
+ * A connection that stays open but answers nothing (Redis hung, a half-open socket) sends no
+ * close: a `PING` every `heartbeatMs` without an answer within it counts as lost too. A message that is not JSON, maps to no valid event or breaks a rule is counted
  * and reported (`stats().rejected`, `onError`, the `larder:events:processed` channel); it
  * never stops the source.
  * @module
@@ -37,6 +39,12 @@ export interface PubSubEventSourceOptions extends Omit<ConnectionOptions, 'clust
   maxMessageBytes?: number
   /** Reconnect backoff: initial and maximum delay (full jitter). Defaults 100 ms, 5 s. */
   backoff?: { initialMs?: number; maxMs?: number }
+  /**
+   * A `PING` on this period notices a connection that stays open but silent (Redis hung, a
+   * half-open socket): no answer within it counts as a lost connection (distrust, reconnect).
+   * Default 10 s; 0 disables.
+   */
+  heartbeatMs?: number
   onError?: (err: unknown, context: string) => void
 }
 
@@ -75,6 +83,7 @@ export function createPubSubEventSource(options: PubSubEventSourceOptions): PubS
   const maxBytes = options.maxMessageBytes ?? 256 * 1024
   const backoff = { initialMs: options.backoff?.initialMs ?? 100, maxMs: options.backoff?.maxMs ?? 5_000 }
   const onError = options.onError ?? (() => {})
+  const heartbeatMs = options.heartbeatMs ?? 10_000
   // Reconnects use the shared backoff; we subscribe ourselves after each one, then distrust.
   const retryStrategy = (attempt: number) => backoffDelay(attempt, backoff, Math.random)
   const { client } = connect({ url: options.url, client: options.client, redisOptions: { ...options.redisOptions, retryStrategy, autoResubscribe: false } }, 'createPubSubEventSource')
@@ -169,6 +178,30 @@ export function createPubSubEventSource(options: PubSubEventSourceOptions): PubS
     if (!closed) distrust()
   }
 
+  // PING is allowed on a subscribed connection; an answer that does not come in time is a loss.
+  let pinging = false
+  const heartbeat =
+    heartbeatMs > 0
+      ? setInterval(() => {
+          if (closed || !s.connected || pinging) return
+          pinging = true
+          const t = setTimeout(() => {
+            onError(new LarderError('E_STORE_TIMEOUT', `pub/sub heartbeat got no answer within ${heartbeatMs} ms`), 'pubsub:connection')
+            lost()
+            // Drop the silent socket; ioredis reconnects with backoff and we subscribe on 'ready'.
+            sub.disconnect(true)
+          }, heartbeatMs)
+          sub.ping().then(
+            () => {},
+            () => {},
+          ).finally(() => {
+            clearTimeout(t)
+            pinging = false
+          })
+        }, heartbeatMs)
+      : undefined
+  heartbeat?.unref()
+
   sub.on('message', handle)
   sub.on('ready', () => void subscribe())
   sub.on('close', lost)
@@ -181,6 +214,7 @@ export function createPubSubEventSource(options: PubSubEventSourceOptions): PubS
     async close() {
       if (closed) return
       closed = true
+      if (heartbeat) clearInterval(heartbeat)
       markReady()
       s.connected = false
       await quit(sub)
