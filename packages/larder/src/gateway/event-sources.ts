@@ -7,12 +7,13 @@
  * ```yaml
  * event_sources:
  *   stream: { stream: "larder:events", group: larder }   # consumer: default <host>-<pid>
- *   pubsub: { channels: [seller_changes], tenants: [acme] }
+ *   pubsub: { channels: [seller_changes], tenants: [acme], heartbeat: 5s }   # heartbeat: default 10s, 0 off
  * ```
  * @module
  */
 import { hostname } from 'node:os'
 import type { Cache } from '../core/api.ts'
+import { parseDuration } from '../core/duration.ts'
 import { LarderError } from '../core/errors.ts'
 import type { EventProcessor } from '../events/processor.ts'
 import { createPubSubEventSource } from '../events/pubsub-source.ts'
@@ -20,10 +21,10 @@ import { createRedisEventSource } from '../events/redis-source.ts'
 
 export interface EventSourcesConfig {
   stream?: { stream: string; group: string; consumer?: string; start_id?: '$' | '0' }
-  pubsub?: { channels: string[]; tenants?: string[] }
+  pubsub?: { channels: string[]; tenants?: string[]; heartbeat?: string | number }
 }
 
-const FIELDS = { stream: ['stream', 'group', 'consumer', 'start_id'], pubsub: ['channels', 'tenants'] } as const
+const FIELDS = { stream: ['stream', 'group', 'consumer', 'start_id'], pubsub: ['channels', 'tenants', 'heartbeat'] } as const
 
 function invalid(source: string, message: string): never {
   throw new LarderError('E_INVALID_OPTION', `${source}: ${message}`)
@@ -47,6 +48,13 @@ export function checkEventSources(value: unknown, source: string): asserts value
     } else {
       if (!isStrings(s.channels)) invalid(source, 'event_sources.pubsub.channels must be a non-empty list of channel names')
       if (s.tenants !== undefined && !isStrings(s.tenants)) invalid(source, 'event_sources.pubsub.tenants must be a non-empty list of tenant ids')
+      if (s.heartbeat !== undefined) {
+        try {
+          parseDuration(s.heartbeat as string | number, 'event_sources.pubsub.heartbeat')
+        } catch {
+          invalid(source, `event_sources.pubsub.heartbeat must be a duration such as 5s or 500ms (0: off), got ${JSON.stringify(s.heartbeat).slice(0, 40)}`)
+        }
+      }
     }
   }
 }
@@ -65,7 +73,7 @@ export function startEventSources(
     out.push(createRedisEventSource({ url: o.redisUrl, stream, group, consumer: consumer ?? `${hostname()}-${process.pid}`, startId: start_id, processor: o.processor, onError: o.onError }))
   }
   if (spec.pubsub) {
-    out.push(createPubSubEventSource({ url: o.redisUrl, channels: spec.pubsub.channels, tenants: spec.pubsub.tenants, processor: o.processor, cache: o.cache, onError: o.onError }))
+    out.push(createPubSubEventSource({ url: o.redisUrl, channels: spec.pubsub.channels, tenants: spec.pubsub.tenants, heartbeatMs: spec.pubsub.heartbeat === undefined ? undefined : parseDuration(spec.pubsub.heartbeat), processor: o.processor, cache: o.cache, onError: o.onError }))
   }
   return out
 }

@@ -52,7 +52,7 @@ redis: ${redis.url}
 rules: ${CATALOG}
 event_sources:
   stream: { stream: "shop:events", group: larder }
-  pubsub: { channels: [seller_changes], tenants: [acme] }
+  pubsub: { channels: [seller_changes], tenants: [acme], heartbeat: 2s }
 `,
     )
     const port = await freePort()
@@ -93,6 +93,7 @@ event_sources:
       [`origin: ${origin.url}\nevent_sources: { kafka: {} }\n`, /unknown field "event_sources.kafka"/],
       [`origin: ${origin.url}\nevent_sources: { stream: { stream: s } }\n`, /event_sources.stream.group must be a non-empty string/],
       [`origin: ${origin.url}\nevent_sources: { pubsub: { channels: [] } }\n`, /event_sources.pubsub.channels must be a non-empty list/],
+      [`origin: ${origin.url}\nevent_sources: { pubsub: { channels: [c], heartbeat: soon } }\n`, /event_sources.pubsub.heartbeat must be a duration/],
     ]
     for (const [i, [text, expected]] of cases.entries()) {
       const gw = runGateway(['--config', config(`bad-${i}.yaml`, text), '--port', String(await freePort())])
