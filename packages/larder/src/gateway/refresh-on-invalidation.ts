@@ -15,7 +15,6 @@
  */
 import type { Cache } from '../core/api.ts'
 import { LarderError } from '../core/errors.ts'
-import { SEP } from '../core/keys.ts'
 import type { InvalidationLog, LogEntry, LogSubscriber } from '../core/types.ts'
 import type { RequestInfo } from '../http/engine.ts'
 
@@ -54,7 +53,6 @@ export interface InvalidationRefresher {
 }
 
 interface Read {
-  tenant: string
   info: RequestInfo
   at: number
 }
@@ -91,15 +89,14 @@ export function createInvalidationRefresher(o: RefresherOptions): InvalidationRe
     return new Promise<void>((r) => waiting.push(r)).then(start)
   }
   const now = o.now ?? Date.now
-  const reads = new Map<string, Read>()
-  const perTenantCount = new Map<string, number>()
-  const forget = (k: string): void => {
-    const r = reads.get(k)
-    if (!r) return
-    reads.delete(k)
-    const n = (perTenantCount.get(r.tenant) ?? 1) - 1
-    if (n > 0) perTenantCount.set(r.tenant, n)
-    else perTenantCount.delete(r.tenant)
+  /** tenant → its recent reads by target, least recently read first; a tenant's count is its map's size. */
+  const reads = new Map<string, Map<string, Read>>()
+  let total = 0
+  const forget = (tenant: string, target: string): void => {
+    const mine = reads.get(tenant)
+    if (!mine?.delete(target)) return
+    total--
+    if (mine.size === 0) reads.delete(tenant)
   }
   const byBatch = new WeakMap<readonly LogEntry[], Promise<void>>()
   const counts = { refreshed: 0, skipped: 0, failed: 0 }
@@ -114,19 +111,22 @@ export function createInvalidationRefresher(o: RefresherOptions): InvalidationRe
     const jobs: Promise<void>[] = []
     if (load && tenants.size > 0) {
       const since = now() - windowMs
-      for (const [k, r] of reads) {
-        if (r.at < since) {
-          forget(k)
-          continue
+      const run = load
+      for (const [tenant, mine] of reads) {
+        const invalidated = tenants.has(tenant)
+        for (const [target, r] of mine) {
+          if (r.at < since) {
+            forget(tenant, target)
+            continue
+          }
+          if (!invalidated) continue
+          jobs.push(
+            limited(() => run(tenant, r.info)).then(
+              (fetched) => void (fetched ? counts.refreshed++ : counts.skipped++),
+              () => void counts.failed++,
+            ),
+          )
         }
-        if (!tenants.has(r.tenant)) continue
-        const run = load
-        jobs.push(
-          limited(() => run(r.tenant, r.info)).then(
-            (fetched) => void (fetched ? counts.refreshed++ : counts.skipped++),
-            () => void counts.failed++,
-          ),
-        )
       }
     }
     const done = jobs.length === 0 ? Promise.resolve() : Promise.all(jobs).then(() => {})
@@ -179,21 +179,23 @@ export function createInvalidationRefresher(o: RefresherOptions): InvalidationRe
     record(tenant, info) {
       const h = info.headers
       if (info.method !== 'GET' || h.authorization !== undefined || h.cookie !== undefined || h.range !== undefined) return
-      const k = tenant + SEP + info.target
       const headers = { ...h }
       for (const name of NOT_REPLAYED) delete headers[name]
-      forget(k)
-      reads.set(k, { tenant, info: { ...info, headers }, at: now() })
-      perTenantCount.set(tenant, (perTenantCount.get(tenant) ?? 0) + 1)
-      if (reads.size > maxReads) {
+      forget(tenant, info.target)
+      let mine = reads.get(tenant)
+      if (mine === undefined) reads.set(tenant, (mine = new Map()))
+      mine.set(info.target, { info: { ...info, headers }, at: now() })
+      total++
+      if (total > maxReads) {
         let biggest = tenant
-        for (const [t, n] of perTenantCount) if (n > (perTenantCount.get(biggest) ?? 0)) biggest = t
-        // Its least recently read entry (insertion order is recency).
-        for (const [old, r] of reads)
-          if (r.tenant === biggest) {
-            forget(old)
-            break
+        let most = mine
+        for (const [t, theirs] of reads)
+          if (theirs.size > most.size) {
+            biggest = t
+            most = theirs
           }
+        // Its least recently read entry (insertion order is recency).
+        forget(biggest, most.keys().next().value as string)
       }
     },
     attach(l) {
@@ -204,7 +206,7 @@ export function createInvalidationRefresher(o: RefresherOptions): InvalidationRe
     close() {
       unsubscribe()
       reads.clear()
-      perTenantCount.clear()
+      total = 0
     },
   }
 }
