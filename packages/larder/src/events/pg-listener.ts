@@ -15,6 +15,7 @@
  */
 import type { Cache } from '../core/api.ts'
 import { backoffDelay } from '../core/backoff.ts'
+import { startHeartbeat } from '../core/heartbeat.ts'
 import { LarderError } from '../core/errors.ts'
 import type { EventProcessor } from './processor.ts'
 import { DEFAULT_CHANNEL, DEFAULT_OUTBOX, type SqlClient } from './pg-trigger.ts'
@@ -102,7 +103,7 @@ export function createPgListener(options: PgListenerOptions): PgListener {
   let client: PgClientLike | PgliteLike | undefined
   let unlisten: (() => unknown) | undefined
   let timer: NodeJS.Timeout | undefined
-  let heartbeat: NodeJS.Timeout | undefined
+  let stopHeartbeat: (() => void) | undefined
   let pruner: NodeJS.Timeout | undefined
   let attempt = 0
   /** Wall-clock ms when the connection dropped (replay from here minus the margin). */
@@ -145,7 +146,7 @@ export function createPgListener(options: PgListenerOptions): PgListener {
     client = undefined
     s.connected = false
     lostAt ??= Date.now()
-    if (heartbeat) clearInterval(heartbeat)
+    stopHeartbeat?.()
     if (err) onError(err, 'pg:connection')
     c.end().catch(() => {})
     if (closed) return
@@ -197,20 +198,7 @@ export function createPgListener(options: PgListenerOptions): PgListener {
       lostAt = undefined
       distrust()
     }
-    if (heartbeatMs > 0) {
-      heartbeat = setInterval(() => {
-        const t = setTimeout(() => lost(c, new Error(`heartbeat got no answer within ${heartbeatMs} ms`)), heartbeatMs)
-        t.unref()
-        c.query('SELECT 1').then(
-          () => clearTimeout(t),
-          (err) => {
-            clearTimeout(t)
-            lost(c, err)
-          },
-        )
-      }, heartbeatMs)
-      heartbeat.unref()
-    }
+    if (heartbeatMs > 0) stopHeartbeat = startHeartbeat(heartbeatMs, () => c.query('SELECT 1'), (err) => lost(c, err))
   }
 
   async function start(): Promise<void> {
@@ -256,7 +244,7 @@ export function createPgListener(options: PgListenerOptions): PgListener {
     async close() {
       closed = true
       if (timer) clearTimeout(timer)
-      if (heartbeat) clearInterval(heartbeat)
+      stopHeartbeat?.()
       if (pruner) clearInterval(pruner)
       timer = undefined
       await Promise.resolve(unlisten?.()).catch(() => {})

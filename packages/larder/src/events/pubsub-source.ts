@@ -20,6 +20,7 @@ import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Cache } from '../core/api.ts'
 import { backoffDelay } from '../core/backoff.ts'
+import { startHeartbeat } from '../core/heartbeat.ts'
 import { channels as diagnostics } from '../core/diagnostics.ts'
 import { LarderError } from '../core/errors.ts'
 import { type ConnectionOptions, connect, isCluster, quit } from '../redis/connection.ts'
@@ -178,29 +179,21 @@ export function createPubSubEventSource(options: PubSubEventSourceOptions): PubS
     if (!closed) distrust()
   }
 
-  // PING is allowed on a subscribed connection; an answer that does not come in time is a loss.
-  let pinging = false
-  const heartbeat =
+  // PING is allowed on a subscribed connection; an answer that does not come in time is a loss
+  // (a failed PING is not: the connection's own error and close events report that).
+  const stopHeartbeat =
     heartbeatMs > 0
-      ? setInterval(() => {
-          if (closed || !s.connected || pinging) return
-          pinging = true
-          const t = setTimeout(() => {
-            onError(new LarderError('E_STORE_TIMEOUT', `pub/sub heartbeat got no answer within ${heartbeatMs} ms`), 'pubsub:connection')
+      ? startHeartbeat(
+          heartbeatMs,
+          () => (closed || !s.connected ? undefined : sub.ping().catch(() => {})),
+          (err) => {
+            onError(new LarderError('E_STORE_TIMEOUT', `pub/sub ${err.message}`), 'pubsub:connection')
             lost()
             // Drop the silent socket; ioredis reconnects with backoff and we subscribe on 'ready'.
             sub.disconnect(true)
-          }, heartbeatMs)
-          sub.ping().then(
-            () => {},
-            () => {},
-          ).finally(() => {
-            clearTimeout(t)
-            pinging = false
-          })
-        }, heartbeatMs)
+          },
+        )
       : undefined
-  heartbeat?.unref()
 
   sub.on('message', handle)
   sub.on('ready', () => void subscribe())
@@ -214,7 +207,7 @@ export function createPubSubEventSource(options: PubSubEventSourceOptions): PubS
     async close() {
       if (closed) return
       closed = true
-      if (heartbeat) clearInterval(heartbeat)
+      stopHeartbeat?.()
       markReady()
       s.connected = false
       await quit(sub)
